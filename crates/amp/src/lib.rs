@@ -1,0 +1,52 @@
+//! Client for Amazon Managed Service for Prometheus (AMP) and any Prometheus-compatible
+//! receiver.
+//!
+//! - [`remote_write`]: Prometheus remote-write 1.0 (protobuf + snappy block format),
+//!   SigV4-signed for AMP (service `aps`) or unsigned for a local Prometheus, with the
+//!   spec's retry rules, 413 splitting and per-series timestamp order.
+//! - [`auth`]: SigV4 signing with cached, auto-refreshed credentials from `aws-config`.
+//! - [`proto`]: the wire messages.
+//!
+//! ```no_run
+//! use monitor_amp::{auth::Auth, proto::*, remote_write::*};
+//! use std::sync::Arc;
+//! # async fn demo() -> Result<(), monitor_amp::Error> {
+//! let url = "http://127.0.0.1:9090/api/v1/write".parse().expect("url");
+//! let writer = RemoteWriter::new(RemoteWriteConfig::new(url, Auth::None), Arc::new(NoopObserver))?;
+//! let req = WriteRequest { timeseries: vec![TimeSeries {
+//!     labels: vec![Label::new("__name__", "demo_metric"), Label::new("job", "demo")],
+//!     samples: vec![Sample { value: 1.0, timestamp: 1_700_000_000_000 }],
+//! }]};
+//! let outcome = writer.write(req, None).await;
+//! assert_eq!(outcome.sent, 1);
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+mod error;
+pub mod proto;
+pub mod remote_write;
+
+pub use error::Error;
+
+/// Joins an AMP workspace endpoint (as returned by DescribeWorkspace, with its trailing
+/// slash) and an API path without producing `//`.
+///
+/// ```
+/// assert_eq!(
+///     monitor_amp::join_endpoint("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/", "api/v1/remote_write"),
+///     "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/api/v1/remote_write"
+/// );
+/// ```
+pub fn join_endpoint(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+/// The AMP remote-write URL of a workspace.
+pub fn amp_remote_write_url(region: &str, workspace_id: &str) -> String {
+    format!("https://aps-workspaces.{region}.amazonaws.com/workspaces/{workspace_id}/api/v1/remote_write")
+}

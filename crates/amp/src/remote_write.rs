@@ -1,0 +1,426 @@
+//! Remote-write sender: encoding, signing, retries and splitting per the Prometheus
+//! remote-write 1.0 spec.
+//!
+//! | answer | action |
+//! |---|---|
+//! | 2xx | done |
+//! | 429, 5xx, transport error | retry the same request with exponential backoff and jitter, honouring `Retry-After` |
+//! | 413, or body above `max_request_bytes` | split into halves (series first, then samples) and send each |
+//! | other 4xx | drop that request, count it, log the server's message once per distinct reason |
+//!
+//! A request is retried until it succeeds, fails permanently, or the caller's give-up
+//! deadline passes (used at shutdown). Requests are sent one at a time, so the samples of a
+//! series always reach the receiver in timestamp order.
+
+use crate::auth::Auth;
+use crate::proto::WriteRequest;
+use crate::Error;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// The `User-Agent` sent with every request.
+pub const USER_AGENT: &str = concat!("ec2-monitor-agent/", env!("CARGO_PKG_VERSION"));
+
+/// Drop reason: the receiver rejected the batch with a non-retryable 4xx.
+pub const DROP_REJECTED: &str = "rejected";
+/// Drop reason: a single sample is still larger than the receiver accepts.
+pub const DROP_TOO_LARGE: &str = "too_large";
+/// Drop reason: the give-up deadline (shutdown) passed while retrying.
+pub const DROP_SHUTDOWN: &str = "shutdown";
+
+/// Settings of a [`RemoteWriter`].
+#[derive(Clone, Debug)]
+pub struct RemoteWriteConfig {
+    /// The remote-write URL (AMP: `.../workspaces/<id>/api/v1/remote_write`).
+    pub url: url::Url,
+    /// Authentication.
+    pub auth: Auth,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Largest compressed body sent; bigger requests are split before sending. AMP's
+    /// request-size quota is about 1 MB (see the reference notes).
+    pub max_request_bytes: usize,
+    /// First retry delay.
+    pub min_backoff: Duration,
+    /// Largest retry delay.
+    pub max_backoff: Duration,
+    /// Cap on a server's `Retry-After`.
+    pub max_retry_after: Duration,
+}
+
+impl RemoteWriteConfig {
+    /// Defaults for `url`: 30 s timeout, 1,000,000-byte bodies, backoff 250 ms → 30 s.
+    pub fn new(url: url::Url, auth: Auth) -> RemoteWriteConfig {
+        RemoteWriteConfig {
+            url,
+            auth,
+            timeout: Duration::from_secs(30),
+            max_request_bytes: 1_000_000,
+            min_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Receives the sender's events (the agent turns them into its own metrics).
+pub trait Observer: Send + Sync {
+    /// One HTTP attempt finished: status (None on transport error), latency, body bytes.
+    fn request(&self, _status: Option<u16>, _latency: Duration, _bytes: usize) {}
+    /// `samples` will be retried after `delay` because of `reason` (e.g. `http_503`).
+    fn retry(&self, _samples: usize, _reason: &str, _delay: Duration) {}
+    /// `samples` were accepted by the receiver.
+    fn sent(&self, _samples: usize) {}
+    /// `samples` were dropped for `reason`.
+    fn dropped(&self, _samples: usize, _reason: &str) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopObserver;
+impl Observer for NoopObserver {}
+
+/// What happened to one [`RemoteWriter::write`] call.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Samples accepted.
+    pub sent: usize,
+    /// Samples dropped, by reason.
+    pub dropped: Vec<(String, usize)>,
+    /// Retries performed.
+    pub retries: usize,
+}
+
+impl WriteOutcome {
+    /// Total samples dropped.
+    pub fn dropped_total(&self) -> usize {
+        self.dropped.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Sends [`WriteRequest`]s to one remote-write endpoint.
+pub struct RemoteWriter {
+    http: reqwest::Client,
+    cfg: RemoteWriteConfig,
+    observer: Arc<dyn Observer>,
+    logged_reasons: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for RemoteWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteWriter")
+            .field("url", &self.cfg.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Attempt {
+    Ok,
+    Retry { reason: String, after: Option<Duration> },
+    Split,
+    Drop { reason: &'static str, message: String, status: u16 },
+}
+
+impl RemoteWriter {
+    /// Builds a writer. Fails only if the HTTP client cannot be built.
+    pub fn new(cfg: RemoteWriteConfig, observer: Arc<dyn Observer>) -> Result<RemoteWriter, Error> {
+        if !matches!(cfg.url.scheme(), "http" | "https") {
+            return Err(Error::InvalidUrl {
+                url: cfg.url.to_string(),
+                reason: "scheme must be http or https".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(cfg.timeout)
+            .build()
+            .map_err(|e| Error::Transport {
+                url: cfg.url.to_string(),
+                source: e,
+            })?;
+        Ok(RemoteWriter {
+            http,
+            cfg,
+            observer,
+            logged_reasons: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The endpoint.
+    pub fn url(&self) -> &url::Url {
+        &self.cfg.url
+    }
+
+    /// Sends `req`, splitting and retrying as the module docs describe. Retries stop once
+    /// `give_up_at` holds a deadline that has passed; pass `None` to retry indefinitely.
+    pub async fn write(
+        &self,
+        req: WriteRequest,
+        give_up_at: Option<&watch::Receiver<Option<Instant>>>,
+    ) -> WriteOutcome {
+        let mut outcome = WriteOutcome::default();
+        // Work list in send order; a split replaces the front with its two halves.
+        let mut pending = std::collections::VecDeque::from([req]);
+        let mut attempt: u32 = 0;
+        while let Some(front) = pending.pop_front() {
+            let samples = front.sample_count();
+            if samples == 0 {
+                continue;
+            }
+            let body = front.encode_compressed();
+            if body.len() > self.cfg.max_request_bytes {
+                match front.split() {
+                    Some((a, b)) => {
+                        pending.push_front(b);
+                        pending.push_front(a);
+                    }
+                    None => self.drop_samples(&mut outcome, samples, DROP_TOO_LARGE),
+                }
+                continue;
+            }
+            match self.attempt(body).await {
+                Attempt::Ok => {
+                    attempt = 0;
+                    outcome.sent += samples;
+                    self.observer.sent(samples);
+                }
+                Attempt::Split => match front.split() {
+                    Some((a, b)) => {
+                        pending.push_front(b);
+                        pending.push_front(a);
+                    }
+                    None => self.drop_samples(&mut outcome, samples, DROP_TOO_LARGE),
+                },
+                Attempt::Drop {
+                    reason,
+                    message,
+                    status,
+                } => {
+                    self.log_once(status, &message);
+                    self.drop_samples(&mut outcome, samples, reason);
+                }
+                Attempt::Retry { reason, after } => {
+                    let delay = self.backoff(attempt, after);
+                    attempt = attempt.saturating_add(1);
+                    if past_deadline(give_up_at, delay) {
+                        self.drop_samples(&mut outcome, samples, DROP_SHUTDOWN);
+                        for rest in pending.drain(..) {
+                            let n = rest.sample_count();
+                            self.drop_samples(&mut outcome, n, DROP_SHUTDOWN);
+                        }
+                        break;
+                    }
+                    tracing::debug!(%reason, ?delay, samples, "remote write retry");
+                    outcome.retries += 1;
+                    self.observer.retry(samples, &reason, delay);
+                    sleep_or_deadline(delay, give_up_at).await;
+                    pending.push_front(front);
+                }
+            }
+        }
+        outcome
+    }
+
+    fn drop_samples(&self, outcome: &mut WriteOutcome, n: usize, reason: &str) {
+        if n == 0 {
+            return;
+        }
+        self.observer.dropped(n, reason);
+        match outcome.dropped.iter_mut().find(|(r, _)| r == reason) {
+            Some((_, c)) => *c += n,
+            None => outcome.dropped.push((reason.to_string(), n)),
+        }
+    }
+
+    fn log_once(&self, status: u16, message: &str) {
+        // Receivers embed series labels and numbers in messages; key on the shape so one
+        // bad series does not flood the log, and cap the set so memory stays bounded.
+        let key: String = message
+            .chars()
+            .filter(|c| !c.is_ascii_digit())
+            .take(80)
+            .collect();
+        let key = format!("{status}:{key}");
+        let mut seen = self
+            .logged_reasons
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if seen.len() < 256 && seen.insert(key) {
+            tracing::warn!(status, message, url = %self.cfg.url, "remote write rejected a batch; dropping it (further batches with this reason are counted, not logged)");
+        }
+    }
+
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = self
+            .cfg
+            .min_backoff
+            .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+            .min(self.cfg.max_backoff);
+        // "Equal jitter": half fixed, half random, so clients spread out but never hammer.
+        let half = exp / 2;
+        let jitter = Duration::from_nanos(fastrand::u64(0..=half.as_nanos() as u64));
+        let delay = half + jitter;
+        match retry_after {
+            Some(ra) => ra.min(self.cfg.max_retry_after).max(delay),
+            None => delay,
+        }
+    }
+
+    async fn attempt(&self, body: Vec<u8>) -> Attempt {
+        let bytes = body.len();
+        let mut req = match self
+            .http
+            .post(self.cfg.url.clone())
+            .header(http::header::CONTENT_ENCODING, "snappy")
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+            .body(body)
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Retry {
+                    reason: format!("build: {e}"),
+                    after: None,
+                }
+            }
+        };
+        if let Err(e) = self.cfg.auth.apply(&mut req).await {
+            tracing::warn!(error = %e, "cannot sign remote write request; will retry");
+            return Attempt::Retry {
+                reason: "credentials".into(),
+                after: None,
+            };
+        }
+        let start = std::time::Instant::now();
+        let resp = self.http.execute(req).await;
+        let latency = start.elapsed();
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                self.observer.request(None, latency, bytes);
+                tracing::debug!(error = %e, "remote write transport error");
+                return Attempt::Retry {
+                    reason: "transport".into(),
+                    after: None,
+                };
+            }
+        };
+        let status = resp.status().as_u16();
+        self.observer.request(Some(status), latency, bytes);
+        if resp.status().is_success() {
+            return Attempt::Ok;
+        }
+        let retry_after = resp
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let message: String = resp
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(512)
+            .collect();
+        classify(status, retry_after, message)
+    }
+}
+
+fn classify(status: u16, retry_after: Option<Duration>, message: String) -> Attempt {
+    match status {
+        413 => Attempt::Split,
+        429 | 500..=599 => Attempt::Retry {
+            reason: format!("http_{status}"),
+            after: retry_after,
+        },
+        _ => Attempt::Drop {
+            reason: DROP_REJECTED,
+            message,
+            status,
+        },
+    }
+}
+
+/// Whether an HTTP status is retried by the sender (5xx and 429, per the spec).
+pub fn is_retryable(status: u16) -> bool {
+    matches!(classify(status, None, String::new()), Attempt::Retry { .. })
+}
+
+/// Parses `Retry-After` as delta-seconds or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+fn past_deadline(give_up_at: Option<&watch::Receiver<Option<Instant>>>, after: Duration) -> bool {
+    match give_up_at.and_then(|r| *r.borrow()) {
+        Some(d) => Instant::now() + after > d,
+        None => false,
+    }
+}
+
+async fn sleep_or_deadline(delay: Duration, give_up_at: Option<&watch::Receiver<Option<Instant>>>) {
+    match give_up_at {
+        None => tokio::time::sleep(delay).await,
+        Some(rx) => {
+            let mut rx = rx.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                // A deadline being set (shutdown) cuts the sleep short so it is re-checked.
+                _ = rx.changed() => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification_follows_the_spec() {
+        assert!(is_retryable(429));
+        assert!(is_retryable(500));
+        assert!(is_retryable(503));
+        assert!(!is_retryable(400));
+        assert!(!is_retryable(404));
+        assert!(!is_retryable(413));
+        assert!(matches!(classify(413, None, String::new()), Attempt::Split));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        let past = httpdate::fmt_http_date(std::time::SystemTime::UNIX_EPOCH);
+        assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
+        let future = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
+        let d = parse_retry_after(&future).unwrap();
+        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_honours_retry_after() {
+        let cfg = RemoteWriteConfig::new("http://127.0.0.1:1/".parse().unwrap(), Auth::None);
+        let w = RemoteWriter::new(cfg, Arc::new(NoopObserver)).unwrap();
+        for attempt in 0..30 {
+            let d = w.backoff(attempt, None);
+            let exp = (Duration::from_millis(250) * 2u32.saturating_pow(attempt.min(20)))
+                .min(Duration::from_secs(30));
+            assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d:?} vs {exp:?}");
+        }
+        assert_eq!(w.backoff(0, Some(Duration::from_secs(10))), Duration::from_secs(10));
+        assert_eq!(w.backoff(0, Some(Duration::from_secs(9999))), Duration::from_secs(300));
+    }
+}

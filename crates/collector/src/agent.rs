@@ -1,0 +1,347 @@
+//! The agent runtime: scrape loops → bounded queue → one sender → remote_write.
+
+use crate::config::{AgentConfig, ScrapeConfig};
+use crate::metrics::{AgentMetrics, DROP_DUPLICATE, DROP_QUEUE_FULL};
+use crate::queue::BoundedQueue;
+use crate::target::{self, TargetState};
+use monitor_amp::auth::{Auth, SigV4};
+use monitor_amp::proto::{Label, TimeSeries, WriteRequest};
+use monitor_amp::remote_write::{RemoteWriteConfig, RemoteWriter, WriteOutcome};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Errors that stop the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The remote-write client could not be built.
+    #[error(transparent)]
+    RemoteWrite(#[from] monitor_amp::Error),
+    /// The metrics listener could not bind.
+    #[error("cannot listen on {addr} for the agent's own metrics: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `--once` found problems.
+    #[error("{0}")]
+    OnceFailed(String),
+}
+
+/// Summary of a `run_once` round.
+#[derive(Debug, Default, Clone)]
+pub struct OnceReport {
+    /// Samples scraped per job/instance.
+    pub scraped: Vec<(String, String, usize)>,
+    /// Scrape errors.
+    pub scrape_errors: Vec<String>,
+    /// Delivery outcome.
+    pub outcome: WriteOutcome,
+}
+
+/// A built agent: config, metrics, queue and writer.
+pub struct Agent {
+    cfg: AgentConfig,
+    metrics: Arc<AgentMetrics>,
+    queue: Arc<BoundedQueue>,
+    writer: Arc<RemoteWriter>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("targets", &self.cfg.scrape.len()).finish_non_exhaustive()
+    }
+}
+
+/// Job name of the agent's own metrics when sent to remote_write.
+pub const SELF_JOB: &str = "monitor-agent";
+
+impl Agent {
+    /// Builds the agent; resolves SigV4 credentials lazily (first send).
+    pub async fn build(cfg: AgentConfig) -> Result<Agent, AgentError> {
+        let auth = match &cfg.remote_write.sigv4 {
+            None => Auth::None,
+            Some((region, service)) if service == SigV4::APS => Auth::SigV4(SigV4::from_default_chain(region.clone()).await),
+            Some((region, service)) => Auth::SigV4(SigV4::new(region.clone(), service.clone(), aws_config_chain(region).await)),
+        };
+        Self::build_with_auth(cfg, auth)
+    }
+
+    /// Builds the agent with explicit authentication (tests, custom credential sources).
+    pub fn build_with_auth(cfg: AgentConfig, auth: Auth) -> Result<Agent, AgentError> {
+        let metrics = Arc::new(AgentMetrics::new());
+        let rw = &cfg.remote_write;
+        let mut wc = RemoteWriteConfig::new(rw.url.clone(), auth);
+        wc.timeout = rw.timeout;
+        wc.max_request_bytes = rw.max_request_bytes;
+        wc.min_backoff = rw.min_backoff;
+        wc.max_backoff = rw.max_backoff;
+        let writer = Arc::new(RemoteWriter::new(wc, metrics.clone())?);
+        let queue = Arc::new(BoundedQueue::new(cfg.queue.max_samples));
+        metrics.queue_capacity.set(cfg.queue.max_samples as i64);
+        let http = reqwest::Client::builder()
+            .user_agent(monitor_amp::remote_write::USER_AGENT)
+            .build()
+            .map_err(|e| monitor_amp::Error::Transport { url: "scrape client".into(), source: e })?;
+        Ok(Agent { cfg, metrics, queue, writer, http })
+    }
+
+    /// The agent's metrics.
+    pub fn metrics(&self) -> Arc<AgentMetrics> {
+        self.metrics.clone()
+    }
+
+    fn enqueue(&self, series: Vec<TimeSeries>) {
+        let dropped = self.queue.push(series);
+        if dropped > 0 {
+            self.metrics.add_dropped(DROP_QUEUE_FULL, dropped);
+            tracing::warn!(dropped, capacity = self.queue.capacity(), "buffer full: dropped the oldest samples");
+        }
+        self.metrics.queue_samples.set(self.queue.len() as i64);
+    }
+
+    async fn scrape_target(&self, t: &ScrapeConfig, state: &mut TargetState) -> Option<String> {
+        let r = target::scrape_once(&self.http, t, state).await;
+        let job = vec![("job".to_string(), t.job.clone())];
+        self.metrics.scraped.get_or_create(&job).inc_by(r.scraped as u64);
+        if r.duplicates > 0 {
+            self.metrics.add_dropped(DROP_DUPLICATE, r.duplicates);
+        }
+        if r.error.is_some() {
+            self.metrics.scrape_failures.get_or_create(&job).inc();
+        }
+        let err = r.error.clone();
+        self.enqueue(r.series);
+        err
+    }
+
+    fn self_state(&self) -> TargetState {
+        let instance = self.cfg.listen.map(|a| a.to_string()).unwrap_or_else(|| "local".into());
+        TargetState::new(SELF_JOB, &instance, &self.cfg.labels)
+    }
+
+    fn scrape_self(&self, state: &mut TargetState) {
+        let text = self.metrics.encode();
+        let parsed = crate::exposition::parse(&text).map_err(|e| e.to_string());
+        let r = state.process(parsed, target::now_ms(), Duration::ZERO);
+        self.enqueue(r.series);
+    }
+
+    /// Sends everything queued now, in batches.
+    async fn flush(&self, give_up: Option<&watch::Receiver<Option<Instant>>>) -> WriteOutcome {
+        let mut total = WriteOutcome::default();
+        loop {
+            let batch = self.queue.take(self.cfg.remote_write.max_samples_per_send);
+            self.metrics.queue_samples.set(self.queue.len() as i64);
+            if batch.is_empty() {
+                return total;
+            }
+            let o = self.writer.write(merge(batch), give_up).await;
+            total.sent += o.sent;
+            total.retries += o.retries;
+            for (r, n) in o.dropped {
+                match total.dropped.iter_mut().find(|(x, _)| *x == r) {
+                    Some((_, c)) => *c += n,
+                    None => total.dropped.push((r, n)),
+                }
+            }
+        }
+    }
+
+    /// One round: scrape every target once, send, report. Fails if a scrape failed or
+    /// anything was dropped.
+    pub async fn run_once(&self) -> Result<OnceReport, AgentError> {
+        let mut report = OnceReport::default();
+        for t in &self.cfg.scrape {
+            let mut st = TargetState::new(&t.job, &t.instance(), &self.cfg.labels);
+            let r = target::scrape_once(&self.http, t, &mut st).await;
+            report.scraped.push((t.job.clone(), t.instance(), r.scraped));
+            if let Some(e) = &r.error {
+                report.scrape_errors.push(e.clone());
+            }
+            self.enqueue(r.series);
+        }
+        if self.cfg.self_metrics {
+            self.scrape_self(&mut self.self_state());
+        }
+        // --once must terminate: give up retrying after the request timeout.
+        let (tx, rx) = watch::channel(Some(Instant::now() + self.cfg.remote_write.timeout));
+        report.outcome = self.flush(Some(&rx)).await;
+        drop(tx);
+        let mut problems = report.scrape_errors.clone();
+        if report.outcome.dropped_total() > 0 {
+            problems.push(format!("dropped samples: {:?}", report.outcome.dropped));
+        }
+        if problems.is_empty() {
+            Ok(report)
+        } else {
+            Err(AgentError::OnceFailed(problems.join("; ")))
+        }
+    }
+
+    /// Runs until `shutdown` resolves, then stops scraping and flushes what it holds for
+    /// at most `agent.shutdown_timeout`.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+        let agent = Arc::new(self);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (give_up_tx, give_up_rx) = watch::channel::<Option<Instant>>(None);
+        let mut tasks = Vec::new();
+
+        if let Some(addr) = agent.cfg.listen {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| AgentError::Listen { addr, source })?;
+            tracing::info!(%addr, "serving own metrics on /metrics");
+            let m = agent.metrics.clone();
+            let app = axum::Router::new()
+                .route("/metrics", axum::routing::get(move || {
+                    let m = m.clone();
+                    async move { ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.encode()) }
+                }))
+                .route("/-/healthy", axum::routing::get(|| async { "ok\n" }));
+            let mut stop = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+            }));
+        }
+
+        for t in agent.cfg.scrape.clone() {
+            let a = agent.clone();
+            let mut stop = stop_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut state = TargetState::new(&t.job, &t.instance(), &a.cfg.labels);
+                let mut tick = tokio::time::interval(t.interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                    if let Some(e) = a.scrape_target(&t, &mut state).await {
+                        tracing::warn!(job = %t.job, error = %e, "scrape failed");
+                    }
+                }
+            }));
+        }
+
+        if agent.cfg.self_metrics {
+            let a = agent.clone();
+            let mut stop = stop_rx.clone();
+            let every = agent.cfg.scrape.iter().map(|t| t.interval).min().unwrap_or(Duration::from_secs(15));
+            tasks.push(tokio::spawn(async move {
+                let mut state = a.self_state();
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                    a.scrape_self(&mut state);
+                }
+            }));
+        }
+
+        // The single sender: keeps per-series order by sending one request at a time.
+        let sender = {
+            let a = agent.clone();
+            let mut stop = stop_rx.clone();
+            let give_up = give_up_rx.clone();
+            tokio::spawn(async move {
+                let max = a.cfg.remote_write.max_samples_per_send;
+                let deadline = a.cfg.remote_write.batch_send_deadline;
+                loop {
+                    if a.queue.len() < max {
+                        tokio::select! {
+                            _ = tokio::time::sleep(deadline) => {}
+                            _ = a.queue.wait() => { if a.queue.len() < max { continue; } }
+                            _ = stop.wait_for(|s| *s) => {}
+                        }
+                    }
+                    let stopping = *stop.borrow();
+                    let batch = a.queue.take(max);
+                    a.metrics.queue_samples.set(a.queue.len() as i64);
+                    if !batch.is_empty() {
+                        a.writer.write(merge(batch), Some(&give_up)).await;
+                    }
+                    if stopping {
+                        a.flush(Some(&give_up)).await;
+                        break;
+                    }
+                }
+            })
+        };
+
+        shutdown.await;
+        tracing::info!(timeout = ?agent.cfg.shutdown_timeout, "shutting down: flushing buffered samples");
+        let _ = give_up_tx.send(Some(Instant::now() + agent.cfg.shutdown_timeout));
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        // Own metrics one last time so the final counters reach the receiver.
+        if agent.cfg.self_metrics {
+            agent.scrape_self(&mut agent.self_state());
+        }
+        let _ = sender.await;
+        let rest = agent.flush(Some(&give_up_rx)).await;
+        if rest.dropped_total() > 0 {
+            tracing::warn!(dropped = ?rest.dropped, "samples not delivered before the shutdown timeout");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn aws_config_chain(region: &str) -> impl aws_credential_types::provider::ProvideCredentials {
+    aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+        .region(aws_config::Region::new(region.to_string()))
+        .build()
+        .await
+}
+
+/// Merges single-sample series into one request, grouping samples of the same series in
+/// arrival order (scrapes arrive in time order, so each series stays sorted).
+pub fn merge(batch: Vec<TimeSeries>) -> WriteRequest {
+    let mut index: HashMap<Vec<Label>, usize> = HashMap::with_capacity(batch.len());
+    let mut out: Vec<TimeSeries> = Vec::with_capacity(batch.len());
+    for ts in batch {
+        match index.get(&ts.labels) {
+            Some(&i) => out[i].samples.extend(ts.samples),
+            None => {
+                index.insert(ts.labels.clone(), out.len());
+                out.push(ts);
+            }
+        }
+    }
+    for ts in &mut out {
+        // Defensive: a target's explicit timestamps could be out of order.
+        if ts.samples.windows(2).any(|w| w[0].timestamp > w[1].timestamp) {
+            ts.samples.sort_by_key(|s| s.timestamp);
+        }
+    }
+    WriteRequest { timeseries: out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monitor_amp::proto::Sample;
+
+    #[test]
+    fn merge_groups_by_series_in_time_order() {
+        let s = |n: &str, ts: i64| TimeSeries { labels: vec![Label::new("__name__", n)], samples: vec![Sample { value: 0.0, timestamp: ts }] };
+        let req = merge(vec![s("a", 1), s("b", 1), s("a", 2), s("b", 2), s("a", 3)]);
+        assert_eq!(req.timeseries.len(), 2);
+        let ts: Vec<i64> = req.timeseries[0].samples.iter().map(|x| x.timestamp).collect();
+        assert_eq!(ts, vec![1, 2, 3]);
+        assert_eq!(req.sample_count(), 5);
+    }
+}

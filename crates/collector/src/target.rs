@@ -1,0 +1,229 @@
+//! One scrape target: fetch, parse, label like Prometheus, track staleness.
+
+use crate::config::ScrapeConfig;
+use crate::exposition::{self, Exposition};
+use monitor_amp::proto::{Label, Sample, TimeSeries, STALE_NAN};
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+/// `Accept` header sent when scraping: the text format (what node_exporter serves).
+pub const ACCEPT: &str = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
+
+/// Largest scrape body accepted (a node_exporter page is ~100 KB).
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// Result of one scrape, ready to queue.
+#[derive(Debug, Default)]
+pub struct ScrapeResult {
+    /// Series with one sample each (scraped, synthetic `up`/`scrape_*`, staleness markers).
+    pub series: Vec<TimeSeries>,
+    /// Samples the target exposed.
+    pub scraped: usize,
+    /// Duplicate series dropped.
+    pub duplicates: usize,
+    /// The error, if the scrape failed (then `up` is 0).
+    pub error: Option<String>,
+}
+
+/// Per-target state: the identity labels and the series seen last time (for staleness).
+#[derive(Debug)]
+pub struct TargetState {
+    /// `job`.
+    pub job: String,
+    /// `instance`.
+    pub instance: String,
+    external: BTreeMap<String, String>,
+    previous: HashSet<Vec<Label>>,
+}
+
+impl TargetState {
+    /// State for a target with these identity and external labels.
+    pub fn new(job: &str, instance: &str, external: &BTreeMap<String, String>) -> TargetState {
+        TargetState {
+            job: job.to_string(),
+            instance: instance.to_string(),
+            external: external.clone(),
+            previous: HashSet::new(),
+        }
+    }
+
+    /// Sorted label set for a sample: scraped labels (`job`/`instance` clashes renamed to
+    /// `exported_*`, as Prometheus does with `honor_labels: false`), then target labels,
+    /// then external labels where absent.
+    fn labels_for(&self, name: &str, scraped: &[(String, String)]) -> Vec<Label> {
+        let mut labels: Vec<Label> = Vec::with_capacity(scraped.len() + 3 + self.external.len());
+        labels.push(Label::new("__name__", name));
+        for (k, v) in scraped {
+            let k = if k == "job" || k == "instance" {
+                format!("exported_{k}")
+            } else {
+                k.clone()
+            };
+            labels.push(Label::new(k, v.clone()));
+        }
+        labels.push(Label::new("job", self.job.clone()));
+        labels.push(Label::new("instance", self.instance.clone()));
+        for (k, v) in &self.external {
+            if !labels.iter().any(|l| &l.name == k) {
+                labels.push(Label::new(k.clone(), v.clone()));
+            }
+        }
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        labels
+    }
+
+    /// Turns a parsed exposition (or a failure) at `ts_ms` into series: the samples, the
+    /// synthetic `up`, `scrape_duration_seconds`, `scrape_samples_scraped`, and staleness
+    /// markers for series that disappeared (all of them when the scrape failed).
+    pub fn process(&mut self, parsed: Result<Exposition, String>, ts_ms: i64, took: Duration) -> ScrapeResult {
+        let mut out = ScrapeResult::default();
+        let mut current: HashSet<Vec<Label>> = HashSet::new();
+        let up = match parsed {
+            Ok(exp) => {
+                out.scraped = exp.samples.len();
+                for s in exp.samples {
+                    let labels = self.labels_for(&s.name, &s.labels);
+                    let explicit = s.timestamp_ms.is_some();
+                    // Series with explicit timestamps are not staleness-tracked (like Prometheus).
+                    if !explicit && !current.insert(labels.clone()) {
+                        out.duplicates += 1;
+                        continue;
+                    }
+                    out.series.push(TimeSeries {
+                        labels,
+                        samples: vec![Sample { value: s.value, timestamp: s.timestamp_ms.unwrap_or(ts_ms) }],
+                    });
+                }
+                1.0
+            }
+            Err(e) => {
+                out.error = Some(e);
+                0.0
+            }
+        };
+        for old in self.previous.drain() {
+            if !current.contains(&old) {
+                out.series.push(TimeSeries { labels: old, samples: vec![Sample { value: STALE_NAN, timestamp: ts_ms }] });
+            }
+        }
+        self.previous = current;
+        for (name, value) in [
+            ("up", up),
+            ("scrape_duration_seconds", took.as_secs_f64()),
+            ("scrape_samples_scraped", out.scraped as f64),
+        ] {
+            out.series.push(TimeSeries {
+                labels: self.labels_for(name, &[]),
+                samples: vec![Sample { value, timestamp: ts_ms }],
+            });
+        }
+        out
+    }
+}
+
+/// Fetches a target's exposition over HTTP (gzip accepted) within its timeout.
+pub async fn fetch(http: &reqwest::Client, target: &ScrapeConfig) -> Result<String, String> {
+    let resp = http
+        .get(target.url.clone())
+        .header(reqwest::header::ACCEPT, ACCEPT)
+        .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", target.timeout.as_secs_f64()))
+        .timeout(target.timeout)
+        .send()
+        .await
+        .map_err(|e| format!("GET {}: {}", target.url, error_chain(&e)))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("GET {}: HTTP {}", target.url, status.as_u16()));
+    }
+    if resp.content_length().is_some_and(|l| l as usize > MAX_BODY_BYTES) {
+        return Err(format!("GET {}: body larger than {MAX_BODY_BYTES} bytes", target.url));
+    }
+    let body = resp.bytes().await.map_err(|e| format!("GET {}: {}", target.url, error_chain(&e)))?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(format!("GET {}: body larger than {MAX_BODY_BYTES} bytes", target.url));
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| format!("GET {}: body is not UTF-8", target.url))
+}
+
+/// Scrapes a target once: fetch + parse + label, at the scrape's start time.
+pub async fn scrape_once(http: &reqwest::Client, target: &ScrapeConfig, state: &mut TargetState) -> ScrapeResult {
+    let ts_ms = now_ms();
+    let start = Instant::now();
+    let parsed = match fetch(http, target).await {
+        Ok(body) => exposition::parse(&body).map_err(|e| format!("parse {}: {e}", target.url)),
+        Err(e) => Err(e),
+    };
+    state.process(parsed, ts_ms, start.elapsed())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monitor_amp::proto::is_stale_nan;
+
+    fn state() -> TargetState {
+        let ext = BTreeMap::from([("env".to_string(), "dev".to_string()), ("job".to_string(), "ignored".to_string())]);
+        TargetState::new("node", "127.0.0.1:9100", &ext)
+    }
+
+    fn names(r: &ScrapeResult) -> Vec<String> {
+        r.series.iter().map(|t| t.labels.iter().find(|l| l.name == "__name__").unwrap().value.clone()).collect()
+    }
+
+    #[test]
+    fn labels_sorted_with_target_and_external_labels() {
+        let mut st = state();
+        let r = st.process(exposition::parse("m{job=\"x\",a=\"1\"} 5").map_err(|e| e.to_string()), 1000, Duration::ZERO);
+        let l = &r.series[0].labels;
+        let got: Vec<(&str, &str)> = l.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+        assert_eq!(got, vec![("__name__", "m"), ("a", "1"), ("env", "dev"), ("exported_job", "x"), ("instance", "127.0.0.1:9100"), ("job", "node")]);
+        assert_eq!(names(&r), vec!["m", "up", "scrape_duration_seconds", "scrape_samples_scraped"]);
+        assert_eq!(r.series[1].samples[0].value, 1.0);
+    }
+
+    #[test]
+    fn vanished_series_and_failed_scrapes_get_staleness_markers() {
+        let mut st = state();
+        st.process(exposition::parse("a 1\nb 2").map_err(|e| e.to_string()), 1000, Duration::ZERO);
+        let r = st.process(exposition::parse("a 1").map_err(|e| e.to_string()), 2000, Duration::ZERO);
+        let stale: Vec<_> = r.series.iter().filter(|t| is_stale_nan(t.samples[0].value)).collect();
+        assert_eq!(stale.len(), 1);
+        assert_eq!(stale[0].labels[0].value, "b");
+        assert_eq!(stale[0].samples[0].timestamp, 2000);
+        let r = st.process(Err("connection refused".into()), 3000, Duration::ZERO);
+        assert_eq!(r.series.iter().filter(|t| is_stale_nan(t.samples[0].value)).count(), 1);
+        let up = r.series.iter().find(|t| t.labels[0].value == "up").unwrap();
+        assert_eq!(up.samples[0].value, 0.0);
+        // Nothing left to mark stale.
+        let r = st.process(Err("still down".into()), 4000, Duration::ZERO);
+        assert_eq!(r.series.iter().filter(|t| is_stale_nan(t.samples[0].value)).count(), 0);
+    }
+
+    #[test]
+    fn duplicates_dropped_and_explicit_timestamps_kept() {
+        let mut st = state();
+        let r = st.process(exposition::parse("a 1\na 2\nc 3 500").map_err(|e| e.to_string()), 1000, Duration::ZERO);
+        assert_eq!(r.duplicates, 1);
+        let c = r.series.iter().find(|t| t.labels[0].value == "c").unwrap();
+        assert_eq!(c.samples[0].timestamp, 500);
+    }
+}

@@ -1,0 +1,1 @@
+//! Holder package for the workspace's cross-crate integration tests (`tests/it/`).
