@@ -1,0 +1,124 @@
+//! `monitor-provision render`: load the stack, render every host, write the result.
+//!
+//! Layout: `OUT/<host>/user-data` (exactly what EC2 receives, before base64) and each
+//! file the script writes under its on-host path, e.g.
+//! `OUT/web-1/opt/aws/aws-otel-collector/etc/config.yaml`, so the output can be read and
+//! diffed. A host directory is replaced on the next render only if it carries the
+//! marker file written here; anything else is left alone.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use monitor_bootstrap::{RenderInputs, RenderedHost, PLACEHOLDER_WORKSPACE_ID, USER_DATA_LIMIT};
+
+use crate::Failure;
+
+/// Marks a directory as written (and replaceable) by `render`.
+const MARKER: &str = ".monitor-provision-render";
+
+/// Flags of `render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The stack file.
+    #[arg(long, short, value_name = "FILE", default_value = "stack.toml")]
+    pub config: PathBuf,
+    /// Output directory; one sub-directory per host.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// AMP workspace id (`ws-…`). Without it the remote-write URL holds a clearly marked
+    /// placeholder.
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: Option<String>,
+}
+
+pub fn run(args: &RenderArgs) -> Result<(), Failure> {
+    let stack = monitor_stack::load(&args.config)?;
+    let inputs = RenderInputs {
+        workspace_id: args.workspace_id.clone(),
+    };
+    // Render everything before writing anything: a bad host leaves no partial output.
+    let hosts = monitor_bootstrap::render_all(&stack, &inputs)?;
+    for h in &hosts {
+        let dir = write_host(&args.out, h)?;
+        println!(
+            "{}: user-data {} of {USER_DATA_LIMIT} bytes, {} files -> {}",
+            h.host,
+            h.user_data.len(),
+            h.files.len(),
+            dir.display()
+        );
+    }
+    if args.workspace_id.is_none() {
+        eprintln!(
+            "note: no --workspace-id: the remote-write URL uses the placeholder {PLACEHOLDER_WORKSPACE_ID}"
+        );
+    }
+    Ok(())
+}
+
+fn write_host(out: &Path, host: &RenderedHost) -> Result<PathBuf, Failure> {
+    let dir = out.join(&host.host);
+    clear_previous(&dir)?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Failure::Output { path, source }
+    };
+    fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let marker = dir.join(MARKER);
+    fs::write(
+        &marker,
+        "written by `monitor-provision render`; this directory is replaced by the next render\n",
+    )
+    .map_err(io(&marker))?;
+    write_file(&dir.join("user-data"), &host.user_data, 0o644)?;
+    for f in &host.files {
+        let rel = Path::new(f.path.trim_start_matches('/'));
+        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(Failure::Refused(format!(
+                "on-host path {} is not a plain absolute path",
+                f.path
+            )));
+        }
+        write_file(&dir.join(rel), &f.content, f.mode)?;
+    }
+    Ok(dir)
+}
+
+/// Removes a previous render of this host (so stale files do not linger), but only a
+/// directory this command created.
+fn clear_previous(dir: &Path) -> Result<(), Failure> {
+    let io = |source| Failure::Output {
+        path: dir.to_path_buf(),
+        source,
+    };
+    match fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(e)),
+        Ok(mut entries) => {
+            if dir.join(MARKER).is_file() {
+                fs::remove_dir_all(dir).map_err(io)
+            } else if entries.next().is_none() {
+                Ok(())
+            } else {
+                Err(Failure::Refused(format!(
+                    "refusing to overwrite {}: it is not empty and was not written by \
+                     `monitor-provision render` (no {MARKER} file); choose another --out",
+                    dir.display()
+                )))
+            }
+        }
+    }
+}
+
+fn write_file(path: &Path, content: &str, mode: u32) -> Result<(), Failure> {
+    let io = |source| Failure::Output {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io)?;
+    }
+    fs::write(path, content).map_err(io)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io)
+}

@@ -1,0 +1,559 @@
+//! Assembles the files and the user_data script for one host.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use monitor_stack::{Adot, Architecture, CollectorKind, Host, MonitorAgent, Stack};
+
+use crate::script::{sq, Script};
+use crate::systemd::UnitFile;
+use crate::{
+    adot, agent, cwagent, BootstrapError, RenderInputs, RenderedFile, RenderedHost,
+    ADOT_CONFIG_PATH, ADOT_CTL, ADOT_GPG_KEY_URL, AGENT_BINARY, AGENT_CONFIG_PATH, AGENT_UNIT_PATH,
+    CWAGENT_CONFIG_PATH, CWAGENT_CTL, INSTANCE_ID_LABEL, INSTANCE_ID_SENTINEL,
+    NODE_EXPORTER_BINARY, NODE_EXPORTER_UNIT_PATH, PLACEHOLDER_WORKSPACE_ID, USER_DATA_LIMIT,
+};
+
+/// Files rsyslog creates on AL2023; shipping any of them needs rsyslog installed.
+const RSYSLOG_FILES: &[&str] = &[
+    "/var/log/messages",
+    "/var/log/secure",
+    "/var/log/maillog",
+    "/var/log/cron",
+    "/var/log/spooler",
+];
+
+/// Renders every host of `stack`, in stack order.
+///
+/// # Errors
+/// The first host's [`BootstrapError`].
+pub fn render_all(
+    stack: &Stack,
+    inputs: &RenderInputs,
+) -> Result<Vec<RenderedHost>, BootstrapError> {
+    stack
+        .hosts
+        .iter()
+        .map(|h| render_host(stack, h, inputs))
+        .collect()
+}
+
+/// Renders the user_data and files for `host`.
+///
+/// # Errors
+/// [`BootstrapError::UserDataTooLarge`] when the script exceeds [`USER_DATA_LIMIT`];
+/// [`BootstrapError::InvalidWorkspaceId`] for a malformed `inputs.workspace_id`;
+/// [`BootstrapError::MissingAgentBinary`] / [`BootstrapError::UnsafeContent`] for values
+/// that cannot be rendered safely.
+pub fn render_host(
+    stack: &Stack,
+    host: &Host,
+    inputs: &RenderInputs,
+) -> Result<RenderedHost, BootstrapError> {
+    let workspace_id = match &inputs.workspace_id {
+        Some(id) => {
+            let ok = id.len() > 3
+                && id.starts_with("ws-")
+                && id[3..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !ok {
+                return Err(BootstrapError::InvalidWorkspaceId { id: id.clone() });
+            }
+            id.as_str()
+        }
+        None => PLACEHOLDER_WORKSPACE_ID,
+    };
+    let endpoint = crate::remote_write_url(&stack.region, workspace_id);
+
+    for (k, v) in &host.labels {
+        if v.contains(INSTANCE_ID_SENTINEL) {
+            return Err(BootstrapError::UnsafeContent {
+                what: format!("label `{k}` of host `{}`", host.name),
+                detail: format!("the value contains the reserved token {INSTANCE_ID_SENTINEL}"),
+            });
+        }
+    }
+    let mut labels: BTreeMap<String, String> = host.labels.clone();
+    labels.insert(
+        INSTANCE_ID_LABEL.to_string(),
+        INSTANCE_ID_SENTINEL.to_string(),
+    );
+
+    let arch = host.architecture;
+    let ne = &stack.node_exporter;
+    let target = scrape_target(ne.listen_address);
+    let needs_rsyslog = stack
+        .logs
+        .files
+        .iter()
+        .any(|f| RSYSLOG_FILES.contains(&f.as_str()));
+
+    // Files, in the order the script writes them.
+    let cw_file = RenderedFile {
+        path: CWAGENT_CONFIG_PATH.to_string(),
+        mode: 0o644,
+        content: json(
+            &cwagent::config(&stack.region, &stack.logs.group, &stack.logs.files),
+            CWAGENT_CONFIG_PATH,
+        )?,
+        fills_instance_id: false,
+    };
+    let collector_unit = match &stack.collector.kind {
+        CollectorKind::Adot(_) => "aws-otel-collector",
+        CollectorKind::MonitorAgent(_) => "monitor-agent",
+    };
+    let ne_file = RenderedFile {
+        path: NODE_EXPORTER_UNIT_PATH.to_string(),
+        mode: 0o644,
+        content: node_exporter_unit(stack, collector_unit, needs_rsyslog)?,
+        fills_instance_id: false,
+    };
+
+    let mut s = Script::default();
+    header(
+        &mut s,
+        stack,
+        host,
+        workspace_id,
+        inputs.workspace_id.is_none(),
+    );
+    preamble(&mut s);
+
+    s.step("checking the platform");
+    s.lines(&[
+        "grep -qx 'VERSION_ID=\"2023\"' /etc/os-release || die \"this script targets Amazon Linux 2023\"",
+        &format!(
+            "[[ \"$(uname -m)\" == {} ]] || die \"rendered for {} but this host is $(uname -m)\"",
+            sq(arch.uname()),
+            arch.as_str()
+        ),
+    ]);
+
+    s.step("reading the instance id from IMDSv2");
+    s.lines(&[
+        "imds_token=\"$(curl -fsS --retry 5 --retry-connrefused -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)\"",
+        "instance_id=\"$(curl -fsS --retry 5 --retry-connrefused -H \"X-aws-ec2-metadata-token: ${imds_token}\" http://169.254.169.254/latest/meta-data/instance-id)\"",
+        "[[ \"${instance_id}\" =~ ^i-[0-9a-f]{8,17}$ ]] || die \"unexpected instance id '${instance_id}'\"",
+        "log \"instance id: ${instance_id}\"",
+    ]);
+
+    let mut packages = vec!["amazon-cloudwatch-agent", "tar"];
+    if needs_rsyslog {
+        packages.insert(0, "rsyslog");
+    }
+    s.step("installing packages from the Amazon Linux repositories");
+    s.line(&format!("dnf install -y {}", packages.join(" ")));
+    if needs_rsyslog {
+        s.comment("AL2023 logs to journald only; rsyslog writes /var/log/messages for the CloudWatch Agent.");
+        s.line("systemctl enable --now rsyslog.service");
+    }
+
+    s.step("CloudWatch Agent: ship log files to CloudWatch Logs");
+    s.comment("Started first so that a failure in a later step still reaches CloudWatch Logs.");
+    s.write_file(&cw_file)?;
+    s.line(&format!(
+        "{CWAGENT_CTL} -a fetch-config -m ec2 -s -c file:{CWAGENT_CONFIG_PATH}"
+    ));
+
+    s.step(&format!("node_exporter {}", ne.version));
+    let ne_dir = format!("node_exporter-{}.linux-{}", ne.version, arch.go_arch());
+    s.lines(&[
+        &format!("ne_version={}", sq(&ne.version)),
+        &format!("ne_url={}", sq(&crate::node_exporter_url(&ne.version, arch))),
+        &format!("ne_sha256={}", sq(ne.sha256.get(arch))),
+        "getent passwd node_exporter >/dev/null || useradd --system --user-group --no-create-home --home-dir / --shell /usr/sbin/nologin node_exporter",
+        &format!("ne_current=\"$({NODE_EXPORTER_BINARY} --version 2>&1 || true)\""),
+        "if [[ \"${ne_current}\" == *\"version ${ne_version} \"* ]]; then",
+        "  log \"node_exporter ${ne_version} already installed\"",
+        "else",
+        "  fetch \"${ne_url}\" \"${workdir}/node_exporter.tar.gz\"",
+        "  verify_sha256 \"${workdir}/node_exporter.tar.gz\" \"${ne_sha256}\"",
+        &format!(
+            "  tar -xzf \"${{workdir}}/node_exporter.tar.gz\" -C \"${{workdir}}\" --no-same-owner {}",
+            sq(&format!("{ne_dir}/node_exporter"))
+        ),
+        &format!(
+            "  install_binary \"${{workdir}}/\"{} {NODE_EXPORTER_BINARY}",
+            sq(&format!("{ne_dir}/node_exporter"))
+        ),
+        "fi",
+    ]);
+    s.write_file(&ne_file)?;
+    s.lines(&[
+        "systemctl daemon-reload",
+        "systemctl enable node_exporter.service",
+        "systemctl restart node_exporter.service",
+    ]);
+    let metrics_url = format!("http://{target}/metrics");
+    s.lines(&[
+        "for _ in {1..30}; do",
+        &format!("  curl -fsS -o /dev/null {} 2>/dev/null && break", sq(&metrics_url)),
+        "  sleep 1",
+        "done",
+        &format!(
+            "curl -fsS -o /dev/null {} || die \"node_exporter does not answer on {metrics_url} (journalctl -u node_exporter)\"",
+            sq(&metrics_url)
+        ),
+    ]);
+
+    let mut files = vec![cw_file, ne_file];
+    match &stack.collector.kind {
+        CollectorKind::Adot(a) => {
+            let cfg = adot::config(
+                &stack.region,
+                &endpoint,
+                &ne.job,
+                &target,
+                &stack.collector.scrape_interval,
+                &stack.collector.scrape_timeout,
+                &labels,
+            );
+            let file = RenderedFile {
+                path: ADOT_CONFIG_PATH.to_string(),
+                mode: 0o644,
+                content: yaml(&cfg, ADOT_CONFIG_PATH)?,
+                fills_instance_id: true,
+            };
+            adot_steps(&mut s, a, arch, &file)?;
+            files.push(file);
+        }
+        CollectorKind::MonitorAgent(m) => {
+            let cfg = agent::AgentConfig {
+                labels,
+                scrape: vec![agent::Scrape {
+                    job: ne.job.clone(),
+                    url: metrics_url.clone(),
+                    interval: stack.collector.scrape_interval.clone(),
+                    timeout: stack.collector.scrape_timeout.clone(),
+                }],
+                remote_write: agent::RemoteWrite {
+                    url: endpoint.clone(),
+                    sigv4: agent::SigV4 {
+                        region: stack.region.clone(),
+                    },
+                },
+            };
+            let config = RenderedFile {
+                path: AGENT_CONFIG_PATH.to_string(),
+                mode: 0o644,
+                content: toml_text(&cfg, AGENT_CONFIG_PATH)?,
+                fills_instance_id: true,
+            };
+            let unit = RenderedFile {
+                path: AGENT_UNIT_PATH.to_string(),
+                mode: 0o644,
+                content: agent_unit()?,
+                fills_instance_id: false,
+            };
+            agent_steps(&mut s, m, host, &config, &unit)?;
+            files.push(config);
+            files.push(unit);
+        }
+    }
+
+    s.step("done");
+    s.line(&format!(
+        "log \"host {} ({}) bootstrapped: node_exporter, {collector_unit}, amazon-cloudwatch-agent running\"",
+        host.name, arch
+    ));
+
+    let user_data = s.finish();
+    if user_data.len() > USER_DATA_LIMIT {
+        return Err(BootstrapError::UserDataTooLarge {
+            host: host.name.clone(),
+            size: user_data.len(),
+            limit: USER_DATA_LIMIT,
+        });
+    }
+    Ok(RenderedHost {
+        host: host.name.clone(),
+        user_data,
+        files,
+    })
+}
+
+fn header(s: &mut Script, stack: &Stack, host: &Host, workspace_id: &str, placeholder: bool) {
+    let collector = match &stack.collector.kind {
+        CollectorKind::Adot(a) => format!("the ADOT collector {}", a.version),
+        CollectorKind::MonitorAgent(_) => "monitor-agent".to_string(),
+    };
+    s.line("#!/bin/bash");
+    s.comment(&format!(
+        "monitor-bootstrap user_data for host {} ({}) of stack {} in {}.\n\
+         Rendered from stack.toml by monitor-provision: change the stack file, not this script.\n\
+         Installs node_exporter {}, {collector} and the CloudWatch Agent, then starts them.\n\
+         Idempotent: safe to re-run as root. Output: /var/log/cloud-init-output.log.",
+        host.name, host.architecture, stack.name, stack.region, stack.node_exporter.version
+    ));
+    if placeholder {
+        s.comment(&format!(
+            "PLACEHOLDER: AMP workspace id {workspace_id} (rendered offline, no --workspace-id);\n\
+             remote write fails until monitor-provision renders the real workspace id."
+        ));
+    } else {
+        s.comment(&format!("AMP workspace: {workspace_id}"));
+    }
+}
+
+fn preamble(s: &mut Script) {
+    s.lines(&[
+        "set -Eeuo pipefail",
+        "umask 022",
+        "",
+        "log() { printf '%s monitor-bootstrap: %s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" \"$*\"; }",
+        "die() { log \"ERROR: $*\" >&2; exit 1; }",
+        "trap 'log \"ERROR: line ${LINENO}: ${BASH_COMMAND}\" >&2' ERR",
+        "workdir=\"$(mktemp -d)\"",
+        "trap 'rm -rf \"${workdir}\"' EXIT",
+        "",
+        "# fetch URL DEST: HTTPS download with retries.",
+        "fetch() { curl -fsSL --retry 5 --retry-delay 2 --retry-connrefused --connect-timeout 10 -o \"$2\" \"$1\"; }",
+        "# verify_sha256 FILE SHA256",
+        "verify_sha256() { printf '%s  %s\\n' \"$2\" \"$1\" | sha256sum --check --status - || die \"sha256 mismatch for $1 (expected $2)\"; }",
+        "# write_file MODE PATH: content on stdin, installed with its parent directories.",
+        "write_file() {",
+        "  local tmp",
+        "  tmp=\"$(mktemp)\"",
+        "  cat >\"${tmp}\"",
+        "  install -D -m \"$1\" \"${tmp}\" \"$2\"",
+        "  rm -f \"${tmp}\"",
+        "}",
+        "# install_binary SRC DEST: replace atomically, also while the old binary runs.",
+        "install_binary() { install -m 0755 \"$1\" \"$2.new\" && mv -f \"$2.new\" \"$2\"; }",
+        "# fill_instance_id FILE: put the instance id in place of the render-time token.",
+        &format!(
+            "fill_instance_id() {{ sed -i \"s/{INSTANCE_ID_SENTINEL}/${{instance_id}}/g\" \"$1\"; }}"
+        ),
+    ]);
+}
+
+fn adot_steps(
+    s: &mut Script,
+    a: &Adot,
+    arch: Architecture,
+    config: &RenderedFile,
+) -> Result<(), BootstrapError> {
+    let bare = a.version.trim_start_matches('v');
+    s.step(&format!("ADOT collector {}", a.version));
+    s.comment(
+        "Verified by its RPM signature against AWS's ADOT key (rpm --checksig must say\n\
+         \"signatures OK\": an unsigned or tampered package is refused).",
+    );
+    s.lines(&[
+        &format!("adot_rpm_url={}", sq(&crate::adot_rpm_url(&a.version, arch))),
+        "adot_installed=\"$(rpm -q --queryformat '%{VERSION}' aws-otel-collector 2>/dev/null || true)\"",
+        &format!(
+            "if [[ \"${{adot_installed}}\" == {} || \"${{adot_installed}}\" == {} ]]; then",
+            sq(&a.version),
+            sq(bare)
+        ),
+        &format!("  log {}", sq(&format!("ADOT collector {} already installed", a.version))),
+        "else",
+        &format!(
+            "  fetch {} \"${{workdir}}/aws-otel-collector.gpg\"",
+            sq(ADOT_GPG_KEY_URL)
+        ),
+        "  rpm --import \"${workdir}/aws-otel-collector.gpg\"",
+        "  fetch \"${adot_rpm_url}\" \"${workdir}/aws-otel-collector.rpm\"",
+    ]);
+    if let Some(sha) = a.rpm_sha256.get(arch) {
+        s.line(&format!(
+            "  verify_sha256 \"${{workdir}}/aws-otel-collector.rpm\" {}",
+            sq(sha)
+        ));
+    }
+    s.lines(&[
+        "  adot_sig=\"$(rpm --checksig \"${workdir}/aws-otel-collector.rpm\" 2>&1)\" || die \"ADOT RPM signature check failed: ${adot_sig}\"",
+        "  [[ \"${adot_sig}\" == *\"signatures OK\"* ]] || die \"ADOT RPM is not signed by the ADOT key: ${adot_sig}\"",
+        "  dnf install -y \"${workdir}/aws-otel-collector.rpm\"",
+        "fi",
+    ]);
+    s.comment(&format!(
+        "ADOT only reads {ADOT_CONFIG_PATH}; any other path is ignored."
+    ));
+    s.write_file(config)?;
+    s.line(&format!("fill_instance_id {ADOT_CONFIG_PATH}"));
+    s.comment("The control script restarts the service; systemctl is the fallback if it fails.");
+    s.line(&format!(
+        "{ADOT_CTL} -a start -c {ADOT_CONFIG_PATH} || {{ systemctl enable aws-otel-collector.service && systemctl restart aws-otel-collector.service; }}"
+    ));
+    s.line(
+        "systemctl is-active --quiet aws-otel-collector.service || die \"aws-otel-collector is not running (journalctl -u aws-otel-collector)\"",
+    );
+    Ok(())
+}
+
+fn agent_steps(
+    s: &mut Script,
+    m: &MonitorAgent,
+    host: &Host,
+    config: &RenderedFile,
+    unit: &RenderedFile,
+) -> Result<(), BootstrapError> {
+    let Some(artifact) = m.artifact.get(host.architecture) else {
+        return Err(BootstrapError::MissingAgentBinary {
+            host: host.name.clone(),
+            architecture: host.architecture,
+        });
+    };
+    s.step("monitor-agent");
+    s.lines(&[
+        &format!("agent_url={}", sq(&artifact.url)),
+        &format!("agent_sha256={}", sq(&artifact.sha256)),
+        &format!(
+            "if [[ -x {AGENT_BINARY} ]] && printf '%s  %s\\n' \"${{agent_sha256}}\" {AGENT_BINARY} | sha256sum --check --status -; then"
+        ),
+        "  log \"monitor-agent ${agent_sha256} already installed\"",
+        "else",
+        "  fetch \"${agent_url}\" \"${workdir}/monitor-agent\"",
+        "  verify_sha256 \"${workdir}/monitor-agent\" \"${agent_sha256}\"",
+        &format!("  install_binary \"${{workdir}}/monitor-agent\" {AGENT_BINARY}"),
+        "fi",
+    ]);
+    s.write_file(config)?;
+    s.line(&format!("fill_instance_id {AGENT_CONFIG_PATH}"));
+    s.write_file(unit)?;
+    s.lines(&[
+        "systemctl daemon-reload",
+        "systemctl enable monitor-agent.service",
+        "systemctl restart monitor-agent.service",
+        "systemctl is-active --quiet monitor-agent.service || die \"monitor-agent is not running (journalctl -u monitor-agent)\"",
+    ]);
+    Ok(())
+}
+
+/// Where the collector scrapes node_exporter: the listen address, with a wildcard
+/// address replaced by loopback (the collector runs on the same host).
+fn scrape_target(listen: SocketAddr) -> String {
+    let ip = match listen.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port()).to_string()
+}
+
+fn node_exporter_unit(
+    stack: &Stack,
+    collector_unit: &str,
+    rsyslog: bool,
+) -> Result<String, BootstrapError> {
+    let ne = &stack.node_exporter;
+    let mut exec = format!(
+        "{NODE_EXPORTER_BINARY} --web.listen-address={}",
+        ne.listen_address
+    );
+    if ne.systemd_collector {
+        // Only the units this bootstrap manages: bounded series count, and alert rules
+        // can watch exactly these. `[.]` instead of `\.`: systemd unescapes backslashes.
+        let mut units = vec!["node_exporter", collector_unit, "amazon-cloudwatch-agent"];
+        if rsyslog {
+            units.push("rsyslog");
+        }
+        exec.push_str(&format!(
+            " --collector.systemd --collector.systemd.unit-include=({})[.]service",
+            units.join("|")
+        ));
+    }
+    UnitFile::default()
+        .section(
+            "Unit",
+            &[
+                ("Description", "Prometheus node_exporter (host metrics)"),
+                (
+                    "Documentation",
+                    "https://github.com/prometheus/node_exporter",
+                ),
+                ("Wants", "network-online.target"),
+                ("After", "network-online.target"),
+            ],
+        )
+        .section(
+            "Service",
+            &[
+                ("Type", "simple"),
+                ("User", "node_exporter"),
+                ("Group", "node_exporter"),
+                ("ExecStart", &exec),
+                ("Restart", "on-failure"),
+                ("RestartSec", "5s"),
+                ("NoNewPrivileges", "yes"),
+                ("ProtectSystem", "strict"),
+                ("ProtectHome", "read-only"),
+            ],
+        )
+        .section("Install", &[("WantedBy", "multi-user.target")])
+        .render(NODE_EXPORTER_UNIT_PATH)
+}
+
+fn agent_unit() -> Result<String, BootstrapError> {
+    let exec = format!("{AGENT_BINARY} --config {AGENT_CONFIG_PATH}");
+    UnitFile::default()
+        .section(
+            "Unit",
+            &[
+                (
+                    "Description",
+                    "monitor-agent: scrape node_exporter, remote-write to AMP",
+                ),
+                ("Wants", "network-online.target"),
+                ("After", "network-online.target node_exporter.service"),
+            ],
+        )
+        .section(
+            "Service",
+            &[
+                ("Type", "simple"),
+                ("ExecStart", &exec),
+                ("Restart", "on-failure"),
+                ("RestartSec", "5s"),
+                // No fixed account: systemd allocates one. The state directory
+                // (/var/lib/monitor-agent) is the only writable path, kept for the queue.
+                ("DynamicUser", "yes"),
+                ("StateDirectory", "monitor-agent"),
+                ("StateDirectoryMode", "0700"),
+                ("NoNewPrivileges", "yes"),
+                ("ProtectSystem", "strict"),
+                ("ProtectHome", "yes"),
+                ("PrivateTmp", "yes"),
+                ("PrivateDevices", "yes"),
+                ("ProtectKernelTunables", "yes"),
+                ("ProtectKernelModules", "yes"),
+                ("ProtectControlGroups", "yes"),
+                ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+                ("RestrictNamespaces", "yes"),
+                ("LockPersonality", "yes"),
+                ("MemoryDenyWriteExecute", "yes"),
+                ("CapabilityBoundingSet", ""),
+            ],
+        )
+        .section("Install", &[("WantedBy", "multi-user.target")])
+        .render(AGENT_UNIT_PATH)
+}
+
+fn yaml<T: serde::Serialize>(v: &T, what: &str) -> Result<String, BootstrapError> {
+    serde_yaml_ng::to_string(v).map_err(|e| BootstrapError::Serialize {
+        what: what.to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn json<T: serde::Serialize>(v: &T, what: &str) -> Result<String, BootstrapError> {
+    serde_json::to_string_pretty(v)
+        .map(|mut s| {
+            s.push('\n');
+            s
+        })
+        .map_err(|e| BootstrapError::Serialize {
+            what: what.to_string(),
+            message: e.to_string(),
+        })
+}
+
+fn toml_text<T: serde::Serialize>(v: &T, what: &str) -> Result<String, BootstrapError> {
+    toml::to_string(v).map_err(|e| BootstrapError::Serialize {
+        what: what.to_string(),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,106 @@
+//! The on-disk shape of `stack.toml`, exactly as serde reads it.
+//!
+//! Every table is `deny_unknown_fields`, every optional key is an `Option` (defaults are
+//! applied in one place, the validation pass), and every value that is checked after
+//! parsing keeps its [`Spanned`] position so the error can still name the line.
+//! The validated, default-filled model the rest of the workspace uses is [`crate::Stack`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackFile {
+    /// Stack name; default `monitoring-test`.
+    pub name: Option<Spanned<String>>,
+    /// AWS region; default `eu-west-1`.
+    pub region: Option<Spanned<String>>,
+    /// `[collector]`; default: ADOT.
+    pub collector: Option<Spanned<CollectorFile>>,
+    /// `[node_exporter]`; default: pinned version, loopback listener.
+    pub node_exporter: Option<Spanned<NodeExporterFile>>,
+    /// `[logs]`; default group `/{name}/system`.
+    pub logs: Option<Spanned<LogsFile>>,
+    /// `[[hosts]]`: at least one.
+    #[serde(default)]
+    pub hosts: Vec<Spanned<HostFile>>,
+    /// `[grafana]`: reserved, filled by a later issue.
+    pub grafana: Option<crate::GrafanaConfig>,
+    /// `[alerting]`: reserved, filled by a later issue.
+    pub alerting: Option<crate::AlertingConfig>,
+}
+
+/// `[collector]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorFile {
+    /// `adot` (default) or `monitor-agent`.
+    pub kind: Option<Spanned<String>>,
+    /// Scrape interval, Prometheus duration; default `15s`.
+    pub scrape_interval: Option<Spanned<String>>,
+    /// Scrape timeout, Prometheus duration; default `10s` (80 % of a shorter interval).
+    pub scrape_timeout: Option<Spanned<String>>,
+    /// ADOT release tag, e.g. `v0.49.0`.
+    pub adot_version: Option<Spanned<String>>,
+    /// Optional extra pin for the ADOT x86_64 RPM.
+    pub adot_rpm_sha256_x86_64: Option<Spanned<String>>,
+    /// Optional extra pin for the ADOT arm64 RPM.
+    pub adot_rpm_sha256_arm64: Option<Spanned<String>>,
+    /// monitor-agent binary URL for every architecture.
+    pub agent_url: Option<Spanned<String>>,
+    /// sha256 of `agent_url`.
+    pub agent_sha256: Option<Spanned<String>>,
+    /// Per-architecture override of `agent_url`.
+    pub agent_url_x86_64: Option<Spanned<String>>,
+    /// sha256 of `agent_url_x86_64`.
+    pub agent_sha256_x86_64: Option<Spanned<String>>,
+    /// Per-architecture override of `agent_url`.
+    pub agent_url_arm64: Option<Spanned<String>>,
+    /// sha256 of `agent_url_arm64`.
+    pub agent_sha256_arm64: Option<Spanned<String>>,
+}
+
+/// `[node_exporter]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeExporterFile {
+    /// Release version without `v`.
+    pub version: Option<Spanned<String>>,
+    /// sha256 of the linux-amd64 tarball.
+    pub sha256_x86_64: Option<Spanned<String>>,
+    /// sha256 of the linux-arm64 tarball.
+    pub sha256_arm64: Option<Spanned<String>>,
+    /// `--web.listen-address`.
+    pub listen_address: Option<Spanned<String>>,
+    /// Scrape job name.
+    pub job: Option<Spanned<String>>,
+    /// Enable the systemd collector.
+    pub systemd_collector: Option<bool>,
+}
+
+/// `[logs]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsFile {
+    /// CloudWatch Logs group.
+    pub group: Option<Spanned<String>>,
+    /// Files shipped by the CloudWatch Agent.
+    pub files: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// One `[[hosts]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFile {
+    /// Host name (required).
+    pub name: Spanned<String>,
+    /// `x86_64` (default) or `arm64`.
+    pub architecture: Option<Spanned<String>>,
+    /// EC2 instance type; default by architecture.
+    pub instance_type: Option<Spanned<String>>,
+    /// External labels.
+    pub labels: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+}

@@ -1,0 +1,81 @@
+//! The stack model: what `stack.toml` describes (name, region, collector, log shipping,
+//! hosts and their labels), loaded and validated into plain typed values before anything
+//! renders or provisions.
+//!
+//! Loading is two steps, like a Vector component config: serde reads the file into
+//! `deny_unknown_fields` structs ([`mod@file`]) that keep the position of every value, then a
+//! pure validation pass fills the documented defaults ([`defaults`]) and checks every
+//! value, so each error names the file, the line and the key to fix
+//! (``stack.toml:9:16: key `hosts[0].labels.Bad-Name`: …``).
+//!
+//! `[grafana]` and `[alerting]` are reserved sections, filled by later issues: they are
+//! accepted only empty today. Add a key to the section struct ([`GrafanaConfig`],
+//! [`AlertingConfig`]) or a new `Option<…>` section to [`file::StackFile`] and [`Stack`],
+//! validating it in the same pass.
+//!
+//! ```
+//! let text = r#"
+//! [[hosts]]
+//! name = "web-1"
+//! labels = { env = "prod", role = "web", team = "platform" }
+//! "#;
+//! let stack = monitor_stack::from_toml_str(text, "stack.toml".as_ref()).unwrap();
+//! assert_eq!(stack.name, "monitoring-test");
+//! assert_eq!(stack.logs.group, "/monitoring-test/system");
+//! assert_eq!(stack.hosts[0].instance_type, "t3.micro");
+//! ```
+
+mod error;
+pub mod file;
+mod model;
+mod validate;
+
+use std::path::Path;
+
+pub use error::{Location, StackError};
+pub use model::{
+    defaults, Adot, AlertingConfig, Architecture, Artifact, Collector, CollectorKind,
+    GrafanaConfig, Host, Logs, MonitorAgent, NodeExporter, PerArch, Stack,
+};
+
+/// Reads and validates the stack file at `path`.
+///
+/// # Errors
+/// [`StackError::Read`] if the file cannot be read; [`StackError::Parse`] /
+/// [`StackError::Invalid`] (with file, line and key) if its content is not acceptable.
+pub fn load(path: &Path) -> Result<Stack, StackError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StackError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    from_toml_str(&text, path)
+}
+
+/// Parses and validates stack TOML `text`; `path` is only used in error messages and
+/// recorded as [`Stack::source`].
+///
+/// # Errors
+/// [`StackError::Parse`] or [`StackError::Invalid`], naming `path`, the line and the key.
+pub fn from_toml_str(text: &str, path: &Path) -> Result<Stack, StackError> {
+    let file: file::StackFile = toml::from_str(text).map_err(|e| {
+        let span = e.span();
+        let key = span.as_ref().map_or_else(
+            || "(top level)".to_string(),
+            |s| error::key_at(text, s.start),
+        );
+        StackError::Parse {
+            location: Location::of_span(path, text, span),
+            key,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    validate::validate(&validate::Ctx { path, text }, file)
+}
+
+/// Whether `s` is a valid Prometheus label name that a user may set (not `__`-prefixed).
+pub fn is_label_name(s: &str) -> bool {
+    validate::is_label_name(s)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,263 @@
+//! The validated stack model: what the rest of the workspace reads. Every value here has
+//! passed validation and every default has been filled in.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Default values of every optional key, in one place so docs, the example file and code
+/// agree.
+pub mod defaults {
+    /// `name`.
+    pub const NAME: &str = "monitoring-test";
+    /// `region`.
+    pub const REGION: &str = "eu-west-1";
+    /// `[logs] files`.
+    pub const LOG_FILES: &[&str] = &["/var/log/messages", "/var/log/cloud-init-output.log"];
+    /// `[collector] scrape_interval`.
+    pub const SCRAPE_INTERVAL: &str = "15s";
+    /// `[collector] scrape_timeout`.
+    pub const SCRAPE_TIMEOUT: &str = "10s";
+    /// `[collector] adot_version`: ADOT collector release (aws-otel-collector v0.49.0,
+    /// 2026-07-10), installed from the versioned RPM URL.
+    pub const ADOT_VERSION: &str = "v0.49.0";
+    /// `[node_exporter] version`.
+    pub const NODE_EXPORTER_VERSION: &str = "1.9.1";
+    /// sha256 of `node_exporter-1.9.1.linux-amd64.tar.gz`.
+    ///
+    /// Not downloaded here (no internet where this was written): the value was taken from
+    /// several independent public configurations that pin the v1.9.1 release
+    /// (`sha256sums.txt` line for this file). Check it against
+    /// <https://github.com/prometheus/node_exporter/releases/download/v1.9.1/sha256sums.txt>
+    /// when bumping; a wrong value only makes the host fail closed (the download is refused).
+    pub const NODE_EXPORTER_SHA256_X86_64: &str =
+        "becb950ee80daa8ae7331d77966d94a611af79ad0d3307380907e0ec08f5b4e8";
+    /// sha256 of `node_exporter-1.9.1.linux-arm64.tar.gz` (same provenance and caveat as
+    /// [`NODE_EXPORTER_SHA256_X86_64`]).
+    pub const NODE_EXPORTER_SHA256_ARM64: &str =
+        "848f139986f63232ced83babe3cad1679efdbb26c694737edc1f4fbd27b96203";
+    /// `[node_exporter] listen_address`: loopback, the collector runs on the same host.
+    pub const NODE_EXPORTER_LISTEN: &str = "127.0.0.1:9100";
+    /// `[node_exporter] job`: the Prometheus `job` label of the node_exporter scrape.
+    pub const NODE_EXPORTER_JOB: &str = "node";
+    /// `[[hosts]] instance_type` for x86_64 hosts.
+    pub const INSTANCE_TYPE_X86_64: &str = "t3.micro";
+    /// `[[hosts]] instance_type` for arm64 (Graviton) hosts.
+    pub const INSTANCE_TYPE_ARM64: &str = "t4g.micro";
+    /// Labels every host must set.
+    pub const REQUIRED_LABELS: &[&str] = &["env", "role", "team"];
+    /// Label names a host may not set: filled in at boot (`instance_id`) or by the scraper.
+    pub const RESERVED_LABELS: &[&str] = &["instance_id", "job", "instance"];
+}
+
+/// A loaded and validated `stack.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stack {
+    /// Stack name (default `monitoring-test`); prefixes AWS resource names and the log group.
+    pub name: String,
+    /// AWS region of every resource (default `eu-west-1`).
+    pub region: String,
+    /// Which collector ships metrics to AMP, and how it is installed.
+    pub collector: Collector,
+    /// node_exporter release and listener.
+    pub node_exporter: NodeExporter,
+    /// CloudWatch Logs shipping.
+    pub logs: Logs,
+    /// The monitored hosts (at least one, unique names).
+    pub hosts: Vec<Host>,
+    /// `[grafana]`: reserved, filled by a later issue.
+    pub grafana: Option<GrafanaConfig>,
+    /// `[alerting]`: reserved, filled by a later issue.
+    pub alerting: Option<AlertingConfig>,
+    /// The file this was loaded from, if any.
+    pub source: Option<PathBuf>,
+}
+
+impl Stack {
+    /// The host named `name`.
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+}
+
+/// CPU architecture of a host (Amazon Linux 2023 ships both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Architecture {
+    /// Intel/AMD 64-bit (`uname -m` = `x86_64`; Go/Debian name `amd64`).
+    #[serde(rename = "x86_64")]
+    X86_64,
+    /// Graviton (`uname -m` = `aarch64`; Go/Debian name `arm64`).
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Architecture {
+    /// Both architectures, in a stable order.
+    pub const ALL: [Architecture; 2] = [Architecture::X86_64, Architecture::Arm64];
+
+    /// The name used in `stack.toml` (`x86_64`, `arm64`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Arm64 => "arm64",
+        }
+    }
+
+    /// What `uname -m` prints on such a host (`x86_64`, `aarch64`).
+    pub fn uname(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Arm64 => "aarch64",
+        }
+    }
+
+    /// The Go/Debian name used in release artefact names (`amd64`, `arm64`).
+    pub fn go_arch(self) -> &'static str {
+        match self {
+            Self::X86_64 => "amd64",
+            Self::Arm64 => "arm64",
+        }
+    }
+
+    /// Default EC2 instance type for this architecture.
+    pub fn default_instance_type(self) -> &'static str {
+        match self {
+            Self::X86_64 => defaults::INSTANCE_TYPE_X86_64,
+            Self::Arm64 => defaults::INSTANCE_TYPE_ARM64,
+        }
+    }
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One value per architecture.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PerArch<T> {
+    /// The x86_64 value.
+    pub x86_64: T,
+    /// The arm64 value.
+    pub arm64: T,
+}
+
+impl<T> PerArch<T> {
+    /// The value for `arch`.
+    pub fn get(&self, arch: Architecture) -> &T {
+        match arch {
+            Architecture::X86_64 => &self.x86_64,
+            Architecture::Arm64 => &self.arm64,
+        }
+    }
+}
+
+/// `[collector]`: settings common to both collectors plus the chosen kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collector {
+    /// Which collector, with its install settings.
+    pub kind: CollectorKind,
+    /// Scrape interval as a Prometheus duration (default `15s`).
+    pub scrape_interval: String,
+    /// Scrape timeout as a Prometheus duration, below the interval (default `10s`, or
+    /// 80 % of a shorter interval).
+    pub scrape_timeout: String,
+}
+
+/// The collector that scrapes node_exporter and remote-writes to AMP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CollectorKind {
+    /// AWS Distro for OpenTelemetry collector (the seed's path), `kind = "adot"`.
+    Adot(Adot),
+    /// This workspace's `monitor-agent`, `kind = "monitor-agent"`.
+    MonitorAgent(MonitorAgent),
+}
+
+impl CollectorKind {
+    /// The `kind` string used in `stack.toml`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Adot(_) => "adot",
+            Self::MonitorAgent(_) => "monitor-agent",
+        }
+    }
+}
+
+/// ADOT install settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adot {
+    /// Release tag, `vX.Y.Z` (default [`defaults::ADOT_VERSION`]).
+    pub version: String,
+    /// Optional sha256 pin of the RPM per architecture, checked in addition to its GPG
+    /// signature.
+    pub rpm_sha256: PerArch<Option<String>>,
+}
+
+/// A downloadable binary pinned by sha256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// `https://` URL of the binary.
+    pub url: String,
+    /// Lower-case hex sha256 of the binary.
+    pub sha256: String,
+}
+
+/// monitor-agent install settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorAgent {
+    /// Binary per architecture; guaranteed present for every architecture a host uses.
+    pub artifact: PerArch<Option<Artifact>>,
+}
+
+/// `[node_exporter]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeExporter {
+    /// Release version without the `v` (default [`defaults::NODE_EXPORTER_VERSION`]).
+    pub version: String,
+    /// sha256 of the release tarball per architecture.
+    pub sha256: PerArch<String>,
+    /// `--web.listen-address` (default `127.0.0.1:9100`).
+    pub listen_address: std::net::SocketAddr,
+    /// Prometheus `job` label of the scrape (default `node`).
+    pub job: String,
+    /// Enable node_exporter's systemd collector (default `true`; limited to the units the
+    /// bootstrap installs, so alert rules can watch them).
+    pub systemd_collector: bool,
+}
+
+/// `[logs]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logs {
+    /// CloudWatch Logs group (default `/{name}/system`).
+    pub group: String,
+    /// Absolute paths of the files shipped (default [`defaults::LOG_FILES`]).
+    pub files: Vec<String>,
+}
+
+/// One `[[hosts]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// Unique host name (`[A-Za-z0-9][A-Za-z0-9._-]*`, ≤ 63 chars): directory name of the
+    /// rendered files and EC2 `Name` tag.
+    pub name: String,
+    /// CPU architecture (default x86_64).
+    pub architecture: Architecture,
+    /// EC2 instance type (default `t3.micro` / `t4g.micro` by architecture).
+    pub instance_type: String,
+    /// External labels on every series from this host; always has `env`, `role`, `team`.
+    /// `instance_id` is added at boot.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `[grafana]`: reserved for the Grafana issue. Accepts no keys yet.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrafanaConfig {}
+
+/// `[alerting]`: reserved for the alerting issue. Accepts no keys yet.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {}

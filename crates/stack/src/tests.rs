@@ -1,0 +1,395 @@
+use std::path::Path;
+
+use super::*;
+
+const LABELS: &str = r#"labels = { env = "prod", role = "web", team = "platform" }"#;
+
+fn parse(text: &str) -> Result<Stack, StackError> {
+    from_toml_str(text, Path::new("stack.toml"))
+}
+
+fn minimal() -> String {
+    format!("[[hosts]]\nname = \"web-1\"\n{LABELS}\n")
+}
+
+/// Asserts the error text names file, line and key, and contains `needle`.
+#[track_caller]
+fn assert_err(text: &str, line: usize, key: &str, needle: &str) {
+    let err = parse(text).expect_err("expected an error");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("stack.toml:{line}:")),
+        "wrong line in: {msg}"
+    );
+    assert!(msg.contains(&format!("key `{key}`")), "wrong key in: {msg}");
+    assert!(msg.contains(needle), "`{needle}` not in: {msg}");
+    assert_eq!(err.location().map(|l| l.line), Some(line));
+    assert_eq!(err.key(), Some(key));
+}
+
+#[test]
+fn defaults_are_filled() {
+    let s = parse(&minimal()).unwrap();
+    assert_eq!(s.name, "monitoring-test");
+    assert_eq!(s.region, "eu-west-1");
+    assert_eq!(s.logs.group, "/monitoring-test/system");
+    assert_eq!(
+        s.logs.files,
+        vec!["/var/log/messages", "/var/log/cloud-init-output.log"]
+    );
+    assert_eq!(s.collector.scrape_interval, "15s");
+    assert_eq!(s.collector.scrape_timeout, "10s");
+    match &s.collector.kind {
+        CollectorKind::Adot(a) => {
+            assert_eq!(a.version, defaults::ADOT_VERSION);
+            assert_eq!(a.rpm_sha256, PerArch::default());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.node_exporter.version, "1.9.1");
+    assert_eq!(s.node_exporter.listen_address.to_string(), "127.0.0.1:9100");
+    assert_eq!(s.node_exporter.job, "node");
+    assert!(s.node_exporter.systemd_collector);
+    let h = &s.hosts[0];
+    assert_eq!(h.architecture, Architecture::X86_64);
+    assert_eq!(h.instance_type, "t3.micro");
+    assert_eq!(h.labels["env"], "prod");
+    assert_eq!(s.source.as_deref(), Some(Path::new("stack.toml")));
+    assert!(s.grafana.is_none() && s.alerting.is_none());
+}
+
+#[test]
+fn arm64_defaults_to_graviton_instance() {
+    let s = parse(&format!(
+        "[[hosts]]\nname = \"a\"\narchitecture = \"arm64\"\n{LABELS}\n"
+    ))
+    .unwrap();
+    assert_eq!(s.hosts[0].architecture, Architecture::Arm64);
+    assert_eq!(s.hosts[0].instance_type, "t4g.micro");
+}
+
+#[test]
+fn log_group_default_follows_name() {
+    let s = parse(&format!("name = \"shop\"\n{}", minimal())).unwrap();
+    assert_eq!(s.logs.group, "/shop/system");
+}
+
+#[test]
+fn full_example_parses() {
+    let text = format!(
+        r#"name = "monitoring-test"
+region = "us-east-1"
+[collector]
+kind = "monitor-agent"
+scrape_interval = "30s"
+scrape_timeout = "5s"
+agent_url = "https://example.com/monitor-agent-x86_64"
+agent_sha256 = "{a}"
+agent_url_arm64 = "https://example.com/monitor-agent-arm64"
+agent_sha256_arm64 = "{b}"
+[node_exporter]
+listen_address = "0.0.0.0:9100"
+systemd_collector = false
+[logs]
+group = "/x/y"
+files = ["/var/log/messages"]
+[grafana]
+[alerting]
+[[hosts]]
+name = "web-1"
+{LABELS}
+[[hosts]]
+name = "web-2"
+architecture = "arm64"
+instance_type = "m7g.large"
+labels = {{ env = "prod", role = "web", team = "platform", az = "b" }}
+"#,
+        a = "a".repeat(64),
+        b = "B".repeat(64)
+    );
+    let s = parse(&text).unwrap();
+    let CollectorKind::MonitorAgent(m) = &s.collector.kind else {
+        panic!()
+    };
+    assert_eq!(
+        m.artifact.x86_64.as_ref().unwrap().url,
+        "https://example.com/monitor-agent-x86_64"
+    );
+    assert_eq!(m.artifact.arm64.as_ref().unwrap().sha256, "b".repeat(64));
+    assert_eq!(s.hosts[1].labels["az"], "b");
+    assert!(!s.node_exporter.systemd_collector);
+    assert_eq!(s.grafana, Some(GrafanaConfig {}));
+    assert_eq!(s.host("web-2").unwrap().instance_type, "m7g.large");
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let text = format!("{}colour = \"blue\"\n", minimal());
+    assert_err(&text, 4, "hosts[0].colour", "unknown field `colour`");
+}
+
+#[test]
+fn unknown_top_level_section() {
+    assert_err(
+        &format!("[grafanna]\nx = 1\n{}", minimal()),
+        1,
+        "grafanna",
+        "unknown field `grafanna`",
+    );
+}
+
+#[test]
+fn reserved_sections_accept_nothing_yet() {
+    assert_err(
+        &format!("[grafana]\nurl = \"x\"\n{}", minimal()),
+        2,
+        "grafana.url",
+        "unknown field `url`",
+    );
+}
+
+#[test]
+fn wrong_type_names_line_and_key() {
+    assert_err(
+        &format!("region = 5\n{}", minimal()),
+        1,
+        "region",
+        "invalid type",
+    );
+}
+
+#[test]
+fn syntax_error_has_line() {
+    let err = parse("name = \n").unwrap_err();
+    assert!(err.to_string().starts_with("stack.toml:1:"), "{err}");
+}
+
+#[test]
+fn missing_host_name() {
+    let err = parse(&format!("[[hosts]]\n{LABELS}\n")).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("missing field `name`"), "{msg}");
+    assert!(msg.contains("hosts[0]"), "{msg}");
+}
+
+#[test]
+fn no_hosts() {
+    let err = parse("name = \"x\"\n").unwrap_err();
+    assert!(err.to_string().contains("[[hosts]]"), "{err}");
+    assert_eq!(err.key(), Some("hosts"));
+}
+
+#[test]
+fn duplicate_host_names() {
+    let text = format!("{}\n[[hosts]]\nname = \"web-1\"\n{LABELS}\n", minimal());
+    assert_err(&text, 6, "hosts[1].name", "duplicate host name `web-1`");
+}
+
+#[test]
+fn bad_architecture() {
+    let text = format!("[[hosts]]\nname = \"a\"\narchitecture = \"amd64\"\n{LABELS}\n");
+    assert_err(&text, 3, "hosts[0].architecture", "write `x86_64`");
+    let text = format!("[[hosts]]\nname = \"a\"\narchitecture = \"sparc\"\n{LABELS}\n");
+    assert_err(
+        &text,
+        3,
+        "hosts[0].architecture",
+        "expected `x86_64` or `arm64`",
+    );
+}
+
+#[test]
+fn bad_label_name() {
+    let text = "[[hosts]]\nname = \"a\"\nlabels = { env = \"p\", role = \"w\", team = \"t\", \"Bad-Name\" = \"x\" }\n";
+    assert_err(
+        text,
+        3,
+        "hosts[0].labels.Bad-Name",
+        "not a valid Prometheus label name",
+    );
+}
+
+#[test]
+fn bad_label_name_in_multiline_table() {
+    let text = "[[hosts]]\nname = \"a\"\n[hosts.labels]\nenv = \"p\"\nrole = \"w\"\nteam = \"t\"\n__x = \"y\"\n";
+    assert_err(
+        text,
+        7,
+        "hosts[0].labels.__x",
+        "not a valid Prometheus label name",
+    );
+}
+
+#[test]
+fn reserved_and_missing_labels() {
+    let text = "[[hosts]]\nname = \"a\"\nlabels = { env = \"p\", role = \"w\", team = \"t\", instance_id = \"i-1\" }\n";
+    assert_err(text, 3, "hosts[0].labels.instance_id", "reserved");
+    let text = "[[hosts]]\nname = \"a\"\nlabels = { env = \"p\" }\n";
+    assert_err(
+        text,
+        3,
+        "hosts[0].labels",
+        "missing label(s) `role`, `team`",
+    );
+    let text = "[[hosts]]\nname = \"a\"\n";
+    assert_err(text, 1, "hosts[0].labels", "has no labels");
+    let text = "[[hosts]]\nname = \"a\"\nlabels = { env = \"\", role = \"w\", team = \"t\" }\n";
+    assert_err(text, 3, "hosts[0].labels.env", "must not be empty");
+}
+
+#[test]
+fn bad_host_name() {
+    let text = format!("[[hosts]]\nname = \"../etc\"\n{LABELS}\n");
+    assert_err(&text, 2, "hosts[0].name", "not a valid name");
+}
+
+#[test]
+fn bad_log_group() {
+    let text = format!("[logs]\ngroup = \"has space\"\n{}", minimal());
+    assert_err(&text, 2, "logs.group", "not a CloudWatch Logs group name");
+}
+
+#[test]
+fn bad_log_files() {
+    let text = format!(
+        "[logs]\nfiles = [\n  \"/ok\",\n  \"relative\",\n]\n{}",
+        minimal()
+    );
+    assert_err(&text, 4, "logs.files[1]", "absolute path");
+    let text = format!("[logs]\nfiles = []\n{}", minimal());
+    assert_err(&text, 2, "logs.files", "empty list");
+}
+
+#[test]
+fn bad_region() {
+    assert_err(
+        &format!("region = \"Europe\"\n{}", minimal()),
+        1,
+        "region",
+        "not an AWS region",
+    );
+}
+
+#[test]
+fn bad_collector_kind() {
+    assert_err(
+        &format!("[collector]\nkind = \"monitor_agent\"\n{}", minimal()),
+        2,
+        "collector.kind",
+        "did you mean `monitor-agent`",
+    );
+}
+
+#[test]
+fn agent_keys_rejected_for_adot() {
+    let text = format!(
+        "[collector]\nkind = \"adot\"\nagent_url = \"https://x/y\"\n{}",
+        minimal()
+    );
+    assert_err(
+        &text,
+        3,
+        "collector.agent_url",
+        "only applies to kind = \"monitor-agent\"",
+    );
+}
+
+#[test]
+fn agent_needs_binary_for_each_used_arch() {
+    let text = format!(
+        "[collector]\nkind = \"monitor-agent\"\nagent_url_x86_64 = \"https://x/y\"\nagent_sha256_x86_64 = \"{}\"\n[[hosts]]\nname = \"g\"\narchitecture = \"arm64\"\n{LABELS}\n",
+        "0".repeat(64)
+    );
+    assert_err(
+        &text,
+        7,
+        "hosts[0].architecture",
+        "no monitor-agent binary for arm64",
+    );
+}
+
+#[test]
+fn agent_url_needs_sha_and_https() {
+    let text = format!(
+        "[collector]\nkind = \"monitor-agent\"\nagent_url = \"https://x/y\"\n{}",
+        minimal()
+    );
+    assert_err(&text, 3, "collector.agent_sha256", "needs `agent_sha256`");
+    let text = format!(
+        "[collector]\nkind = \"monitor-agent\"\nagent_url = \"http://x/y\"\nagent_sha256 = \"{}\"\n{}",
+        "0".repeat(64),
+        minimal()
+    );
+    assert_err(&text, 3, "collector.agent_url", "https://");
+    let text = format!(
+        "[collector]\nkind = \"monitor-agent\"\nagent_url = \"https://x/y\"\nagent_sha256 = \"abc\"\n{}",
+        minimal()
+    );
+    assert_err(&text, 4, "collector.agent_sha256", "64 hex");
+}
+
+#[test]
+fn scrape_timeout_within_interval() {
+    let text = format!(
+        "[collector]\nscrape_interval = \"10s\"\nscrape_timeout = \"1m\"\n{}",
+        minimal()
+    );
+    assert_err(&text, 3, "collector.scrape_timeout", "must be less than");
+    let text = format!("[collector]\nscrape_interval = \"5s\"\n{}", minimal());
+    let s = parse(&text).unwrap();
+    assert_eq!(s.collector.scrape_timeout, "4s");
+    let text = format!("[collector]\nscrape_interval = \"1s\"\n{}", minimal());
+    assert_eq!(parse(&text).unwrap().collector.scrape_timeout, "800ms");
+    let text = format!("[collector]\nscrape_interval = \"soon\"\n{}", minimal());
+    assert_err(&text, 2, "collector.scrape_interval", "not a duration");
+}
+
+#[test]
+fn custom_node_exporter_version_needs_hashes() {
+    let text = format!("[node_exporter]\nversion = \"1.12.1\"\n{}", minimal());
+    assert_err(
+        &text,
+        2,
+        "node_exporter.sha256_x86_64",
+        "from that release's sha256sums.txt",
+    );
+    let text = format!(
+        "[node_exporter]\nversion = \"1.12.1\"\nsha256_x86_64 = \"{a}\"\nsha256_arm64 = \"{a}\"\n{}",
+        minimal(),
+        a = "c".repeat(64)
+    );
+    let s = parse(&text).unwrap();
+    assert_eq!(s.node_exporter.version, "1.12.1");
+    assert_eq!(s.node_exporter.sha256.arm64, "c".repeat(64));
+}
+
+#[test]
+fn bad_listen_address() {
+    let text = format!("[node_exporter]\nlisten_address = \":9100\"\n{}", minimal());
+    assert_err(&text, 2, "node_exporter.listen_address", "not `IP:PORT`");
+}
+
+#[test]
+fn load_reads_file_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("stack.toml");
+    std::fs::write(&p, format!("{}oops = 1\n", minimal())).unwrap();
+    let err = load(&p).unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!("{}:4:", p.display())),
+        "{err}"
+    );
+    let err = load(&dir.path().join("missing.toml")).unwrap_err();
+    assert!(matches!(err, StackError::Read { .. }));
+    assert!(err.to_string().contains("missing.toml"));
+}
+
+#[test]
+fn label_name_rule() {
+    assert!(is_label_name("env"));
+    assert!(is_label_name("_x1"));
+    assert!(!is_label_name("1x"));
+    assert!(!is_label_name("a-b"));
+    assert!(!is_label_name("__name__"));
+    assert!(!is_label_name(""));
+}

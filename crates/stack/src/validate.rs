@@ -1,0 +1,730 @@
+//! `StackFile` (as parsed) → `Stack` (validated, defaults filled). Pure, no I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::Path;
+
+use toml::Spanned;
+
+use crate::error::{Location, StackError};
+use crate::file::{CollectorFile, HostFile, LogsFile, NodeExporterFile, StackFile};
+use crate::model::{
+    defaults, Adot, Architecture, Artifact, Collector, CollectorKind, Host, Logs, MonitorAgent,
+    NodeExporter, PerArch, Stack,
+};
+
+/// Carries the file name and text so any check can turn a span into `file:line:col`.
+pub(crate) struct Ctx<'a> {
+    pub path: &'a Path,
+    pub text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn invalid(&self, span: Option<Range<usize>>, key: &str, message: String) -> StackError {
+        StackError::Invalid {
+            location: Location::of_span(self.path, self.text, span),
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    fn bad<T>(&self, v: &Spanned<T>, key: &str, message: String) -> StackError {
+        self.invalid(Some(v.span()), key, message)
+    }
+}
+
+type Result<T> = std::result::Result<T, StackError>;
+
+pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
+    let name = match &file.name {
+        Some(n) => {
+            check_name(n.get_ref(), 64).map_err(|m| ctx.bad(n, "name", m))?;
+            n.get_ref().clone()
+        }
+        None => defaults::NAME.to_string(),
+    };
+    let region = match &file.region {
+        Some(r) => {
+            if !is_region(r.get_ref()) {
+                return Err(ctx.bad(
+                    r,
+                    "region",
+                    format!(
+                        "`{}` is not an AWS region name (expected e.g. `eu-west-1`)",
+                        r.get_ref()
+                    ),
+                ));
+            }
+            r.get_ref().clone()
+        }
+        None => defaults::REGION.to_string(),
+    };
+
+    let hosts = validate_hosts(ctx, &file.hosts)?;
+    let node_exporter = validate_node_exporter(ctx, file.node_exporter.as_ref())?;
+    let logs = validate_logs(ctx, file.logs.as_ref(), &name)?;
+    let collector = validate_collector(ctx, file.collector.as_ref(), &file.hosts, &hosts)?;
+
+    Ok(Stack {
+        name,
+        region,
+        collector,
+        node_exporter,
+        logs,
+        hosts,
+        grafana: file.grafana,
+        alerting: file.alerting,
+        source: Some(ctx.path.to_path_buf()),
+    })
+}
+
+// ---------------------------------------------------------------- hosts
+
+fn validate_hosts(ctx: &Ctx<'_>, hosts: &[Spanned<HostFile>]) -> Result<Vec<Host>> {
+    if hosts.is_empty() {
+        return Err(ctx.invalid(
+            None,
+            "hosts",
+            "no hosts: add at least one `[[hosts]]` table with a `name` and `labels`".into(),
+        ));
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut out = Vec::with_capacity(hosts.len());
+    for (i, h) in hosts.iter().enumerate() {
+        let h_ref = h.get_ref();
+        let key = |k: &str| format!("hosts[{i}].{k}");
+        let name = h_ref.name.get_ref();
+        check_name(name, 63).map_err(|m| ctx.bad(&h_ref.name, &key("name"), m))?;
+        if let Some(first) = seen.insert(name, i) {
+            return Err(ctx.bad(
+                &h_ref.name,
+                &key("name"),
+                format!("duplicate host name `{name}` (already used by hosts[{first}])"),
+            ));
+        }
+        let architecture = match &h_ref.architecture {
+            None => Architecture::X86_64,
+            Some(a) => parse_arch(a.get_ref()).map_err(|m| ctx.bad(a, &key("architecture"), m))?,
+        };
+        let instance_type = match &h_ref.instance_type {
+            None => architecture.default_instance_type().to_string(),
+            Some(t) => {
+                if !is_instance_type(t.get_ref()) {
+                    return Err(ctx.bad(
+                        t,
+                        &key("instance_type"),
+                        format!(
+                            "`{}` is not an EC2 instance type (expected e.g. `t3.micro`)",
+                            t.get_ref()
+                        ),
+                    ));
+                }
+                t.get_ref().clone()
+            }
+        };
+        let labels = validate_labels(ctx, h, i)?;
+        out.push(Host {
+            name: name.clone(),
+            architecture,
+            instance_type,
+            labels,
+        });
+    }
+    Ok(out)
+}
+
+fn validate_labels(
+    ctx: &Ctx<'_>,
+    host: &Spanned<HostFile>,
+    i: usize,
+) -> Result<BTreeMap<String, String>> {
+    let key = format!("hosts[{i}].labels");
+    let Some(labels) = &host.get_ref().labels else {
+        return Err(ctx.bad(
+            host,
+            &key,
+            format!(
+                "host `{}` has no labels: set at least {}",
+                host.get_ref().name.get_ref(),
+                required_list()
+            ),
+        ));
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in labels.get_ref() {
+        let name = k.get_ref();
+        let lkey = format!("{key}.{name}");
+        if !is_label_name(name) {
+            return Err(ctx.bad(
+                k,
+                &lkey,
+                format!(
+                    "`{name}` is not a valid Prometheus label name \
+                     (must match [a-zA-Z_][a-zA-Z0-9_]* and not start with `__`)"
+                ),
+            ));
+        }
+        if defaults::RESERVED_LABELS.contains(&name.as_str()) {
+            return Err(ctx.bad(
+                k,
+                &lkey,
+                format!(
+                    "label `{name}` is reserved: `instance_id` is filled in at boot from \
+                     instance metadata, `job` and `instance` by the scraper"
+                ),
+            ));
+        }
+        let value = v.get_ref();
+        if value.is_empty() {
+            return Err(ctx.bad(v, &lkey, "label values must not be empty".into()));
+        }
+        if value.chars().any(char::is_control) || value.len() > 1024 {
+            return Err(ctx.bad(
+                v,
+                &lkey,
+                "label values must be ≤ 1024 bytes without control characters".into(),
+            ));
+        }
+        out.insert(name.clone(), value.clone());
+    }
+    let missing: Vec<&str> = defaults::REQUIRED_LABELS
+        .iter()
+        .copied()
+        .filter(|l| !out.contains_key(*l))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ctx.bad(
+            labels,
+            &key,
+            format!(
+                "missing label(s) {}: every host needs {}",
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                required_list()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+fn required_list() -> String {
+    defaults::REQUIRED_LABELS
+        .iter()
+        .map(|l| format!("`{l}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn parse_arch(s: &str) -> std::result::Result<Architecture, String> {
+    match s {
+        "x86_64" => Ok(Architecture::X86_64),
+        "arm64" => Ok(Architecture::Arm64),
+        "amd64" | "x86-64" | "x64" => Err(format!("unknown architecture `{s}`: write `x86_64`")),
+        "aarch64" | "graviton" => Err(format!("unknown architecture `{s}`: write `arm64`")),
+        _ => Err(format!(
+            "unknown architecture `{s}`: expected `x86_64` or `arm64`"
+        )),
+    }
+}
+
+// ---------------------------------------------------------------- node_exporter
+
+fn validate_node_exporter(
+    ctx: &Ctx<'_>,
+    ne: Option<&Spanned<NodeExporterFile>>,
+) -> Result<NodeExporter> {
+    let empty = NodeExporterFile {
+        version: None,
+        sha256_x86_64: None,
+        sha256_arm64: None,
+        listen_address: None,
+        job: None,
+        systemd_collector: None,
+    };
+    let f = ne.map_or(&empty, Spanned::get_ref);
+
+    let version = match &f.version {
+        None => defaults::NODE_EXPORTER_VERSION.to_string(),
+        Some(v) => {
+            if !is_semver(v.get_ref()) {
+                return Err(ctx.bad(
+                    v,
+                    "node_exporter.version",
+                    format!(
+                        "`{}` is not a release version (expected e.g. `1.9.1`, without `v`)",
+                        v.get_ref()
+                    ),
+                ));
+            }
+            v.get_ref().clone()
+        }
+    };
+    let custom_version = version != defaults::NODE_EXPORTER_VERSION;
+    let sha = |field: &Option<Spanned<String>>, key: &str, default: &str| -> Result<String> {
+        match field {
+            Some(s) => sha256(ctx, s, key),
+            None if custom_version => Err(ctx.invalid(
+                f.version.as_ref().map(Spanned::span),
+                key,
+                format!(
+                    "node_exporter version {version} is not the built-in {}: also set `{key}` \
+                     (from that release's sha256sums.txt)",
+                    defaults::NODE_EXPORTER_VERSION
+                ),
+            )),
+            None => Ok(default.to_string()),
+        }
+    };
+    let sha256_x86_64 = sha(
+        &f.sha256_x86_64,
+        "node_exporter.sha256_x86_64",
+        defaults::NODE_EXPORTER_SHA256_X86_64,
+    )?;
+    let sha256_arm64 = sha(
+        &f.sha256_arm64,
+        "node_exporter.sha256_arm64",
+        defaults::NODE_EXPORTER_SHA256_ARM64,
+    )?;
+
+    let listen_text = f
+        .listen_address
+        .as_ref()
+        .map_or(defaults::NODE_EXPORTER_LISTEN, |l| l.get_ref().as_str());
+    let listen_address: std::net::SocketAddr = match listen_text.parse() {
+        Ok(a) => a,
+        Err(_) => {
+            return Err(ctx.invalid(
+                f.listen_address.as_ref().map(Spanned::span),
+                "node_exporter.listen_address",
+                format!(
+                    "`{listen_text}` is not `IP:PORT` (e.g. `127.0.0.1:9100`, or `0.0.0.0:9100` \
+                     to expose it beyond the host)"
+                ),
+            ))
+        }
+    };
+    if listen_address.port() == 0 {
+        return Err(ctx.invalid(
+            f.listen_address.as_ref().map(Spanned::span),
+            "node_exporter.listen_address",
+            "port 0 is not a fixed port; node_exporter's default is 9100".into(),
+        ));
+    }
+    let job = match &f.job {
+        None => defaults::NODE_EXPORTER_JOB.to_string(),
+        Some(j) => {
+            let ok = !j.get_ref().is_empty()
+                && j.get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !ok {
+                return Err(ctx.bad(
+                    j,
+                    "node_exporter.job",
+                    "job names are made of letters, digits, `_`, `-` and `.`".into(),
+                ));
+            }
+            j.get_ref().clone()
+        }
+    };
+    Ok(NodeExporter {
+        version,
+        sha256: PerArch {
+            x86_64: sha256_x86_64,
+            arm64: sha256_arm64,
+        },
+        listen_address,
+        job,
+        systemd_collector: f.systemd_collector.unwrap_or(true),
+    })
+}
+
+// ---------------------------------------------------------------- logs
+
+fn validate_logs(ctx: &Ctx<'_>, logs: Option<&Spanned<LogsFile>>, name: &str) -> Result<Logs> {
+    let group = match logs.and_then(|l| l.get_ref().group.as_ref()) {
+        None => format!("/{name}/system"),
+        Some(g) => {
+            let s = g.get_ref();
+            let ok = !s.is_empty()
+                && s.len() <= 512
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '#'));
+            if !ok {
+                return Err(ctx.bad(
+                    g,
+                    "logs.group",
+                    format!(
+                        "`{s}` is not a CloudWatch Logs group name \
+                         (1–512 characters from [.-_/#A-Za-z0-9])"
+                    ),
+                ));
+            }
+            s.clone()
+        }
+    };
+    let files = match logs.and_then(|l| l.get_ref().files.as_ref()) {
+        None => defaults::LOG_FILES.iter().map(|s| s.to_string()).collect(),
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                return Err(ctx.bad(
+                    list,
+                    "logs.files",
+                    "empty list: leave `files` out for the defaults, or list at least one file"
+                        .into(),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            let mut out = Vec::new();
+            for (i, f) in list.get_ref().iter().enumerate() {
+                let p = f.get_ref();
+                let key = format!("logs.files[{i}]");
+                let ok = p.starts_with('/')
+                    && p.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '*' | '?')
+                    });
+                if !ok {
+                    return Err(ctx.bad(
+                        f,
+                        &key,
+                        format!(
+                            "`{p}` must be an absolute path (globs `*`/`?` allowed) \
+                             of [A-Za-z0-9._/-] characters"
+                        ),
+                    ));
+                }
+                if !seen.insert(p.as_str()) {
+                    return Err(ctx.bad(f, &key, format!("`{p}` is listed twice")));
+                }
+                out.push(p.clone());
+            }
+            out
+        }
+    };
+    Ok(Logs { group, files })
+}
+
+// ---------------------------------------------------------------- collector
+
+fn validate_collector(
+    ctx: &Ctx<'_>,
+    c: Option<&Spanned<CollectorFile>>,
+    host_files: &[Spanned<HostFile>],
+    hosts: &[Host],
+) -> Result<Collector> {
+    let Some(c) = c else {
+        return Ok(Collector {
+            kind: CollectorKind::Adot(Adot {
+                version: defaults::ADOT_VERSION.to_string(),
+                rpm_sha256: PerArch::default(),
+            }),
+            scrape_interval: defaults::SCRAPE_INTERVAL.to_string(),
+            scrape_timeout: defaults::SCRAPE_TIMEOUT.to_string(),
+        });
+    };
+    let f = c.get_ref();
+
+    let (scrape_interval, interval_ms) = duration(
+        ctx,
+        f.scrape_interval.as_ref(),
+        "collector.scrape_interval",
+        defaults::SCRAPE_INTERVAL,
+    )?;
+    let (scrape_timeout, timeout_ms) = match f.scrape_timeout.as_ref() {
+        Some(t) => duration(
+            ctx,
+            Some(t),
+            "collector.scrape_timeout",
+            defaults::SCRAPE_TIMEOUT,
+        )?,
+        None => {
+            // Like monitor-agent: 10 s, but never reaching a shorter interval.
+            let ms = 10_000.min(interval_ms * 8 / 10).max(1);
+            let text = if ms % 1000 == 0 {
+                format!("{}s", ms / 1000)
+            } else {
+                format!("{ms}ms")
+            };
+            (text, ms)
+        }
+    };
+    // Strictly below: a scrape must finish before the next one starts (monitor-agent
+    // refuses timeout == interval).
+    if timeout_ms >= interval_ms {
+        return Err(ctx.invalid(
+            f.scrape_timeout
+                .as_ref()
+                .or(f.scrape_interval.as_ref())
+                .map(Spanned::span),
+            "collector.scrape_timeout",
+            format!(
+                "scrape_timeout ({scrape_timeout}) must be less than scrape_interval ({scrape_interval})"
+            ),
+        ));
+    }
+
+    let kind_str = f.kind.as_ref().map_or("adot", |k| k.get_ref().as_str());
+    let agent_keys = [
+        ("agent_url", &f.agent_url),
+        ("agent_sha256", &f.agent_sha256),
+        ("agent_url_x86_64", &f.agent_url_x86_64),
+        ("agent_sha256_x86_64", &f.agent_sha256_x86_64),
+        ("agent_url_arm64", &f.agent_url_arm64),
+        ("agent_sha256_arm64", &f.agent_sha256_arm64),
+    ];
+    let adot_keys = [
+        ("adot_version", &f.adot_version),
+        ("adot_rpm_sha256_x86_64", &f.adot_rpm_sha256_x86_64),
+        ("adot_rpm_sha256_arm64", &f.adot_rpm_sha256_arm64),
+    ];
+    let reject = |keys: &[(&str, &Option<Spanned<String>>)], only: &str| -> Result<()> {
+        for (name, v) in keys {
+            if let Some(v) = v {
+                return Err(ctx.bad(
+                    v,
+                    &format!("collector.{name}"),
+                    format!("`{name}` only applies to kind = \"{only}\" (this stack uses kind = \"{kind_str}\")"),
+                ));
+            }
+        }
+        Ok(())
+    };
+
+    let kind = match kind_str {
+        "adot" => {
+            reject(&agent_keys, "monitor-agent")?;
+            let version = match &f.adot_version {
+                None => defaults::ADOT_VERSION.to_string(),
+                Some(v) => {
+                    let s = v.get_ref();
+                    if !(s.starts_with('v') && is_semver(&s[1..])) {
+                        return Err(ctx.bad(
+                            v,
+                            "collector.adot_version",
+                            format!("`{s}` is not an ADOT release tag (expected e.g. `v0.49.0`)"),
+                        ));
+                    }
+                    s.clone()
+                }
+            };
+            let opt_sha = |v: &Option<Spanned<String>>, key: &str| -> Result<Option<String>> {
+                v.as_ref().map(|s| sha256(ctx, s, key)).transpose()
+            };
+            CollectorKind::Adot(Adot {
+                version,
+                rpm_sha256: PerArch {
+                    x86_64: opt_sha(
+                        &f.adot_rpm_sha256_x86_64,
+                        "collector.adot_rpm_sha256_x86_64",
+                    )?,
+                    arm64: opt_sha(&f.adot_rpm_sha256_arm64, "collector.adot_rpm_sha256_arm64")?,
+                },
+            })
+        }
+        "monitor-agent" => {
+            reject(&adot_keys, "adot")?;
+            let common = artifact(ctx, &f.agent_url, &f.agent_sha256, "")?;
+            let x86 = artifact(ctx, &f.agent_url_x86_64, &f.agent_sha256_x86_64, "_x86_64")?;
+            let arm = artifact(ctx, &f.agent_url_arm64, &f.agent_sha256_arm64, "_arm64")?;
+            let per_arch = PerArch {
+                x86_64: x86.or_else(|| common.clone()),
+                arm64: arm.or(common),
+            };
+            for (i, h) in hosts.iter().enumerate() {
+                if per_arch.get(h.architecture).is_none() {
+                    let a = h.architecture;
+                    let span = host_files.get(i).map(|hf| {
+                        hf.get_ref()
+                            .architecture
+                            .as_ref()
+                            .map_or(hf.span(), Spanned::span)
+                    });
+                    return Err(ctx.invalid(
+                        span.or(Some(c.span())),
+                        &format!("hosts[{i}].architecture"),
+                        format!(
+                            "host `{}` is {a} but [collector] has no monitor-agent binary for {a}: \
+                             set `agent_url` + `agent_sha256` (all architectures) or \
+                             `agent_url_{a}` + `agent_sha256_{a}`",
+                            h.name
+                        ),
+                    ));
+                }
+            }
+            CollectorKind::MonitorAgent(MonitorAgent { artifact: per_arch })
+        }
+        other => {
+            let hint = match other {
+                "monitor_agent" | "agent" | "monitoragent" => " (did you mean `monitor-agent`?)",
+                "otel" | "aws-otel-collector" | "opentelemetry" => " (did you mean `adot`?)",
+                _ => "",
+            };
+            let span = f.kind.as_ref().map(Spanned::span);
+            return Err(ctx.invalid(
+                span,
+                "collector.kind",
+                format!(
+                    "unknown collector kind `{other}`: expected `adot` or `monitor-agent`{hint}"
+                ),
+            ));
+        }
+    };
+    Ok(Collector {
+        kind,
+        scrape_interval,
+        scrape_timeout,
+    })
+}
+
+fn artifact(
+    ctx: &Ctx<'_>,
+    url: &Option<Spanned<String>>,
+    sha: &Option<Spanned<String>>,
+    suffix: &str,
+) -> Result<Option<Artifact>> {
+    let url_key = format!("collector.agent_url{suffix}");
+    let sha_key = format!("collector.agent_sha256{suffix}");
+    match (url, sha) {
+        (None, None) => Ok(None),
+        (Some(u), None) => Err(ctx.bad(
+            u,
+            &sha_key,
+            format!(
+                "`agent_url{suffix}` needs `agent_sha256{suffix}` (the binary is pinned by hash)"
+            ),
+        )),
+        (None, Some(s)) => Err(ctx.bad(
+            s,
+            &url_key,
+            format!("`agent_sha256{suffix}` without `agent_url{suffix}`"),
+        )),
+        (Some(u), Some(s)) => {
+            let url_s = u.get_ref();
+            let ok = url_s.starts_with("https://")
+                && url_s.len() > "https://".len()
+                && url_s.chars().all(|c| {
+                    c.is_ascii_graphic() && !matches!(c, '\'' | '"' | '\\' | '`' | '<' | '>')
+                });
+            if !ok {
+                return Err(ctx.bad(
+                    u,
+                    &url_key,
+                    format!("`{url_s}` must be an https:// URL without quotes or spaces"),
+                ));
+            }
+            Ok(Some(Artifact {
+                url: url_s.clone(),
+                sha256: sha256(ctx, s, &sha_key)?,
+            }))
+        }
+    }
+}
+
+fn duration(
+    ctx: &Ctx<'_>,
+    v: Option<&Spanned<String>>,
+    key: &str,
+    default: &str,
+) -> Result<(String, u64)> {
+    let s = v.map_or(default, |v| v.get_ref().as_str());
+    match prom_duration_ms(s) {
+        Some(ms) if ms > 0 => Ok((s.to_string(), ms)),
+        _ => Err(ctx.invalid(
+            v.map(Spanned::span),
+            key,
+            format!("`{s}` is not a duration like `15s`, `500ms`, `1m` (one number, one unit)"),
+        )),
+    }
+}
+
+/// Milliseconds of a single-unit Prometheus duration (`500ms`, `15s`, `1m`, `1h`).
+pub(crate) fn prom_duration_ms(s: &str) -> Option<u64> {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+// ---------------------------------------------------------------- small checks
+
+fn sha256(ctx: &Ctx<'_>, s: &Spanned<String>, key: &str) -> Result<String> {
+    let v = s.get_ref();
+    if v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(v.to_ascii_lowercase())
+    } else {
+        Err(ctx.bad(
+            s,
+            key,
+            "expected a sha256 as 64 hex characters (as in `sha256sum` output)".into(),
+        ))
+    }
+}
+
+fn check_name(s: &str, max: usize) -> std::result::Result<(), String> {
+    let mut chars = s.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if first_ok && rest_ok && s.len() <= max {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{s}` is not a valid name: 1–{max} characters from [A-Za-z0-9._-], \
+             starting with a letter or digit"
+        ))
+    }
+}
+
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].chars().all(|c| c.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn is_instance_type(s: &str) -> bool {
+    let Some((family, size)) = s.split_once('.') else {
+        return false;
+    };
+    family.starts_with(|c: char| c.is_ascii_lowercase())
+        && family
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !size.is_empty()
+        && size
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+fn is_semver(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Prometheus label name rule, minus the reserved `__` prefix.
+pub(crate) fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with("__")
+}
