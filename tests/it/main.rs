@@ -3,3 +3,4 @@
 //! `monitor-testkit`). Binaries under test must be built first (`cargo build --workspace`).
 
 mod agent;
+mod durability;

@@ -1,7 +1,8 @@
 //! The agent runtime: scrape loops → bounded queue → one sender → remote_write.
 
 use crate::config::{AgentConfig, ScrapeConfig};
-use crate::metrics::{AgentMetrics, DROP_DUPLICATE, DROP_QUEUE_FULL};
+use crate::metrics::{AgentMetrics, DROP_DUPLICATE, DROP_QUEUE_FULL, DROP_QUEUE_IO};
+use crate::disk_queue::{DiskQueue, Position};
 use crate::queue::BoundedQueue;
 use crate::target::{self, TargetState};
 use monitor_amp::auth::{Auth, SigV4};
@@ -28,6 +29,9 @@ pub enum AgentError {
         /// Why.
         source: std::io::Error,
     },
+    /// The on-disk queue could not be opened.
+    #[error(transparent)]
+    Queue(#[from] crate::disk_queue::DiskQueueError),
     /// `--once` found problems.
     #[error("{0}")]
     OnceFailed(String),
@@ -44,11 +48,98 @@ pub struct OnceReport {
     pub outcome: WriteOutcome,
 }
 
+/// Where scrapes wait for the sender: bounded memory, or the durable on-disk queue.
+#[derive(Debug)]
+pub enum Buffer {
+    /// In-memory, drop-oldest (no `queue.dir`).
+    Memory(BoundedQueue),
+    /// On disk, write-ahead, survives restarts (`queue.dir` set).
+    Disk(DiskQueue),
+}
+
+/// A batch taken from the buffer; disk batches are committed after delivery.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The series (one sample each, in arrival order).
+    pub series: Vec<TimeSeries>,
+    commit: Option<(Position, u64)>,
+}
+
+impl Buffer {
+    /// Appends a scrape; returns the old samples dropped to make room.
+    pub fn push(&self, series: Vec<TimeSeries>, metrics: &AgentMetrics) -> usize {
+        match self {
+            Buffer::Memory(q) => q.push(series),
+            Buffer::Disk(q) => {
+                let n: usize = series.iter().map(|t| t.samples.len()).sum();
+                match q.push(series) {
+                    Ok(d) => d as usize,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot write to the on-disk queue; scrape dropped");
+                        metrics.add_dropped(DROP_QUEUE_IO, n);
+                        0
+                    }
+                }
+            }
+        }
+    }
+
+    /// Samples waiting.
+    pub fn len(&self) -> usize {
+        match self {
+            Buffer::Memory(q) => q.len(),
+            Buffer::Disk(q) => q.len(),
+        }
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    async fn wait(&self) {
+        match self {
+            Buffer::Memory(q) => q.wait().await,
+            Buffer::Disk(q) => q.wait().await,
+        }
+    }
+
+    fn next_batch(&self, max: usize, metrics: &AgentMetrics) -> Batch {
+        match self {
+            Buffer::Memory(q) => Batch { series: q.take(max), commit: None },
+            Buffer::Disk(q) => {
+                let (series, pos, corrupt) = q.peek(max);
+                if corrupt > 0 {
+                    metrics.queue_corrupt.inc_by(corrupt);
+                }
+                let n = series.iter().map(|t| t.samples.len() as u64).sum();
+                Batch { series, commit: Some((pos, n)) }
+            }
+        }
+    }
+
+    fn done(&self, batch_commit: Option<(Position, u64)>, outcome: &WriteOutcome) {
+        if let (Buffer::Disk(q), Some((pos, n))) = (self, batch_commit) {
+            // Undelivered because of shutdown: keep it on disk for the next start.
+            if outcome.dropped.iter().any(|(r, _)| r == monitor_amp::remote_write::DROP_SHUTDOWN) {
+                return;
+            }
+            if let Err(e) = q.commit(pos, n) {
+                tracing::error!(error = %e, "cannot persist the queue cursor; the batch may be re-sent after a restart");
+            }
+        }
+    }
+
+    fn is_durable(&self) -> bool {
+        matches!(self, Buffer::Disk(_))
+    }
+}
+
 /// A built agent: config, metrics, queue and writer.
 pub struct Agent {
     cfg: AgentConfig,
     metrics: Arc<AgentMetrics>,
-    queue: Arc<BoundedQueue>,
+    queue: Arc<Buffer>,
     writer: Arc<RemoteWriter>,
     http: reqwest::Client,
 }
@@ -83,8 +174,24 @@ impl Agent {
         wc.min_backoff = rw.min_backoff;
         wc.max_backoff = rw.max_backoff;
         let writer = Arc::new(RemoteWriter::new(wc, metrics.clone())?);
-        let queue = Arc::new(BoundedQueue::new(cfg.queue.max_samples));
-        metrics.queue_capacity.set(cfg.queue.max_samples as i64);
+        let queue = match &cfg.queue.dir {
+            None => {
+                metrics.queue_capacity.set(cfg.queue.max_samples as i64);
+                Buffer::Memory(BoundedQueue::new(cfg.queue.max_samples))
+            }
+            Some(dir) => {
+                let (q, rec) = DiskQueue::open(dir, cfg.queue.max_bytes, cfg.queue.segment_bytes, cfg.queue.fsync)?;
+                if rec.corrupt_records > 0 {
+                    metrics.queue_corrupt.inc_by(rec.corrupt_records);
+                }
+                if rec.pending_samples > 0 {
+                    tracing::info!(pending = rec.pending_samples, dir = %dir.display(), "resuming delivery of samples queued before the restart");
+                }
+                metrics.durable.store(true, std::sync::atomic::Ordering::Relaxed);
+                Buffer::Disk(q)
+            }
+        };
+        let queue = Arc::new(queue);
         let http = reqwest::Client::builder()
             .user_agent(monitor_amp::remote_write::USER_AGENT)
             .build()
@@ -98,10 +205,10 @@ impl Agent {
     }
 
     fn enqueue(&self, series: Vec<TimeSeries>) {
-        let dropped = self.queue.push(series);
+        let dropped = self.queue.push(series, &self.metrics);
         if dropped > 0 {
             self.metrics.add_dropped(DROP_QUEUE_FULL, dropped);
-            tracing::warn!(dropped, capacity = self.queue.capacity(), "buffer full: dropped the oldest samples");
+            tracing::warn!(dropped, "buffer full: dropped the oldest samples");
         }
         self.metrics.queue_samples.set(self.queue.len() as i64);
     }
@@ -137,12 +244,15 @@ impl Agent {
     async fn flush(&self, give_up: Option<&watch::Receiver<Option<Instant>>>) -> WriteOutcome {
         let mut total = WriteOutcome::default();
         loop {
-            let batch = self.queue.take(self.cfg.remote_write.max_samples_per_send);
-            self.metrics.queue_samples.set(self.queue.len() as i64);
-            if batch.is_empty() {
+            let batch = self.queue.next_batch(self.cfg.remote_write.max_samples_per_send, &self.metrics);
+            if batch.series.is_empty() {
+                self.metrics.queue_samples.set(self.queue.len() as i64);
                 return total;
             }
-            let o = self.writer.write(merge(batch), give_up).await;
+            let o = self.writer.write(merge(batch.series), give_up).await;
+            self.queue.done(batch.commit, &o);
+            self.metrics.queue_samples.set(self.queue.len() as i64);
+            let stop = o.dropped.iter().any(|(r, _)| r == monitor_amp::remote_write::DROP_SHUTDOWN);
             total.sent += o.sent;
             total.retries += o.retries;
             for (r, n) in o.dropped {
@@ -150,6 +260,9 @@ impl Agent {
                     Some((_, c)) => *c += n,
                     None => total.dropped.push((r, n)),
                 }
+            }
+            if stop && self.queue.is_durable() {
+                return total; // the rest stays on disk
             }
         }
     }
@@ -266,11 +379,12 @@ impl Agent {
                         }
                     }
                     let stopping = *stop.borrow();
-                    let batch = a.queue.take(max);
-                    a.metrics.queue_samples.set(a.queue.len() as i64);
-                    if !batch.is_empty() {
-                        a.writer.write(merge(batch), Some(&give_up)).await;
+                    let batch = a.queue.next_batch(max, &a.metrics);
+                    if !batch.series.is_empty() {
+                        let o = a.writer.write(merge(batch.series), Some(&give_up)).await;
+                        a.queue.done(batch.commit, &o);
                     }
+                    a.metrics.queue_samples.set(a.queue.len() as i64);
                     if stopping {
                         a.flush(Some(&give_up)).await;
                         break;

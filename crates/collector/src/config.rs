@@ -104,6 +104,10 @@ struct RawSigV4 {
 #[serde(deny_unknown_fields)]
 struct RawQueue {
     max_samples: Option<Spanned<usize>>,
+    dir: Option<Spanned<String>>,
+    max_size: Option<Spanned<String>>,
+    segment_size: Option<Spanned<String>>,
+    fsync: Option<bool>,
 }
 
 /// Validated agent configuration.
@@ -173,9 +177,17 @@ pub struct RemoteWriteSettings {
 /// Buffer settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueSettings {
-    /// Samples held in memory at most; beyond it the oldest are dropped and counted
-    /// (default 500,000 ≈ 5 min of 1,500 series at 1 s, or 80 min at 15 s).
+    /// Samples held in memory at most when `dir` is unset; beyond it the oldest are
+    /// dropped and counted (default 500,000 ≈ 80 min of one node_exporter at 15 s).
     pub max_samples: usize,
+    /// Directory of the durable on-disk queue; `None` = in-memory buffer.
+    pub dir: Option<std::path::PathBuf>,
+    /// Disk queue size bound (default 512 MiB); oldest segments dropped beyond it.
+    pub max_bytes: u64,
+    /// Disk queue segment size (default 8 MiB).
+    pub segment_bytes: u64,
+    /// fsync each record and cursor update (default true; survives power loss).
+    pub fsync: bool,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -293,9 +305,31 @@ impl AgentConfig {
             min_backoff: rw.min_backoff.map(|d| d.0).unwrap_or(Duration::from_millis(250)),
             max_backoff: rw.max_backoff.map(|d| d.0).unwrap_or(Duration::from_secs(30)),
         };
+        let size = |v: &Option<Spanned<String>>, k: &str, d: u64| -> Result<u64, ConfigError> {
+            match v {
+                None => Ok(d),
+                Some(x) => match x.get_ref().parse::<bytesize::ByteSize>() {
+                    Ok(b) if b.as_u64() >= 4096 => Ok(b.as_u64()),
+                    Ok(_) => Err(err(Some(x.span()), k, "must be at least 4KiB".into())),
+                    Err(e) => Err(err(Some(x.span()), k, format!("invalid size {:?} ({e}); write e.g. \"512MiB\"", x.get_ref()))),
+                },
+            }
+        };
         let queue = QueueSettings {
             max_samples: positive(&raw.queue.max_samples, "queue.max_samples", 500_000)?,
+            dir: match &raw.queue.dir {
+                None => None,
+                Some(d) if d.get_ref().is_empty() => return Err(err(Some(d.span()), "queue.dir", "must not be empty (omit it for the in-memory buffer)".into())),
+                Some(d) => Some(std::path::PathBuf::from(d.get_ref())),
+            },
+            max_bytes: size(&raw.queue.max_size, "queue.max_size", 512 << 20)?,
+            segment_bytes: size(&raw.queue.segment_size, "queue.segment_size", 8 << 20)?,
+            fsync: raw.queue.fsync.unwrap_or(true),
         };
+        if queue.segment_bytes > queue.max_bytes {
+            let sp = raw.queue.segment_size.as_ref().map(|s| s.span());
+            return Err(err(sp, "queue.segment_size", "must not exceed queue.max_size".into()));
+        }
         Ok(AgentConfig {
             listen,
             self_metrics: raw.agent.self_metrics.unwrap_or(true),

@@ -21,6 +21,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod disk_queue;
 pub mod exposition;
 pub mod metrics;
 pub mod queue;

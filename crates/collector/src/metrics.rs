@@ -20,7 +20,10 @@ pub const DROP_REASONS: &[&str] = &[
     monitor_amp::remote_write::DROP_SHUTDOWN,
     DROP_QUEUE_FULL,
     DROP_DUPLICATE,
+    DROP_QUEUE_IO,
 ];
+/// Drop reason: the on-disk queue could not be written (disk full, I/O error).
+pub const DROP_QUEUE_IO: &str = "queue_io_error";
 /// Drop reason: the in-memory buffer was full; the oldest samples were dropped.
 pub const DROP_QUEUE_FULL: &str = "queue_full";
 /// Drop reason: a target exposed the same series twice in one scrape.
@@ -54,6 +57,11 @@ pub struct AgentMetrics {
     pub queue_samples: Gauge,
     /// Buffer capacity in samples.
     pub queue_capacity: Gauge,
+    /// Corrupt or truncated on-disk queue records skipped.
+    pub queue_corrupt: Counter,
+    /// Set when the on-disk queue is used: requests abandoned at shutdown stay queued, so
+    /// they are not counted as dropped.
+    pub durable: std::sync::atomic::AtomicBool,
 }
 
 impl Default for AgentMetrics {
@@ -80,6 +88,8 @@ impl AgentMetrics {
             last_send: Gauge::default(),
             queue_samples: Gauge::default(),
             queue_capacity: Gauge::default(),
+            queue_corrupt: Counter::default(),
+            durable: std::sync::atomic::AtomicBool::new(false),
         };
         registry.register("samples_scraped", "Samples scraped from targets", m.scraped.clone());
         registry.register("scrape_failures", "Failed scrapes", m.scrape_failures.clone());
@@ -92,7 +102,8 @@ impl AgentMetrics {
         registry.register("remote_write_backoff_seconds", "Seconds spent in retry backoff", m.backoff_seconds.clone());
         registry.register("remote_write_last_success_timestamp_seconds", "Unix time of the last accepted remote-write request", m.last_send.clone());
         registry.register("queue_samples", "Samples buffered, waiting to be sent", m.queue_samples.clone());
-        registry.register("queue_capacity_samples", "Buffer capacity in samples", m.queue_capacity.clone());
+        registry.register("queue_capacity_samples", "Buffer capacity in samples (in-memory buffer)", m.queue_capacity.clone());
+        registry.register("queue_corrupt_records", "Corrupt or truncated on-disk queue records skipped", m.queue_corrupt.clone());
         for r in DROP_REASONS {
             let _ = m.dropped.get_or_create(&vec![("reason".to_string(), r.to_string())]);
         }
@@ -138,6 +149,9 @@ impl Observer for AgentMetrics {
         self.last_send.set(now.as_secs_f64());
     }
     fn dropped(&self, samples: usize, reason: &str) {
+        if reason == monitor_amp::remote_write::DROP_SHUTDOWN && self.durable.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         self.add_dropped(reason, samples);
     }
 }

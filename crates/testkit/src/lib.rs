@@ -231,6 +231,8 @@ pub struct PrometheusOptions {
     pub interval: Option<String>,
     /// Extra command-line flags.
     pub extra_args: Vec<String>,
+    /// Listen on this port instead of a free one (e.g. to start the receiver late).
+    pub port: Option<u16>,
 }
 
 /// A running Prometheus with the remote-write receiver enabled (the AMP stand-in).
@@ -252,7 +254,7 @@ impl Prometheus {
             "apt-get install prometheus",
         );
         let dir = tempfile::tempdir().expect("tempdir");
-        let addr = format!("127.0.0.1:{}", free_port());
+        let addr = format!("127.0.0.1:{}", opts.port.unwrap_or_else(free_port));
         let interval = opts.interval.clone().unwrap_or_else(|| "1s".into());
         let mut cfg = format!(
             "global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n"
