@@ -1,10 +1,9 @@
 //! The `monitor-agent` configuration (`/etc/monitor-agent/config.toml`) as typed structs,
 //! in the schema `monitor_collector::config::AgentConfig` parses.
 //!
-//! No `[queue]` table: the agent's queue is in memory (`[queue]` accepts only
-//! `max_samples`, whose default is kept), so the `dir` key of the original schema sketch
-//! would be rejected as unknown. The unit still gets `StateDirectory=monitor-agent`
-//! (`/var/lib/monitor-agent`), the one writable place for an on-disk queue later.
+//! `[queue]` puts the agent's durable on-disk queue in `/var/lib/monitor-agent/queue`,
+//! inside the unit's `StateDirectory=monitor-agent` (the one writable place under
+//! `ProtectSystem=strict`), so an AMP outage or a reboot loses no samples.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +19,21 @@ pub struct AgentConfig {
     pub scrape: Vec<Scrape>,
     /// `[remote_write]`.
     pub remote_write: RemoteWrite,
+    /// `[queue]`: the durable on-disk queue.
+    pub queue: Queue,
+}
+
+/// Directory of the agent's on-disk queue (inside its systemd `StateDirectory`).
+pub const QUEUE_DIR: &str = "/var/lib/monitor-agent/queue";
+
+/// `[queue]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    /// Queue directory.
+    pub dir: String,
+    /// Size bound, e.g. `512MiB` (oldest data dropped and counted beyond it).
+    pub max_size: String,
 }
 
 /// One `[[scrape]]` target.

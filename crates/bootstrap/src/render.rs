@@ -233,6 +233,10 @@ pub fn render_host(
                         region: stack.region.clone(),
                     },
                 },
+                queue: agent::Queue {
+                    dir: agent::QUEUE_DIR.to_string(),
+                    max_size: "512MiB".to_string(),
+                },
             };
             let config = RenderedFile {
                 path: AGENT_CONFIG_PATH.to_string(),

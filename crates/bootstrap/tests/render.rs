@@ -430,7 +430,10 @@ fn agent_toml_reparsed_field_by_field() {
         Some(format!("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/{WS}/api/v1/remote_write").as_str())
     );
     assert_eq!(rw["sigv4"]["region"].as_str(), Some("eu-west-1"));
-    assert_eq!(v.len(), 3, "labels, scrape, remote_write only: {v:?}");
+    let q = v["queue"].as_table().unwrap();
+    assert_eq!(q["dir"].as_str(), Some("/var/lib/monitor-agent/queue"));
+    assert_eq!(q["max_size"].as_str(), Some("512MiB"));
+    assert_eq!(v.len(), 4, "labels, scrape, remote_write, queue only: {v:?}");
 }
 
 /// The rendered agent config, before and after the boot-time instance-id substitution,
