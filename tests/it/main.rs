@@ -4,3 +4,4 @@
 
 mod agent;
 mod durability;
+mod faults;

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: monitor-agent vs vmagent vs Prometheus in agent mode.
+
+Each agent scrapes the same synthetic target (a static exposition of N series served over
+HTTP) every second and remote-writes to the same real Prometheus receiver. Per agent we
+report CPU seconds per million samples delivered, peak RSS, and compressed bytes sent per
+sample (from each agent's own metrics). Only loopback is used; every process is stopped
+at the end.
+
+  python3 bench/agents.py --series 1500 --seconds 60
+  python3 bench/agents.py --series 100000 --seconds 30 --agents monitor-agent,vmagent
+
+Needs: prometheus, vmagent (Debian packages prometheus, victoria-metrics) and a built
+monitor-agent (cargo build --release -p monitor-agent; --agent-bin to override).
+"""
+import argparse, http.server, json, os, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+def wait_http(url, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            urllib.request.urlopen(url, timeout=1).read(); return
+        except Exception:
+            time.sleep(0.2)
+    raise SystemExit(f"not ready: {url}")
+
+def exposition(n):
+    lines = ["# TYPE bench_metric gauge"]
+    for i in range(n):
+        lines.append(f'bench_metric{{series="{i}",group="{i % 17}",shard="{i % 5}"}} {i * 1.5}')
+    return ("\n".join(lines) + "\n").encode()
+
+def serve(body):
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200); self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+        def log_message(self, *a): pass
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+def proc_stats(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = (int(parts[11]) + int(parts[12])) / tick
+    rss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1]) * 1024
+    return cpu, rss
+
+def scrape_metric(url, names):
+    try:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+    except Exception:
+        return 0.0
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        name = line.split("{")[0].split(" ")[0]
+        if name in names:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+def query(prom, q):
+    data = urllib.parse.urlencode({"query": q}).encode()
+    r = json.loads(urllib.request.urlopen(f"{prom}/api/v1/query", data=data, timeout=30).read())
+    res = r["data"]["result"]
+    return float(res[0]["value"][1]) if res else 0.0
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--series", type=int, default=1500)
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--agents", default="monitor-agent,vmagent,prometheus-agent")
+    ap.add_argument("--agent-bin", default=None)
+    a = ap.parse_args()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    agent_bin = a.agent_bin or next((p for p in [f"{root}/target/release/monitor-agent", f"{root}/target/debug/monitor-agent"] if os.path.exists(p)), None)
+    work = tempfile.mkdtemp(prefix="agent-bench-")
+    procs = []
+    try:
+        target = serve(exposition(a.series))
+        target_addr = f"127.0.0.1:{target.server_address[1]}"
+        prom_port = free_port(); prom = f"http://127.0.0.1:{prom_port}"
+        with open(f"{work}/prom.yml", "w") as f:
+            f.write("global:\n  scrape_interval: 1h\n")
+        procs.append(subprocess.Popen(["prometheus", f"--config.file={work}/prom.yml", f"--storage.tsdb.path={work}/prom-data",
+            f"--web.listen-address=127.0.0.1:{prom_port}", "--web.enable-remote-write-receiver"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_http(f"{prom}/-/ready")
+        rw = f"{prom}/api/v1/write"
+        rows = []
+        for name in a.agents.split(","):
+            job = f"bench-{name}"
+            port = free_port()
+            d = f"{work}/{name}"; os.makedirs(d)
+            if name == "monitor-agent":
+                if not agent_bin:
+                    print("monitor-agent not built; skipping", file=sys.stderr); continue
+                with open(f"{d}/agent.toml", "w") as f:
+                    f.write(f'[agent]\nlisten = "127.0.0.1:{port}"\nself_metrics = false\n[[scrape]]\njob = "{job}"\nurl = "http://{target_addr}/metrics"\ninterval = "1s"\ntimeout = "900ms"\n'
+                            f'[remote_write]\nurl = "{rw}"\nbatch_send_deadline = "1s"\n[queue]\ndir = "{d}/queue"\nmax_size = "1GiB"\n')
+                cmd = [agent_bin, "--config", f"{d}/agent.toml"]
+                bytes_names = {"monitor_agent_remote_write_bytes_total"}
+            elif name == "vmagent":
+                if not shutil.which("vmagent"):
+                    print("vmagent not installed; skipping", file=sys.stderr); continue
+                with open(f"{d}/scrape.yml", "w") as f:
+                    f.write(f"scrape_configs:\n  - job_name: {job}\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: ['{target_addr}']\n")
+                cmd = ["vmagent", f"-promscrape.config={d}/scrape.yml", f"-remoteWrite.url={rw}", f"-httpListenAddr=127.0.0.1:{port}", f"-remoteWrite.tmpDataPath={d}/tmp", "-loggerLevel=ERROR"]
+                bytes_names = {"vmagent_remotewrite_bytes_sent_total"}
+            elif name == "prometheus-agent":
+                with open(f"{d}/cfg.yml", "w") as f:
+                    f.write(f"scrape_configs:\n  - job_name: {job}\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: ['{target_addr}']\nremote_write:\n  - url: {rw}\n")
+                cmd = ["prometheus", "--enable-feature=agent", f"--config.file={d}/cfg.yml", f"--storage.agent.path={d}/wal", f"--web.listen-address=127.0.0.1:{port}"]
+                bytes_names = {"prometheus_remote_storage_bytes_total"}
+            else:
+                raise SystemExit(f"unknown agent {name}")
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"))
+            procs.append(p)
+            time.sleep(a.seconds)
+            cpu, rss = proc_stats(p.pid)
+            sent_bytes = scrape_metric(f"http://127.0.0.1:{port}/metrics", bytes_names)
+            p.terminate(); p.wait(timeout=30)
+            time.sleep(2)
+            samples = query(prom, f'sum(count_over_time(bench_metric{{job="{job}"}}[1h]))')
+            rows.append((name, samples, cpu, rss, sent_bytes))
+        print(f"\nseries={a.series} interval=1s duration={a.seconds}s per agent; receiver: Prometheus remote-write\n")
+        print("| agent | samples delivered | CPU s / 1M samples | peak RSS MiB | bytes sent / sample |")
+        print("|---|---|---|---|---|")
+        for name, samples, cpu, rss, sent in rows:
+            per_m = cpu / samples * 1e6 if samples else float("nan")
+            bps = sent / samples if samples else float("nan")
+            print(f"| {name} | {int(samples)} | {per_m:.2f} | {rss / 2**20:.1f} | {bps:.2f} |")
+    finally:
+        for p in procs:
+            try:
+                p.terminate(); p.wait(timeout=10)
+            except Exception:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+if __name__ == "__main__":
+    main()
