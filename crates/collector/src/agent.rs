@@ -6,7 +6,7 @@ use crate::disk_queue::{DiskQueue, Position};
 use crate::queue::BoundedQueue;
 use crate::target::{self, TargetState};
 use monitor_amp::auth::{Auth, SigV4};
-use monitor_amp::proto::{Label, TimeSeries, WriteRequest};
+use monitor_amp::proto::{TimeSeries, WriteRequest};
 use monitor_amp::remote_write::{RemoteWriteConfig, RemoteWriter, WriteOutcome};
 use std::collections::HashMap;
 use std::future::Future;
@@ -53,8 +53,9 @@ pub struct OnceReport {
 pub enum Buffer {
     /// In-memory, drop-oldest (no `queue.dir`).
     Memory(BoundedQueue),
-    /// On disk, write-ahead, survives restarts (`queue.dir` set).
-    Disk(DiskQueue),
+    /// On disk, write-ahead, survives restarts (`queue.dir` set); the second field is the
+    /// largest record (samples), i.e. `max_samples_per_send`.
+    Disk(DiskQueue, usize),
 }
 
 /// A batch taken from the buffer; disk batches are committed after delivery.
@@ -70,9 +71,9 @@ impl Buffer {
     pub fn push(&self, series: Vec<TimeSeries>, metrics: &AgentMetrics) -> usize {
         match self {
             Buffer::Memory(q) => q.push(series),
-            Buffer::Disk(q) => {
+            Buffer::Disk(q, max) => {
                 let n: usize = series.iter().map(|t| t.samples.len()).sum();
-                match q.push(series) {
+                match q.push(series, *max) {
                     Ok(d) => d as usize,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot write to the on-disk queue; scrape dropped");
@@ -88,7 +89,7 @@ impl Buffer {
     pub fn len(&self) -> usize {
         match self {
             Buffer::Memory(q) => q.len(),
-            Buffer::Disk(q) => q.len(),
+            Buffer::Disk(q, _) => q.len(),
         }
     }
 
@@ -100,14 +101,14 @@ impl Buffer {
     async fn wait(&self) {
         match self {
             Buffer::Memory(q) => q.wait().await,
-            Buffer::Disk(q) => q.wait().await,
+            Buffer::Disk(q, _) => q.wait().await,
         }
     }
 
     fn next_batch(&self, max: usize, metrics: &AgentMetrics) -> Batch {
         match self {
             Buffer::Memory(q) => Batch { series: q.take(max), commit: None },
-            Buffer::Disk(q) => {
+            Buffer::Disk(q, _) => {
                 let (series, pos, corrupt) = q.peek(max);
                 if corrupt > 0 {
                     metrics.queue_corrupt.inc_by(corrupt);
@@ -119,7 +120,7 @@ impl Buffer {
     }
 
     fn done(&self, batch_commit: Option<(Position, u64)>, outcome: &WriteOutcome) {
-        if let (Buffer::Disk(q), Some((pos, n))) = (self, batch_commit) {
+        if let (Buffer::Disk(q, _), Some((pos, n))) = (self, batch_commit) {
             // Undelivered because of shutdown: keep it on disk for the next start.
             if outcome.dropped.iter().any(|(r, _)| r == monitor_amp::remote_write::DROP_SHUTDOWN) {
                 return;
@@ -131,7 +132,7 @@ impl Buffer {
     }
 
     fn is_durable(&self) -> bool {
-        matches!(self, Buffer::Disk(_))
+        matches!(self, Buffer::Disk(..))
     }
 }
 
@@ -188,7 +189,7 @@ impl Agent {
                     tracing::info!(pending = rec.pending_samples, dir = %dir.display(), "resuming delivery of samples queued before the restart");
                 }
                 metrics.durable.store(true, std::sync::atomic::Ordering::Relaxed);
-                Buffer::Disk(q)
+                Buffer::Disk(q, cfg.remote_write.max_samples_per_send)
             }
         };
         let queue = Arc::new(queue);
@@ -424,13 +425,16 @@ async fn aws_config_chain(region: &str) -> impl aws_credential_types::provider::
 /// Merges single-sample series into one request, grouping samples of the same series in
 /// arrival order (scrapes arrive in time order, so each series stays sorted).
 pub fn merge(batch: Vec<TimeSeries>) -> WriteRequest {
-    let mut index: HashMap<Vec<Label>, usize> = HashMap::with_capacity(batch.len());
+    // Index by label-set hash (verified on hit) so label sets are never cloned.
+    let mut index: HashMap<u64, usize> = HashMap::with_capacity(batch.len());
     let mut out: Vec<TimeSeries> = Vec::with_capacity(batch.len());
     for ts in batch {
-        match index.get(&ts.labels) {
-            Some(&i) => out[i].samples.extend(ts.samples),
+        let h = crate::target::label_hash(&ts.labels);
+        match index.get(&h) {
+            Some(&i) if out[i].labels == ts.labels => out[i].samples.extend(ts.samples),
+            Some(_) => out.push(ts), // hash collision: keep as its own entry
             None => {
-                index.insert(ts.labels.clone(), out.len());
+                index.insert(h, out.len());
                 out.push(ts);
             }
         }
@@ -447,7 +451,7 @@ pub fn merge(batch: Vec<TimeSeries>) -> WriteRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monitor_amp::proto::Sample;
+    use monitor_amp::proto::{Label, Sample};
 
     #[test]
     fn merge_groups_by_series_in_time_order() {

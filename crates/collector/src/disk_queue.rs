@@ -229,19 +229,25 @@ impl DiskQueue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends one scrape durably. Returns the undelivered samples dropped to stay under
-    /// `max_bytes` (oldest segments first).
-    pub fn push(&self, batch: Vec<TimeSeries>) -> Result<u64, DiskQueueError> {
-        let req = WriteRequest { timeseries: batch };
-        let n = count_samples(&req);
+    /// Appends one scrape durably, as records of at most `max_record_samples` samples
+    /// (so a huge scrape is replayed in request-sized pieces), with one write and one
+    /// fsync. Returns the undelivered samples dropped to stay under `max_bytes` (oldest
+    /// segments first).
+    pub fn push(&self, batch: Vec<TimeSeries>, max_record_samples: usize) -> Result<u64, DiskQueueError> {
+        let n: u64 = batch.iter().map(|t| t.samples.len() as u64).sum();
         if n == 0 {
             return Ok(0);
         }
-        let payload = req.encode_to_vec();
-        let mut rec = Vec::with_capacity(HEADER + payload.len());
-        rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        rec.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        rec.extend_from_slice(&payload);
+        let mut rec = Vec::new();
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let tail = if rest.len() > max_record_samples.max(1) { rest.split_off(max_record_samples.max(1)) } else { Vec::new() };
+            let payload = WriteRequest { timeseries: rest }.encode_to_vec();
+            rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            rec.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            rec.extend_from_slice(&payload);
+            rest = tail;
+        }
         let mut st = self.lock();
         let mut dropped = 0;
         // Make room: delete whole oldest segments (never the active one).
@@ -417,7 +423,7 @@ mod tests {
         {
             let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 4096, true).unwrap();
             for ts in 1..=5 {
-                q.push(batch(ts, 3)).unwrap();
+                q.push(batch(ts, 3), 1000).unwrap();
             }
             let (b, pos, _) = q.peek(6);
             assert_eq!(b.len(), 6);
@@ -428,7 +434,7 @@ mod tests {
         let (q, rec) = DiskQueue::open(dir.path(), 1 << 20, 4096, true).unwrap();
         assert_eq!(rec.pending_samples, 9);
         assert_eq!(q.len(), 9);
-        q.push(batch(6, 3)).unwrap();
+        q.push(batch(6, 3), 1000).unwrap();
         let got = drain(&q);
         assert_eq!(got, vec![3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6]);
         assert!(q.is_empty());
@@ -439,7 +445,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 200, false).unwrap();
         for ts in 1..=20 {
-            q.push(batch(ts, 2)).unwrap();
+            q.push(batch(ts, 2), 1000).unwrap();
         }
         let segs = || fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "seg")).count();
         assert!(segs() > 3, "{} segments", segs());
@@ -453,7 +459,7 @@ mod tests {
         let (q, _) = DiskQueue::open(dir.path(), 1000, 200, false).unwrap();
         let mut dropped = 0;
         for ts in 1..=50 {
-            dropped += q.push(batch(ts, 2)).unwrap();
+            dropped += q.push(batch(ts, 2), 1000).unwrap();
         }
         assert!(dropped > 0);
         assert!(q.bytes() <= 1000);
@@ -469,7 +475,7 @@ mod tests {
         {
             let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
             for ts in 1..=3 {
-                q.push(batch(ts, 1)).unwrap();
+                q.push(batch(ts, 1), 1000).unwrap();
             }
         }
         // Power loss: a half-written record at the end.
@@ -485,8 +491,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
-            q.push(batch(1, 1)).unwrap();
-            q.push(batch(2, 1)).unwrap();
+            q.push(batch(1, 1), 1000).unwrap();
+            q.push(batch(2, 1), 1000).unwrap();
         }
         let seg = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "seg") && fs::metadata(p).unwrap().len() > 0).unwrap();
         let mut bytes = fs::read(&seg).unwrap();
@@ -495,8 +501,24 @@ mod tests {
         fs::write(&seg, bytes).unwrap();
         let (q, rec) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
         assert_eq!(rec.corrupt_records, 1);
-        q.push(batch(3, 1)).unwrap();
+        q.push(batch(3, 1), 1000).unwrap();
         assert_eq!(drain(&q), vec![1, 3]);
+    }
+
+    #[test]
+    fn big_scrapes_are_stored_as_request_sized_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
+        q.push(batch(1, 5), 2).unwrap();
+        let sizes: Vec<usize> = std::iter::from_fn(|| {
+            let (b, pos, _) = q.peek(1);
+            (!b.is_empty()).then(|| {
+                q.commit(pos, b.len() as u64).unwrap();
+                b.len()
+            })
+        })
+        .collect();
+        assert_eq!(sizes, vec![2, 2, 1]);
     }
 
     #[test]

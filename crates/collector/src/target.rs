@@ -3,7 +3,8 @@
 use crate::config::ScrapeConfig;
 use crate::exposition::{self, Exposition};
 use monitor_amp::proto::{Label, Sample, TimeSeries, STALE_NAN};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 /// `Accept` header sent when scraping: the text format (what node_exporter serves).
@@ -33,7 +34,16 @@ pub struct TargetState {
     /// `instance`.
     pub instance: String,
     external: BTreeMap<String, String>,
-    previous: HashSet<Vec<Label>>,
+    /// Series of the last scrape by label-set hash. Steady-state scrapes move these label
+    /// sets instead of cloning them, which is most of the agent's per-sample cost.
+    previous: HashMap<u64, Vec<Label>>,
+}
+
+/// Hash of a sorted label set.
+pub fn label_hash(labels: &[Label]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    labels.hash(&mut h);
+    h.finish()
 }
 
 impl TargetState {
@@ -43,7 +53,7 @@ impl TargetState {
             job: job.to_string(),
             instance: instance.to_string(),
             external: external.clone(),
-            previous: HashSet::new(),
+            previous: HashMap::new(),
         }
     }
 
@@ -77,22 +87,38 @@ impl TargetState {
     /// markers for series that disappeared (all of them when the scrape failed).
     pub fn process(&mut self, parsed: Result<Exposition, String>, ts_ms: i64, took: Duration) -> ScrapeResult {
         let mut out = ScrapeResult::default();
-        let mut current: HashSet<Vec<Label>> = HashSet::new();
+        let mut current: HashMap<u64, Vec<Label>> = HashMap::with_capacity(self.previous.len());
         let up = match parsed {
             Ok(exp) => {
                 out.scraped = exp.samples.len();
+                out.series.reserve(exp.samples.len() + 3);
                 for s in exp.samples {
                     let labels = self.labels_for(&s.name, &s.labels);
-                    let explicit = s.timestamp_ms.is_some();
+                    let sample = Sample { value: s.value, timestamp: s.timestamp_ms.unwrap_or(ts_ms) };
                     // Series with explicit timestamps are not staleness-tracked (like Prometheus).
-                    if !explicit && !current.insert(labels.clone()) {
-                        out.duplicates += 1;
-                        continue;
+                    if s.timestamp_ms.is_none() {
+                        let h = label_hash(&labels);
+                        match current.get(&h) {
+                            Some(seen) if *seen == labels => {
+                                out.duplicates += 1;
+                                continue;
+                            }
+                            // A 64-bit hash collision: send it, just don't track staleness.
+                            Some(_) => {}
+                            None => {
+                                let kept = match self.previous.remove(&h) {
+                                    Some(old) if old == labels => old,
+                                    Some(other) => {
+                                        self.previous.insert(h, other);
+                                        labels.clone()
+                                    }
+                                    None => labels.clone(),
+                                };
+                                current.insert(h, kept);
+                            }
+                        }
                     }
-                    out.series.push(TimeSeries {
-                        labels,
-                        samples: vec![Sample { value: s.value, timestamp: s.timestamp_ms.unwrap_or(ts_ms) }],
-                    });
+                    out.series.push(TimeSeries { labels, samples: vec![sample] });
                 }
                 1.0
             }
@@ -101,10 +127,9 @@ impl TargetState {
                 0.0
             }
         };
-        for old in self.previous.drain() {
-            if !current.contains(&old) {
-                out.series.push(TimeSeries { labels: old, samples: vec![Sample { value: STALE_NAN, timestamp: ts_ms }] });
-            }
+        // Whatever is left of the previous scrape vanished: staleness markers.
+        for (_, old) in self.previous.drain() {
+            out.series.push(TimeSeries { labels: old, samples: vec![Sample { value: STALE_NAN, timestamp: ts_ms }] });
         }
         self.previous = current;
         for (name, value) in [

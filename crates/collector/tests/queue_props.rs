@@ -46,7 +46,7 @@ proptest! {
         {
             let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 512, false).unwrap();
             for ts in 0..n as i64 {
-                q.push(batch(ts)).unwrap();
+                q.push(batch(ts), 1000).unwrap();
             }
         }
         let mut segs: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "seg") && fs::metadata(p).unwrap().len() > 0).collect();
