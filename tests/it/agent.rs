@@ -43,11 +43,20 @@ async fn node_metrics_arrive_with_job_instance_and_external_labels() {
     let prom = Prometheus::start(&PrometheusOptions::default());
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
-    let cfg = write_config(dir.path(), &agent_config(&ne.metrics_url(), &prom.remote_write_url(), &listen));
-    let (mut agent, _d) = spawn_bin("monitor-agent", &["--config", &cfg], &[("RUST_LOG", "info")]);
+    let cfg = write_config(
+        dir.path(),
+        &agent_config(&ne.metrics_url(), &prom.remote_write_url(), &listen),
+    );
+    let (mut agent, _d) = spawn_bin(
+        "monitor-agent",
+        &["--config", &cfg],
+        &[("RUST_LOG", "info")],
+    );
 
     let ne_addr = ne.addr.clone();
-    let sel = |m: &str| format!("{m}{{job=\"node\",instance=\"{ne_addr}\",env=\"test\",role=\"web\",team=\"platform\",instance_id=\"i-0123456789abcdef0\"}}");
+    let sel = |m: &str| {
+        format!("{m}{{job=\"node\",instance=\"{ne_addr}\",env=\"test\",role=\"web\",team=\"platform\",instance_id=\"i-0123456789abcdef0\"}}")
+    };
     for metric in [
         "node_cpu_seconds_total",
         "node_memory_MemAvailable_bytes",
@@ -56,13 +65,22 @@ async fn node_metrics_arrive_with_job_instance_and_external_labels() {
         "node_network_receive_bytes_total",
     ] {
         let r = prom.wait_for(&sel(metric), Duration::from_secs(20)).await;
-        assert!(!r.is_empty(), "{metric} did not arrive; agent log:\n{}", agent.log());
+        assert!(
+            !r.is_empty(),
+            "{metric} did not arrive; agent log:\n{}",
+            agent.log()
+        );
     }
-    let up = prom.wait_for(&format!("{} == 1", sel("up")), Duration::from_secs(10)).await;
+    let up = prom
+        .wait_for(&format!("{} == 1", sel("up")), Duration::from_secs(10))
+        .await;
     assert_eq!(up.len(), 1, "up == 1 expected");
     // Rates work, i.e. successive samples arrived in order.
     let rate = prom
-        .wait_for(&format!("rate({}[5s])", sel("node_cpu_seconds_total")), Duration::from_secs(15))
+        .wait_for(
+            &format!("rate({}[5s])", sel("node_cpu_seconds_total")),
+            Duration::from_secs(15),
+        )
         .await;
     assert!(!rate.is_empty(), "rate() over agent data is empty");
 
@@ -70,16 +88,24 @@ async fn node_metrics_arrive_with_job_instance_and_external_labels() {
     let (status, body) = monitor_testkit::http_get(&listen, "/metrics").unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("monitor_agent_samples_sent_total"), "{body}");
-    assert!(body.contains("monitor_agent_samples_dropped_total{reason=\"queue_full\"} 0"), "{body}");
+    assert!(
+        body.contains("monitor_agent_samples_dropped_total{reason=\"queue_full\"} 0"),
+        "{body}"
+    );
     let own = prom
-        .wait_for("monitor_agent_samples_sent_total{job=\"monitor-agent\",env=\"test\"} > 0", Duration::from_secs(15))
+        .wait_for(
+            "monitor_agent_samples_sent_total{job=\"monitor-agent\",env=\"test\"} > 0",
+            Duration::from_secs(15),
+        )
         .await;
     assert_eq!(own.len(), 1, "agent self-metrics not shipped");
 
     // Stop node_exporter: up goes to 0 and the node series go stale (absent at once,
     // not after Prometheus' 5-minute lookback).
     drop(ne);
-    let down = prom.wait_for(&format!("{} == 0", sel("up")), Duration::from_secs(15)).await;
+    let down = prom
+        .wait_for(&format!("{} == 0", sel("up")), Duration::from_secs(15))
+        .await;
     assert_eq!(down.len(), 1, "up did not drop to 0");
     let mut gone = false;
     for _ in 0..50 {
@@ -93,7 +119,9 @@ async fn node_metrics_arrive_with_job_instance_and_external_labels() {
 
     // SIGTERM: clean exit.
     agent.signal("TERM");
-    let st = agent.wait_exit(Duration::from_secs(15)).expect("agent did not exit on SIGTERM");
+    let st = agent
+        .wait_exit(Duration::from_secs(15))
+        .expect("agent did not exit on SIGTERM");
     assert!(st.success(), "exit status {st}; log:\n{}", agent.log());
 }
 
@@ -104,7 +132,10 @@ async fn agent_and_direct_scrape_land_identical_series() {
     let exposition = include_str!("../../crates/collector/tests/corpus/tricky.prom");
     let target = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("GET"))
-        .respond_with(wiremock::ResponseTemplate::new(200).set_body_raw(exposition, "text/plain; version=0.0.4"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_raw(exposition, "text/plain; version=0.0.4"),
+        )
         .mount(&target)
         .await;
     let addr = target.address().to_string();
@@ -120,7 +151,13 @@ async fn agent_and_direct_scrape_land_identical_series() {
     let cfg = write_config(dir.path(), &cfg);
     let (_agent, _d) = spawn_bin("monitor-agent", &["--config", &cfg], &[]);
 
-    let synthetic = ["up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_samples_post_metric_relabeling", "scrape_series_added"];
+    let synthetic = [
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+    ];
     let collect = |rows: Vec<serde_json::Value>| -> BTreeMap<String, String> {
         rows.into_iter()
             .filter_map(|r| {
@@ -130,7 +167,10 @@ async fn agent_and_direct_scrape_land_identical_series() {
                     return None;
                 }
                 m.remove("job");
-                Some((serde_json::Value::Object(m).to_string(), r["value"][1].as_str().unwrap().to_string()))
+                Some((
+                    serde_json::Value::Object(m).to_string(),
+                    r["value"][1].as_str().unwrap().to_string(),
+                ))
             })
             .collect()
     };
@@ -144,8 +184,15 @@ async fn agent_and_direct_scrape_land_identical_series() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(direct.len() >= 10, "direct scrape produced {} series", direct.len());
-    assert_eq!(direct, via, "agent path differs from Prometheus' own scrape");
+    assert!(
+        direct.len() >= 10,
+        "direct scrape produced {} series",
+        direct.len()
+    );
+    assert_eq!(
+        direct, via,
+        "agent path differs from Prometheus' own scrape"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -153,26 +200,67 @@ async fn once_mode_and_check_config_exit_codes() {
     let ne = NodeExporter::start();
     let prom = Prometheus::start(&PrometheusOptions::default());
     let dir = tempfile::tempdir().unwrap();
-    let good = write_config(dir.path(), &agent_config(&ne.metrics_url(), &prom.remote_write_url(), ""));
-    let out = std::process::Command::new(monitor_testkit::workspace_bin("monitor-agent")).args(["--config", &good, "--once"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let good = write_config(
+        dir.path(),
+        &agent_config(&ne.metrics_url(), &prom.remote_write_url(), ""),
+    );
+    let out = std::process::Command::new(monitor_testkit::workspace_bin("monitor-agent"))
+        .args(["--config", &good, "--once"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("sent "));
-    assert!(!prom.wait_for("node_load1{job=\"node\"}", Duration::from_secs(10)).await.is_empty());
+    assert!(!prom
+        .wait_for("node_load1{job=\"node\"}", Duration::from_secs(10))
+        .await
+        .is_empty());
 
     // Unreachable target → --once exits 1.
-    let bad_target = agent_config(&format!("http://127.0.0.1:{}/metrics", free_port()), &prom.remote_write_url(), "");
+    let bad_target = agent_config(
+        &format!("http://127.0.0.1:{}/metrics", free_port()),
+        &prom.remote_write_url(),
+        "",
+    );
     let p = dir.path().join("bad.toml");
     std::fs::write(&p, bad_target).unwrap();
-    let out = std::process::Command::new(monitor_testkit::workspace_bin("monitor-agent")).args(["--once", "--config"]).arg(&p).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(monitor_testkit::workspace_bin("monitor-agent"))
+        .args(["--once", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // check-config: 0 for valid, 2 with file:line: key for invalid.
-    let out = std::process::Command::new(monitor_testkit::workspace_bin("monitor-agent")).args(["check-config", &good]).output().unwrap();
+    let out = std::process::Command::new(monitor_testkit::workspace_bin("monitor-agent"))
+        .args(["check-config", &good])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let broken = dir.path().join("broken.toml");
-    std::fs::write(&broken, agent_config("http://x:1/m", "http://y:2/w", "").replace("timeout = \"900ms\"", "timeout = \"5s\"")).unwrap();
-    let out = std::process::Command::new(monitor_testkit::workspace_bin("monitor-agent")).arg("check-config").arg(&broken).output().unwrap();
+    std::fs::write(
+        &broken,
+        agent_config("http://x:1/m", "http://y:2/w", "")
+            .replace("timeout = \"900ms\"", "timeout = \"5s\""),
+    )
+    .unwrap();
+    let out = std::process::Command::new(monitor_testkit::workspace_bin("monitor-agent"))
+        .arg("check-config")
+        .arg(&broken)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("{}:16: scrape[0].timeout", broken.display())), "{err}");
+    assert!(
+        err.contains(&format!("{}:16: scrape[0].timeout", broken.display())),
+        "{err}"
+    );
 }

@@ -34,12 +34,24 @@ async fn proxy(upstream: String, rule: Rule) -> Proxy {
     let statuses = Arc::new(Mutex::new(vec![]));
     let max_series_forwarded = Arc::new(AtomicUsize::new(0));
     let rule = Arc::new(rule);
-    let (rs, st, mx) = (rejected_samples.clone(), statuses.clone(), max_series_forwarded.clone());
+    let (rs, st, mx) = (
+        rejected_samples.clone(),
+        statuses.clone(),
+        max_series_forwarded.clone(),
+    );
     let client = reqwest::Client::new();
     let app = axum::Router::new().route(
         "/api/v1/write",
         axum::routing::post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
-            let (rule, calls, rs, st, mx, client, upstream) = (rule.clone(), calls.clone(), rs.clone(), st.clone(), mx.clone(), client.clone(), upstream.clone());
+            let (rule, calls, rs, st, mx, client, upstream) = (
+                rule.clone(),
+                calls.clone(),
+                rs.clone(),
+                st.clone(),
+                mx.clone(),
+                client.clone(),
+                upstream.clone(),
+            );
             async move {
                 let req = WriteRequest::decode_compressed(&body).expect("valid remote-write body");
                 let n = calls.fetch_add(1, Ordering::SeqCst);
@@ -54,7 +66,10 @@ async fn proxy(upstream: String, rule: Rule) -> Proxy {
                                 fwd = fwd.header(k, v);
                             }
                         }
-                        (fwd.send().await.map(|r| r.status().as_u16()).unwrap_or(502), None)
+                        (
+                            fwd.send().await.map(|r| r.status().as_u16()).unwrap_or(502),
+                            None,
+                        )
                     }
                 };
                 if code == 400 {
@@ -65,24 +80,39 @@ async fn proxy(upstream: String, rule: Rule) -> Proxy {
                 if let Some(s) = retry_after {
                     resp = resp.header("Retry-After", s.to_string());
                 }
-                resp.body(axum::body::Body::from(format!("proxy says {code}"))).unwrap()
+                resp.body(axum::body::Body::from(format!("proxy says {code}")))
+                    .unwrap()
             }
         }),
     );
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Proxy { addr, rejected_samples, statuses, max_series_forwarded }
+    Proxy {
+        addr,
+        rejected_samples,
+        statuses,
+        max_series_forwarded,
+    }
 }
 
 async fn target() -> wiremock::MockServer {
     let t = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("GET"))
-        .respond_with(wiremock::ResponseTemplate::new(200).set_body_raw("f_metric{k=\"a\"} 1\nf_metric{k=\"b\"} 2\nf_metric{k=\"c\"} 3\n", "text/plain"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_raw(
+            "f_metric{k=\"a\"} 1\nf_metric{k=\"b\"} 2\nf_metric{k=\"c\"} 3\n",
+            "text/plain",
+        ))
         .mount(&t)
         .await;
     t
 }
 
-fn config(dir: &std::path::Path, target: &str, receiver: &str, listen: &str, extra: &str) -> String {
+fn config(
+    dir: &std::path::Path,
+    target: &str,
+    receiver: &str,
+    listen: &str,
+    extra: &str,
+) -> String {
     let p = dir.join("agent.toml");
     std::fs::write(
         &p,
@@ -105,7 +135,11 @@ fn metric(body: &str, line_prefix: &str) -> f64 {
 }
 
 async fn count(prom: &Prometheus, q: &str) -> usize {
-    prom.query(q).await.first().map(|x| x["value"][1].as_str().unwrap().parse::<f64>().unwrap() as usize).unwrap_or(0)
+    prom.query(q)
+        .await
+        .first()
+        .map(|x| x["value"][1].as_str().unwrap().parse::<f64>().unwrap() as usize)
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -129,18 +163,58 @@ async fn retryable_errors_lose_nothing_and_show_backoff() {
     tokio::time::sleep(Duration::from_millis(5500)).await;
     let (_, m) = monitor_testkit::http_get(&listen, "/metrics").unwrap();
     agent.signal("TERM");
-    assert!(agent.wait_exit(Duration::from_secs(10)).expect("exit").success(), "{}", agent.log());
+    assert!(
+        agent
+            .wait_exit(Duration::from_secs(10))
+            .expect("exit")
+            .success(),
+        "{}",
+        agent.log()
+    );
     let scrapes = t.received_requests().await.unwrap().len();
 
-    assert!(metric(&m, "monitor_agent_samples_retried_total{reason=\"http_503\"}") > 0.0, "{m}");
-    assert!(metric(&m, "monitor_agent_samples_retried_total{reason=\"http_429\"}") > 0.0, "{m}");
-    assert!(metric(&m, "monitor_agent_remote_write_backoff_seconds_total") >= 1.0, "Retry-After: 1 not honoured\n{m}");
-    assert_eq!(metric(&m, "monitor_agent_samples_dropped_total{reason=\"rejected\"}"), 0.0);
+    assert!(
+        metric(
+            &m,
+            "monitor_agent_samples_retried_total{reason=\"http_503\"}"
+        ) > 0.0,
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "monitor_agent_samples_retried_total{reason=\"http_429\"}"
+        ) > 0.0,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "monitor_agent_remote_write_backoff_seconds_total") >= 1.0,
+        "Retry-After: 1 not honoured\n{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "monitor_agent_samples_dropped_total{reason=\"rejected\"}"
+        ),
+        0.0
+    );
     let st = p.statuses.lock().unwrap().clone();
-    assert!(st.contains(&503) && st.contains(&429) && (st.contains(&204) || st.contains(&200)), "{st:?}");
+    assert!(
+        st.contains(&503) && st.contains(&429) && (st.contains(&204) || st.contains(&200)),
+        "{st:?}"
+    );
     for k in ["a", "b", "c"] {
-        let got = count(&prom, &format!("count_over_time(f_metric{{job=\"f\",k=\"{k}\"}}[10m])")).await;
-        assert_eq!(got, scrapes, "k={k}: {got} samples for {scrapes} scrapes; proxy statuses {st:?}\n{}", agent.log());
+        let got = count(
+            &prom,
+            &format!("count_over_time(f_metric{{job=\"f\",k=\"{k}\"}}[10m])"),
+        )
+        .await;
+        assert_eq!(
+            got,
+            scrapes,
+            "k={k}: {got} samples for {scrapes} scrapes; proxy statuses {st:?}\n{}",
+            agent.log()
+        );
     }
 }
 
@@ -168,43 +242,89 @@ async fn bad_request_drops_only_that_batch_and_413_is_split() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, m) = monitor_testkit::http_get(&listen, "/metrics").unwrap();
     agent.signal("TERM");
-    assert!(agent.wait_exit(Duration::from_secs(10)).expect("exit").success());
+    assert!(agent
+        .wait_exit(Duration::from_secs(10))
+        .expect("exit")
+        .success());
     let scrapes = t.received_requests().await.unwrap().len();
 
     let rejected = p.rejected_samples.load(Ordering::SeqCst);
     assert!(rejected > 0);
-    assert_eq!(metric(&m, "monitor_agent_samples_dropped_total{reason=\"rejected\"}") as usize, rejected, "{m}");
+    assert_eq!(
+        metric(
+            &m,
+            "monitor_agent_samples_dropped_total{reason=\"rejected\"}"
+        ) as usize,
+        rejected,
+        "{m}"
+    );
     assert!(p.statuses.lock().unwrap().contains(&413));
-    assert!(p.max_series_forwarded.load(Ordering::SeqCst) <= 2, "413 must split requests");
+    assert!(
+        p.max_series_forwarded.load(Ordering::SeqCst) <= 2,
+        "413 must split requests"
+    );
     // Each scrape is 3 samples + up + scrape_duration_seconds + scrape_samples_scraped.
     let rejected_scrapes = rejected / 6;
     let got = count(&prom, "count_over_time(f_metric{job=\"f\",k=\"a\"}[10m])").await;
-    assert_eq!(got, scrapes - rejected_scrapes, "the rest continues after the dropped batch");
-    assert!(agent.log().contains("proxy says 400"), "the server's message is logged: {}", agent.log());
+    assert_eq!(
+        got,
+        scrapes - rejected_scrapes,
+        "the rest continues after the dropped batch"
+    );
+    assert!(
+        agent.log().contains("proxy says 400"),
+        "the server's message is logged: {}",
+        agent.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn full_buffer_drops_oldest_and_delivers_newest() {
     let t = target().await;
     let prom = Prometheus::start(&PrometheusOptions::default());
-    let p = proxy(prom.remote_write_url(), Box::new(|elapsed, _, _| if elapsed < Duration::from_secs(3) { Answer::Status(503, None) } else { Answer::Forward })).await;
+    let p = proxy(
+        prom.remote_write_url(),
+        Box::new(|elapsed, _, _| {
+            if elapsed < Duration::from_secs(3) {
+                Answer::Status(503, None)
+            } else {
+                Answer::Forward
+            }
+        }),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     // 12 samples = 2 scrapes of 6.
-    let cfg = config(dir.path(), &t.uri(), &p.addr, &listen, "[queue]\nmax_samples = 12\n");
+    let cfg = config(
+        dir.path(),
+        &t.uri(),
+        &p.addr,
+        &listen,
+        "[queue]\nmax_samples = 12\n",
+    );
     let (mut agent, _d) = spawn_bin("monitor-agent", &["--config", &cfg], &[]);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (_, m) = monitor_testkit::http_get(&listen, "/metrics").unwrap();
     agent.signal("TERM");
-    assert!(agent.wait_exit(Duration::from_secs(10)).expect("exit").success());
+    assert!(agent
+        .wait_exit(Duration::from_secs(10))
+        .expect("exit")
+        .success());
     let scrapes = t.received_requests().await.unwrap().len();
-    let dropped = metric(&m, "monitor_agent_samples_dropped_total{reason=\"queue_full\"}") as usize;
+    let dropped = metric(
+        &m,
+        "monitor_agent_samples_dropped_total{reason=\"queue_full\"}",
+    ) as usize;
     assert!(dropped >= 6, "{m}");
     let got = count(&prom, "count_over_time(f_metric{job=\"f\",k=\"a\"}[10m])").await;
     assert!(got < scrapes, "some scrapes must have been dropped");
     // Every scrape is either delivered or counted as dropped (the ones after the metrics
     // read cannot have been dropped: the receiver was healthy by then).
-    assert!(got * 6 + dropped >= (scrapes - 1) * 6, "delivered {got} + dropped {dropped}/6 vs {scrapes} scrapes");
+    assert!(
+        got * 6 + dropped >= (scrapes - 1) * 6,
+        "delivered {got} + dropped {dropped}/6 vs {scrapes} scrapes"
+    );
     // The newest scrape made it: the last sample is recent.
     let age = prom.query("time() - timestamp(f_metric{k=\"a\"})").await;
     let age: f64 = age[0]["value"][1].as_str().unwrap().parse().unwrap();

@@ -2,6 +2,9 @@
 //! Real processes only: Prometheus, node_exporter, Alertmanager, moto (see
 //! `monitor-testkit`). Binaries under test must be built first (`cargo build --workspace`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod agent;
 mod durability;
 mod faults;
+mod verify;

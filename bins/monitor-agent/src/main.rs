@@ -11,7 +11,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "monitor-agent", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "monitor-agent",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     /// Configuration file (TOML).
     #[arg(long, short, env = "MONITOR_AGENT_CONFIG")]
@@ -39,7 +44,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let sub = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let sub = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if cli.log_json {
         sub.json().init();
     } else {
@@ -49,7 +56,12 @@ fn main() -> ExitCode {
     if let Some(Command::CheckConfig { file }) = &cli.command {
         return match AgentConfig::load(file) {
             Ok(c) => {
-                println!("{}: ok ({} scrape target(s), remote_write {})", file.display(), c.scrape.len(), c.remote_write.url);
+                println!(
+                    "{}: ok ({} scrape target(s), remote_write {})",
+                    file.display(),
+                    c.scrape.len(),
+                    c.remote_write.url
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -69,7 +81,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -90,7 +106,10 @@ fn main() -> ExitCode {
                     for (job, instance, n) in &r.scraped {
                         println!("scraped {n} samples from job={job} instance={instance}");
                     }
-                    println!("sent {} samples ({} retries)", r.outcome.sent, r.outcome.retries);
+                    println!(
+                        "sent {} samples ({} retries)",
+                        r.outcome.sent, r.outcome.retries
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -4,6 +4,9 @@
 //! - [`remote_write`]: Prometheus remote-write 1.0 (protobuf + snappy block format),
 //!   SigV4-signed for AMP (service `aps`) or unsigned for a local Prometheus, with the
 //!   spec's retry rules, 413 splitting and per-series timestamp order.
+//! - [`query`]: the Prometheus HTTP query API (`query`, `query_range`, `series`,
+//!   `labels`, `label/<name>/values`, `metadata`) with typed results and errors, SigV4 or
+//!   unsigned, POST form bodies, retries on 429/503.
 //! - [`auth`]: SigV4 signing with cached, auto-refreshed credentials from `aws-config`.
 //! - [`proto`]: the wire messages.
 //!
@@ -25,6 +28,7 @@
 pub mod auth;
 mod error;
 pub mod proto;
+pub mod query;
 pub mod remote_write;
 
 pub use error::Error;

@@ -97,7 +97,10 @@ impl WriteRequest {
         if n >= 2 {
             let mut a = self.timeseries;
             let b = a.split_off(n / 2);
-            return Some((WriteRequest { timeseries: a }, WriteRequest { timeseries: b }));
+            return Some((
+                WriteRequest { timeseries: a },
+                WriteRequest { timeseries: b },
+            ));
         }
         let ts = self.timeseries.into_iter().next()?;
         if ts.samples.len() < 2 {

@@ -119,9 +119,16 @@ impl std::fmt::Debug for RemoteWriter {
 
 enum Attempt {
     Ok,
-    Retry { reason: String, after: Option<Duration> },
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
     Split,
-    Drop { reason: &'static str, message: String, status: u16 },
+    Drop {
+        reason: &'static str,
+        message: String,
+        status: u16,
+    },
 }
 
 impl RemoteWriter {
@@ -404,9 +411,13 @@ mod tests {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
         let past = httpdate::fmt_http_date(std::time::SystemTime::UNIX_EPOCH);
         assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
-        let future = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
+        let future =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
         let d = parse_retry_after(&future).unwrap();
-        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -418,9 +429,18 @@ mod tests {
             let d = w.backoff(attempt, None);
             let exp = (Duration::from_millis(250) * 2u32.saturating_pow(attempt.min(20)))
                 .min(Duration::from_secs(30));
-            assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d:?} vs {exp:?}");
+            assert!(
+                d >= exp / 2 && d <= exp,
+                "attempt {attempt}: {d:?} vs {exp:?}"
+            );
         }
-        assert_eq!(w.backoff(0, Some(Duration::from_secs(10))), Duration::from_secs(10));
-        assert_eq!(w.backoff(0, Some(Duration::from_secs(9999))), Duration::from_secs(300));
+        assert_eq!(
+            w.backoff(0, Some(Duration::from_secs(10))),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            w.backoff(0, Some(Duration::from_secs(9999))),
+            Duration::from_secs(300)
+        );
     }
 }

@@ -4,6 +4,9 @@
 //! `shared/reference/aws-facts.md` §1): 2xx success with an empty body; 5xx and 429
 //! retryable (429 may carry `Retry-After`); 413 payload too large; other 4xx permanent.
 
+// Helpers outside #[test] functions unwrap too (clippy.toml only exempts test functions).
+#![allow(clippy::unwrap_used)]
+
 use monitor_amp::auth::Auth;
 use monitor_amp::proto::{Label, Sample, TimeSeries, WriteRequest};
 use monitor_amp::remote_write::{Observer, RemoteWriteConfig, RemoteWriter, USER_AGENT};
@@ -19,7 +22,10 @@ fn request(series: usize, samples: usize) -> WriteRequest {
             .map(|i| TimeSeries {
                 labels: vec![Label::new("__name__", "m"), Label::new("i", i.to_string())],
                 samples: (0..samples)
-                    .map(|t| Sample { value: t as f64, timestamp: 1000 + t as i64 })
+                    .map(|t| Sample {
+                        value: t as f64,
+                        timestamp: 1000 + t as i64,
+                    })
                     .collect(),
             })
             .collect(),
@@ -27,7 +33,10 @@ fn request(series: usize, samples: usize) -> WriteRequest {
 }
 
 fn writer(server: &MockServer, obs: Arc<dyn Observer>) -> RemoteWriter {
-    let mut cfg = RemoteWriteConfig::new(format!("{}/api/v1/write", server.uri()).parse().unwrap(), Auth::None);
+    let mut cfg = RemoteWriteConfig::new(
+        format!("{}/api/v1/write", server.uri()).parse().unwrap(),
+        Auth::None,
+    );
     cfg.min_backoff = Duration::from_millis(10);
     cfg.max_backoff = Duration::from_millis(50);
     RemoteWriter::new(cfg, obs).unwrap()
@@ -41,11 +50,15 @@ struct Script {
 }
 impl Respond for Script {
     fn respond(&self, req: &Request) -> ResponseTemplate {
-        self.bodies.lock().unwrap().push(WriteRequest::decode_compressed(&req.body).unwrap());
+        self.bodies
+            .lock()
+            .unwrap()
+            .push(WriteRequest::decode_compressed(&req.body).unwrap());
         let i = self.calls.fetch_add(1, Ordering::SeqCst);
         match self.statuses.get(i) {
             Some((s, ra)) => {
-                let mut r = ResponseTemplate::new(*s).set_body_string(format!("status {s} from script"));
+                let mut r =
+                    ResponseTemplate::new(*s).set_body_string(format!("status {s} from script"));
                 if let Some(ra) = ra {
                     r = r.insert_header("Retry-After", *ra);
                 }
@@ -56,7 +69,11 @@ impl Respond for Script {
     }
 }
 fn script(statuses: Vec<(u16, Option<&'static str>)>) -> Arc<Script> {
-    Arc::new(Script { statuses, calls: AtomicUsize::new(0), bodies: Mutex::new(vec![]) })
+    Arc::new(Script {
+        statuses,
+        calls: AtomicUsize::new(0),
+        bodies: Mutex::new(vec![]),
+    })
 }
 struct Shared(Arc<Script>);
 impl Respond for Shared {
@@ -100,14 +117,20 @@ async fn sends_the_spec_headers_and_a_snappy_protobuf_body() {
     let o = w.write(request(3, 2), None).await;
     assert_eq!(o.sent, 6);
     let got = server.received_requests().await.unwrap();
-    assert_eq!(WriteRequest::decode_compressed(&got[0].body).unwrap(), request(3, 2));
+    assert_eq!(
+        WriteRequest::decode_compressed(&got[0].body).unwrap(),
+        request(3, 2)
+    );
 }
 
 #[tokio::test]
 async fn retries_5xx_and_429_then_succeeds() {
     let server = MockServer::start().await;
     let s = script(vec![(503, None), (500, None), (429, None)]);
-    Mock::given(method("POST")).respond_with(Shared(s.clone())).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(Shared(s.clone()))
+        .mount(&server)
+        .await;
     let c = Arc::new(Counts::default());
     let o = writer(&server, c.clone()).write(request(2, 1), None).await;
     assert_eq!((o.sent, o.retries, o.dropped_total()), (2, 3, 0));
@@ -122,18 +145,30 @@ async fn retries_5xx_and_429_then_succeeds() {
 async fn honours_retry_after() {
     let server = MockServer::start().await;
     let s = script(vec![(429, Some("1"))]);
-    Mock::given(method("POST")).respond_with(Shared(s.clone())).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(Shared(s.clone()))
+        .mount(&server)
+        .await;
     let start = Instant::now();
-    let o = writer(&server, Arc::new(Counts::default())).write(request(1, 1), None).await;
+    let o = writer(&server, Arc::new(Counts::default()))
+        .write(request(1, 1), None)
+        .await;
     assert_eq!(o.sent, 1);
-    assert!(start.elapsed() >= Duration::from_secs(1), "waited only {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "waited only {:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn other_4xx_drops_the_batch_and_counts_it() {
     let server = MockServer::start().await;
     let s = script(vec![(400, None)]);
-    Mock::given(method("POST")).respond_with(Shared(s.clone())).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(Shared(s.clone()))
+        .mount(&server)
+        .await;
     let c = Arc::new(Counts::default());
     let w = writer(&server, c.clone());
     let o = w.write(request(2, 2), None).await;
@@ -142,29 +177,45 @@ async fn other_4xx_drops_the_batch_and_counts_it() {
     assert_eq!(s.calls.load(Ordering::SeqCst), 1, "4xx must not be retried");
     // The next batch goes through.
     assert_eq!(w.write(request(1, 1), None).await.sent, 1);
-    assert_eq!(*c.dropped.lock().unwrap(), vec![("rejected".to_string(), 4)]);
+    assert_eq!(
+        *c.dropped.lock().unwrap(),
+        vec![("rejected".to_string(), 4)]
+    );
 }
 
 #[tokio::test]
 async fn payload_too_large_splits_in_order() {
     let server = MockServer::start().await;
     let s = script(vec![(413, None), (413, None)]);
-    Mock::given(method("POST")).respond_with(Shared(s.clone())).mount(&server).await;
-    let o = writer(&server, Arc::new(Counts::default())).write(request(4, 1), None).await;
+    Mock::given(method("POST"))
+        .respond_with(Shared(s.clone()))
+        .mount(&server)
+        .await;
+    let o = writer(&server, Arc::new(Counts::default()))
+        .write(request(4, 1), None)
+        .await;
     assert_eq!((o.sent, o.dropped_total()), (4, 0));
     let bodies = s.bodies.lock().unwrap();
     // 4 series → 413 → [2,2] → first half 413 → [1,1] → ok, ok → second half ok.
     let sizes: Vec<usize> = bodies.iter().map(|b| b.timeseries.len()).collect();
     assert_eq!(sizes, vec![4, 2, 1, 1, 2]);
-    let order: Vec<String> = bodies[2..].iter().flat_map(|b| b.timeseries.iter().map(|t| t.labels[1].value.clone())).collect();
+    let order: Vec<String> = bodies[2..]
+        .iter()
+        .flat_map(|b| b.timeseries.iter().map(|t| t.labels[1].value.clone()))
+        .collect();
     assert_eq!(order, vec!["0", "1", "2", "3"]);
 }
 
 #[tokio::test]
 async fn a_single_sample_still_too_large_is_dropped() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(413)).mount(&server).await;
-    let o = writer(&server, Arc::new(Counts::default())).write(request(1, 1), None).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(413))
+        .mount(&server)
+        .await;
+    let o = writer(&server, Arc::new(Counts::default()))
+        .write(request(1, 1), None)
+        .await;
     assert_eq!(o.dropped, vec![("too_large".to_string(), 1)]);
 }
 
@@ -172,8 +223,12 @@ async fn a_single_sample_still_too_large_is_dropped() {
 async fn bodies_above_the_size_limit_are_split_before_sending() {
     let server = MockServer::start().await;
     let s = script(vec![]);
-    Mock::given(method("POST")).respond_with(Shared(s.clone())).mount(&server).await;
-    let mut cfg = RemoteWriteConfig::new(format!("{}/w", server.uri()).parse().unwrap(), Auth::None);
+    Mock::given(method("POST"))
+        .respond_with(Shared(s.clone()))
+        .mount(&server)
+        .await;
+    let mut cfg =
+        RemoteWriteConfig::new(format!("{}/w", server.uri()).parse().unwrap(), Auth::None);
     let whole = request(64, 16).encode_compressed().len();
     cfg.max_request_bytes = whole / 3;
     let w = RemoteWriter::new(cfg, Arc::new(Counts::default())).unwrap();
@@ -181,15 +236,24 @@ async fn bodies_above_the_size_limit_are_split_before_sending() {
     assert_eq!(o.sent, 64 * 16);
     let bodies = s.bodies.lock().unwrap();
     assert!(bodies.len() >= 4, "{} requests", bodies.len());
-    assert!(bodies.iter().all(|b| b.encode_compressed().len() <= whole / 3));
+    assert!(bodies
+        .iter()
+        .all(|b| b.encode_compressed().len() <= whole / 3));
 }
 
 #[tokio::test]
 async fn gives_up_at_the_deadline_and_counts_shutdown_drops() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
-    let (_tx, rx) = tokio::sync::watch::channel(Some(tokio::time::Instant::now() + Duration::from_millis(300)));
-    let o = writer(&server, Arc::new(Counts::default())).write(request(3, 1), Some(&rx)).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let (_tx, rx) = tokio::sync::watch::channel(Some(
+        tokio::time::Instant::now() + Duration::from_millis(300),
+    ));
+    let o = writer(&server, Arc::new(Counts::default()))
+        .write(request(3, 1), Some(&rx))
+        .await;
     assert_eq!(o.dropped, vec![("shutdown".to_string(), 3)]);
     assert!(o.retries >= 2);
 }

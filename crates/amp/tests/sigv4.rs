@@ -1,80 +1,21 @@
-//! SigV4 checked independently of the signing code: this file re-implements signature
+//! SigV4 checked independently of the signing code: `common/mod.rs` re-implements signature
 //! *verification* from the AWS spec (canonical request → string to sign → HMAC chain)
 //! with `hmac`/`sha2`, proves the verifier on the official AWS test-suite vector
 //! (`get-vanilla`, from smithy-rs `aws-sigv4/aws-signing-test-suite/v4`, cited in
 //! `shared/reference/aws-facts.md` §11), then verifies a real remote-write request the
 //! client sent to a wiremock server.
 
-use hmac::{Hmac, Mac};
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{expected_signature, headers_of, parse_authorization, Parsed};
 use monitor_amp::auth::{Auth, SigV4};
 use monitor_amp::proto::{Label, Sample, TimeSeries, WriteRequest};
 use monitor_amp::remote_write::{NoopObserver, RemoteWriteConfig, RemoteWriter};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-type HmacSha256 = Hmac<Sha256>;
-
-fn hmac(key: &[u8], data: &str) -> Vec<u8> {
-    let mut m = HmacSha256::new_from_slice(key).unwrap();
-    m.update(data.as_bytes());
-    m.finalize().into_bytes().to_vec()
-}
-
-struct Parsed {
-    access_key: String,
-    date: String,
-    region: String,
-    service: String,
-    signed_headers: Vec<String>,
-    signature: String,
-}
-
-fn parse_authorization(v: &str) -> Parsed {
-    let rest = v.strip_prefix("AWS4-HMAC-SHA256 ").expect("algorithm");
-    let mut fields = BTreeMap::new();
-    for part in rest.split(", ") {
-        let (k, v) = part.split_once('=').unwrap();
-        fields.insert(k.to_string(), v.to_string());
-    }
-    let cred: Vec<&str> = fields["Credential"].split('/').collect();
-    assert_eq!(cred[4], "aws4_request");
-    Parsed {
-        access_key: cred[0].into(),
-        date: cred[1].into(),
-        region: cred[2].into(),
-        service: cred[3].into(),
-        signed_headers: fields["SignedHeaders"].split(';').map(String::from).collect(),
-        signature: fields["Signature"].clone(),
-    }
-}
-
-/// Recomputes the signature of a request from its parts. `headers` are lower-case names.
-fn expected_signature(method: &str, path: &str, query: &str, headers: &BTreeMap<String, String>, body: &[u8], secret: &str, auth: &Parsed) -> String {
-    let canonical_headers: String = auth
-        .signed_headers
-        .iter()
-        .map(|h| {
-            let v = headers.get(h).unwrap_or_else(|| panic!("signed header {h} missing"));
-            let v = v.split_whitespace().collect::<Vec<_>>().join(" ");
-            format!("{h}:{v}\n")
-        })
-        .collect();
-    let canonical = format!(
-        "{method}\n{path}\n{query}\n{canonical_headers}\n{}\n{}",
-        auth.signed_headers.join(";"),
-        hex::encode(Sha256::digest(body))
-    );
-    let amz_date = &headers["x-amz-date"];
-    let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
-    let sts = format!("AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
-    let k = hmac(format!("AWS4{secret}").as_bytes(), &auth.date);
-    let k = hmac(&k, &auth.region);
-    let k = hmac(&k, &auth.service);
-    let k = hmac(&k, "aws4_request");
-    hex::encode(hmac(&k, &sts))
-}
 
 #[test]
 fn verifier_reproduces_the_official_get_vanilla_vector() {
@@ -90,8 +31,19 @@ fn verifier_reproduces_the_official_get_vanilla_vector() {
         signed_headers: vec!["host".into(), "x-amz-date".into()],
         signature: String::new(),
     };
-    let sig = expected_signature("GET", "/", "", &headers, b"", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &auth);
-    assert_eq!(sig, "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+    let sig = expected_signature(
+        "GET",
+        "/",
+        "",
+        &headers,
+        b"",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        &auth,
+    );
+    assert_eq!(
+        sig,
+        "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+    );
 }
 
 #[tokio::test]
@@ -100,28 +52,51 @@ async fn remote_write_request_carries_a_valid_aps_signature_with_session_token()
     const SK: &str = "secret/Test+Key";
     const TOKEN: &str = "session-token-FwoGZXIvYXdzE";
     let server = MockServer::start().await;
-    Mock::given(wiremock::matchers::method("POST")).respond_with(ResponseTemplate::new(200)).expect(1).mount(&server).await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
     let creds = aws_credential_types::Credentials::new(AK, SK, Some(TOKEN.into()), None, "test");
     let auth = Auth::SigV4(SigV4::new("eu-west-1", "aps", creds));
     let url = format!("{}/workspaces/ws-123/api/v1/remote_write", server.uri());
-    let w = RemoteWriter::new(RemoteWriteConfig::new(url.parse().unwrap(), auth), Arc::new(NoopObserver)).unwrap();
+    let w = RemoteWriter::new(
+        RemoteWriteConfig::new(url.parse().unwrap(), auth),
+        Arc::new(NoopObserver),
+    )
+    .unwrap();
     let req = WriteRequest {
-        timeseries: vec![TimeSeries { labels: vec![Label::new("__name__", "up")], samples: vec![Sample { value: 1.0, timestamp: 1 }] }],
+        timeseries: vec![TimeSeries {
+            labels: vec![Label::new("__name__", "up")],
+            samples: vec![Sample {
+                value: 1.0,
+                timestamp: 1,
+            }],
+        }],
     };
     assert_eq!(w.write(req, None).await.sent, 1);
 
     let got = &server.received_requests().await.unwrap()[0];
-    let headers: BTreeMap<String, String> = got
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_lowercase(), v.to_str().unwrap().to_string()))
-        .collect();
+    let headers = headers_of(got);
     let auth = parse_authorization(&headers["authorization"]);
     assert_eq!(auth.access_key, AK);
-    assert_eq!((auth.region.as_str(), auth.service.as_str()), ("eu-west-1", "aps"));
+    assert_eq!(
+        (auth.region.as_str(), auth.service.as_str()),
+        ("eu-west-1", "aps")
+    );
     assert_eq!(headers["x-amz-security-token"], TOKEN);
-    for h in ["host", "x-amz-date", "x-amz-security-token", "content-type", "content-encoding"] {
-        assert!(auth.signed_headers.contains(&h.to_string()), "{h} not signed: {:?}", auth.signed_headers);
+    for h in [
+        "host",
+        "x-amz-date",
+        "x-amz-security-token",
+        "content-type",
+        "content-encoding",
+    ] {
+        assert!(
+            auth.signed_headers.contains(&h.to_string()),
+            "{h} not signed: {:?}",
+            auth.signed_headers
+        );
     }
     assert!(!auth.signed_headers.contains(&"user-agent".to_string()));
     assert!(headers["x-amz-date"].starts_with(&auth.date));
@@ -129,6 +104,12 @@ async fn remote_write_request_carries_a_valid_aps_signature_with_session_token()
     let sig = expected_signature("POST", path, "", &headers, &got.body, SK, &auth);
     assert_eq!(sig, auth.signature, "signature does not verify");
     // The verifier is not trivially satisfied: another body or key fails.
-    assert_ne!(expected_signature("POST", path, "", &headers, b"tampered", SK, &auth), auth.signature);
-    assert_ne!(expected_signature("POST", path, "", &headers, &got.body, "wrong", &auth), auth.signature);
+    assert_ne!(
+        expected_signature("POST", path, "", &headers, b"tampered", SK, &auth),
+        auth.signature
+    );
+    assert_ne!(
+        expected_signature("POST", path, "", &headers, &got.body, "wrong", &auth),
+        auth.signature
+    );
 }

@@ -433,7 +433,11 @@ fn agent_toml_reparsed_field_by_field() {
     let q = v["queue"].as_table().unwrap();
     assert_eq!(q["dir"].as_str(), Some("/var/lib/monitor-agent/queue"));
     assert_eq!(q["max_size"].as_str(), Some("512MiB"));
-    assert_eq!(v.len(), 4, "labels, scrape, remote_write, queue only: {v:?}");
+    assert_eq!(
+        v.len(),
+        4,
+        "labels, scrape, remote_write, queue only: {v:?}"
+    );
 }
 
 /// The rendered agent config, before and after the boot-time instance-id substitution,

@@ -16,19 +16,29 @@ use std::time::Duration;
 const PAGE: &str = include_str!("../tests/corpus/node_exporter.prom");
 
 fn labels() -> BTreeMap<String, String> {
-    [("env", "prod"), ("role", "web"), ("team", "platform"), ("instance_id", "i-0123456789abcdef0")]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    [
+        ("env", "prod"),
+        ("role", "web"),
+        ("team", "platform"),
+        ("instance_id", "i-0123456789abcdef0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 fn bench(c: &mut Criterion) {
     let n = exposition::parse(PAGE).unwrap().samples.len() as u64;
     let mut g = c.benchmark_group("node_exporter_page");
     g.throughput(Throughput::Elements(n));
-    g.bench_function("parse", |b| b.iter(|| exposition::parse(black_box(PAGE)).unwrap()));
+    g.bench_function("parse", |b| {
+        b.iter(|| exposition::parse(black_box(PAGE)).unwrap())
+    });
     g.bench_function("prometheus_parse_crate", |b| {
-        b.iter(|| prometheus_parse::Scrape::parse(black_box(PAGE).lines().map(|l| Ok(l.to_string()))).unwrap())
+        b.iter(|| {
+            prometheus_parse::Scrape::parse(black_box(PAGE).lines().map(|l| Ok(l.to_string())))
+                .unwrap()
+        })
     });
     let ext = labels();
     g.bench_function("parse_label_stale_diff", |b| {
@@ -36,12 +46,24 @@ fn bench(c: &mut Criterion) {
         let mut ts = 0;
         b.iter(|| {
             ts += 15_000;
-            st.process(exposition::parse(PAGE).map_err(|e| e.to_string()), ts, Duration::ZERO)
+            st.process(
+                exposition::parse(PAGE).map_err(|e| e.to_string()),
+                ts,
+                Duration::ZERO,
+            )
         })
     });
     let mut st = TargetState::new("node", "127.0.0.1:9100", &ext);
-    let series = st.process(exposition::parse(PAGE).map_err(|e| e.to_string()), 1, Duration::ZERO).series;
-    g.bench_function("merge_encode_snappy", |b| b.iter(|| merge(black_box(series.clone())).encode_compressed()));
+    let series = st
+        .process(
+            exposition::parse(PAGE).map_err(|e| e.to_string()),
+            1,
+            Duration::ZERO,
+        )
+        .series;
+    g.bench_function("merge_encode_snappy", |b| {
+        b.iter(|| merge(black_box(series.clone())).encode_compressed())
+    });
     let dir = tempfile::tempdir().unwrap();
     let (q, _) = DiskQueue::open(dir.path(), 1 << 30, 8 << 20, false).unwrap();
     g.bench_function("disk_queue_push_peek_commit", |b| {

@@ -1,8 +1,8 @@
 //! The agent runtime: scrape loops → bounded queue → one sender → remote_write.
 
 use crate::config::{AgentConfig, ScrapeConfig};
-use crate::metrics::{AgentMetrics, DROP_DUPLICATE, DROP_QUEUE_FULL, DROP_QUEUE_IO};
 use crate::disk_queue::{DiskQueue, Position};
+use crate::metrics::{AgentMetrics, DROP_DUPLICATE, DROP_QUEUE_FULL, DROP_QUEUE_IO};
 use crate::queue::BoundedQueue;
 use crate::target::{self, TargetState};
 use monitor_amp::auth::{Auth, SigV4};
@@ -107,14 +107,20 @@ impl Buffer {
 
     fn next_batch(&self, max: usize, metrics: &AgentMetrics) -> Batch {
         match self {
-            Buffer::Memory(q) => Batch { series: q.take(max), commit: None },
+            Buffer::Memory(q) => Batch {
+                series: q.take(max),
+                commit: None,
+            },
             Buffer::Disk(q, _) => {
                 let (series, pos, corrupt) = q.peek(max);
                 if corrupt > 0 {
                     metrics.queue_corrupt.inc_by(corrupt);
                 }
                 let n = series.iter().map(|t| t.samples.len() as u64).sum();
-                Batch { series, commit: Some((pos, n)) }
+                Batch {
+                    series,
+                    commit: Some((pos, n)),
+                }
             }
         }
     }
@@ -122,7 +128,11 @@ impl Buffer {
     fn done(&self, batch_commit: Option<(Position, u64)>, outcome: &WriteOutcome) {
         if let (Buffer::Disk(q, _), Some((pos, n))) = (self, batch_commit) {
             // Undelivered because of shutdown: keep it on disk for the next start.
-            if outcome.dropped.iter().any(|(r, _)| r == monitor_amp::remote_write::DROP_SHUTDOWN) {
+            if outcome
+                .dropped
+                .iter()
+                .any(|(r, _)| r == monitor_amp::remote_write::DROP_SHUTDOWN)
+            {
                 return;
             }
             if let Err(e) = q.commit(pos, n) {
@@ -147,7 +157,9 @@ pub struct Agent {
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Agent").field("targets", &self.cfg.scrape.len()).finish_non_exhaustive()
+        f.debug_struct("Agent")
+            .field("targets", &self.cfg.scrape.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,8 +171,14 @@ impl Agent {
     pub async fn build(cfg: AgentConfig) -> Result<Agent, AgentError> {
         let auth = match &cfg.remote_write.sigv4 {
             None => Auth::None,
-            Some((region, service)) if service == SigV4::APS => Auth::SigV4(SigV4::from_default_chain(region.clone()).await),
-            Some((region, service)) => Auth::SigV4(SigV4::new(region.clone(), service.clone(), aws_config_chain(region).await)),
+            Some((region, service)) if service == SigV4::APS => {
+                Auth::SigV4(SigV4::from_default_chain(region.clone()).await)
+            }
+            Some((region, service)) => Auth::SigV4(SigV4::new(
+                region.clone(),
+                service.clone(),
+                aws_config_chain(region).await,
+            )),
         };
         Self::build_with_auth(cfg, auth)
     }
@@ -181,14 +199,21 @@ impl Agent {
                 Buffer::Memory(BoundedQueue::new(cfg.queue.max_samples))
             }
             Some(dir) => {
-                let (q, rec) = DiskQueue::open(dir, cfg.queue.max_bytes, cfg.queue.segment_bytes, cfg.queue.fsync)?;
+                let (q, rec) = DiskQueue::open(
+                    dir,
+                    cfg.queue.max_bytes,
+                    cfg.queue.segment_bytes,
+                    cfg.queue.fsync,
+                )?;
                 if rec.corrupt_records > 0 {
                     metrics.queue_corrupt.inc_by(rec.corrupt_records);
                 }
                 if rec.pending_samples > 0 {
                     tracing::info!(pending = rec.pending_samples, dir = %dir.display(), "resuming delivery of samples queued before the restart");
                 }
-                metrics.durable.store(true, std::sync::atomic::Ordering::Relaxed);
+                metrics
+                    .durable
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 Buffer::Disk(q, cfg.remote_write.max_samples_per_send)
             }
         };
@@ -196,8 +221,17 @@ impl Agent {
         let http = reqwest::Client::builder()
             .user_agent(monitor_amp::remote_write::USER_AGENT)
             .build()
-            .map_err(|e| monitor_amp::Error::Transport { url: "scrape client".into(), source: e })?;
-        Ok(Agent { cfg, metrics, queue, writer, http })
+            .map_err(|e| monitor_amp::Error::Transport {
+                url: "scrape client".into(),
+                source: e,
+            })?;
+        Ok(Agent {
+            cfg,
+            metrics,
+            queue,
+            writer,
+            http,
+        })
     }
 
     /// The agent's metrics.
@@ -217,7 +251,10 @@ impl Agent {
     async fn scrape_target(&self, t: &ScrapeConfig, state: &mut TargetState) -> Option<String> {
         let r = target::scrape_once(&self.http, t, state).await;
         let job = vec![("job".to_string(), t.job.clone())];
-        self.metrics.scraped.get_or_create(&job).inc_by(r.scraped as u64);
+        self.metrics
+            .scraped
+            .get_or_create(&job)
+            .inc_by(r.scraped as u64);
         if r.duplicates > 0 {
             self.metrics.add_dropped(DROP_DUPLICATE, r.duplicates);
         }
@@ -230,7 +267,11 @@ impl Agent {
     }
 
     fn self_state(&self) -> TargetState {
-        let instance = self.cfg.listen.map(|a| a.to_string()).unwrap_or_else(|| "local".into());
+        let instance = self
+            .cfg
+            .listen
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "local".into());
         TargetState::new(SELF_JOB, &instance, &self.cfg.labels)
     }
 
@@ -245,7 +286,9 @@ impl Agent {
     async fn flush(&self, give_up: Option<&watch::Receiver<Option<Instant>>>) -> WriteOutcome {
         let mut total = WriteOutcome::default();
         loop {
-            let batch = self.queue.next_batch(self.cfg.remote_write.max_samples_per_send, &self.metrics);
+            let batch = self
+                .queue
+                .next_batch(self.cfg.remote_write.max_samples_per_send, &self.metrics);
             if batch.series.is_empty() {
                 self.metrics.queue_samples.set(self.queue.len() as i64);
                 return total;
@@ -253,7 +296,10 @@ impl Agent {
             let o = self.writer.write(merge(batch.series), give_up).await;
             self.queue.done(batch.commit, &o);
             self.metrics.queue_samples.set(self.queue.len() as i64);
-            let stop = o.dropped.iter().any(|(r, _)| r == monitor_amp::remote_write::DROP_SHUTDOWN);
+            let stop = o
+                .dropped
+                .iter()
+                .any(|(r, _)| r == monitor_amp::remote_write::DROP_SHUTDOWN);
             total.sent += o.sent;
             total.retries += o.retries;
             for (r, n) in o.dropped {
@@ -275,7 +321,9 @@ impl Agent {
         for t in &self.cfg.scrape {
             let mut st = TargetState::new(&t.job, &t.instance(), &self.cfg.labels);
             let r = target::scrape_once(&self.http, t, &mut st).await;
-            report.scraped.push((t.job.clone(), t.instance(), r.scraped));
+            report
+                .scraped
+                .push((t.job.clone(), t.instance(), r.scraped));
             if let Some(e) = &r.error {
                 report.scrape_errors.push(e.clone());
             }
@@ -308,14 +356,27 @@ impl Agent {
         let mut tasks = Vec::new();
 
         if let Some(addr) = agent.cfg.listen {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| AgentError::Listen { addr, source })?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| AgentError::Listen { addr, source })?;
             tracing::info!(%addr, "serving own metrics on /metrics");
             let m = agent.metrics.clone();
             let app = axum::Router::new()
-                .route("/metrics", axum::routing::get(move || {
-                    let m = m.clone();
-                    async move { ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.encode()) }
-                }))
+                .route(
+                    "/metrics",
+                    axum::routing::get(move || {
+                        let m = m.clone();
+                        async move {
+                            (
+                                [(
+                                    http::header::CONTENT_TYPE,
+                                    "text/plain; version=0.0.4; charset=utf-8",
+                                )],
+                                m.encode(),
+                            )
+                        }
+                    }),
+                )
                 .route("/-/healthy", axum::routing::get(|| async { "ok\n" }));
             let mut stop = stop_rx.clone();
             tasks.push(tokio::spawn(async move {
@@ -349,7 +410,13 @@ impl Agent {
         if agent.cfg.self_metrics {
             let a = agent.clone();
             let mut stop = stop_rx.clone();
-            let every = agent.cfg.scrape.iter().map(|t| t.interval).min().unwrap_or(Duration::from_secs(15));
+            let every = agent
+                .cfg
+                .scrape
+                .iter()
+                .map(|t| t.interval)
+                .min()
+                .unwrap_or(Duration::from_secs(15));
             tasks.push(tokio::spawn(async move {
                 let mut state = a.self_state();
                 let mut tick = tokio::time::interval(every);
@@ -441,7 +508,11 @@ pub fn merge(batch: Vec<TimeSeries>) -> WriteRequest {
     }
     for ts in &mut out {
         // Defensive: a target's explicit timestamps could be out of order.
-        if ts.samples.windows(2).any(|w| w[0].timestamp > w[1].timestamp) {
+        if ts
+            .samples
+            .windows(2)
+            .any(|w| w[0].timestamp > w[1].timestamp)
+        {
             ts.samples.sort_by_key(|s| s.timestamp);
         }
     }
@@ -455,10 +526,20 @@ mod tests {
 
     #[test]
     fn merge_groups_by_series_in_time_order() {
-        let s = |n: &str, ts: i64| TimeSeries { labels: vec![Label::new("__name__", n)], samples: vec![Sample { value: 0.0, timestamp: ts }] };
+        let s = |n: &str, ts: i64| TimeSeries {
+            labels: vec![Label::new("__name__", n)],
+            samples: vec![Sample {
+                value: 0.0,
+                timestamp: ts,
+            }],
+        };
         let req = merge(vec![s("a", 1), s("b", 1), s("a", 2), s("b", 2), s("a", 3)]);
         assert_eq!(req.timeseries.len(), 2);
-        let ts: Vec<i64> = req.timeseries[0].samples.iter().map(|x| x.timestamp).collect();
+        let ts: Vec<i64> = req.timeseries[0]
+            .samples
+            .iter()
+            .map(|x| x.timestamp)
+            .collect();
         assert_eq!(ts, vec![1, 2, 3]);
         assert_eq!(req.sample_count(), 5);
     }

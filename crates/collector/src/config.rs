@@ -45,7 +45,11 @@ impl<'de> Deserialize<'de> for HumanDuration {
         let s = String::deserialize(d)?;
         humantime::parse_duration(&s)
             .map(HumanDuration)
-            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?} ({e}); write e.g. \"15s\", \"1m\", \"500ms\"")))
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {s:?} ({e}); write e.g. \"15s\", \"1m\", \"500ms\""
+                ))
+            })
     }
 }
 
@@ -216,12 +220,7 @@ impl AgentConfig {
             message,
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let key = e
-                .message()
-                .split('`')
-                .nth(1)
-                .unwrap_or("-")
-                .to_string();
+            let key = e.message().split('`').nth(1).unwrap_or("-").to_string();
             err(e.span(), &key, e.message().trim().to_string())
         })?;
 
@@ -229,7 +228,13 @@ impl AgentConfig {
             None => Some(SocketAddr::from(([127, 0, 0, 1], 9465))),
             Some(s) if s.get_ref().is_empty() => None,
             Some(s) => Some(s.get_ref().parse().map_err(|e| {
-                err(Some(s.span()), "agent.listen", format!("{e}; expected host:port such as \"127.0.0.1:9465\", or \"\" to disable"))
+                err(
+                    Some(s.span()),
+                    "agent.listen",
+                    format!(
+                        "{e}; expected host:port such as \"127.0.0.1:9465\", or \"\" to disable"
+                    ),
+                )
             })?),
         };
 
@@ -237,7 +242,11 @@ impl AgentConfig {
         for (k, v) in &raw.labels {
             let name = k.get_ref();
             if !crate::exposition::is_label_name(name) || name.starts_with("__") {
-                return Err(err(Some(k.span()), &format!("labels.{name}"), "invalid label name: use [a-zA-Z_][a-zA-Z0-9_]* not starting with __".into()));
+                return Err(err(
+                    Some(k.span()),
+                    &format!("labels.{name}"),
+                    "invalid label name: use [a-zA-Z_][a-zA-Z0-9_]* not starting with __".into(),
+                ));
             }
             if v.is_empty() {
                 return Err(err(Some(k.span()), &format!("labels.{name}"), "empty label value (an empty value means the label is absent; remove the key instead)".into()));
@@ -249,61 +258,131 @@ impl AgentConfig {
         for (i, s) in raw.scrape.iter().enumerate() {
             let key = |f: &str| format!("scrape[{i}].{f}");
             if s.job.get_ref().is_empty() {
-                return Err(err(Some(s.job.span()), &key("job"), "must not be empty".into()));
+                return Err(err(
+                    Some(s.job.span()),
+                    &key("job"),
+                    "must not be empty".into(),
+                ));
             }
-            let url = parse_http_url(s.url.get_ref()).map_err(|m| err(Some(s.url.span()), &key("url"), m))?;
-            let interval = s.interval.as_ref().map(|d| d.get_ref().0).unwrap_or(Duration::from_secs(15));
+            let url = parse_http_url(s.url.get_ref())
+                .map_err(|m| err(Some(s.url.span()), &key("url"), m))?;
+            let interval = s
+                .interval
+                .as_ref()
+                .map(|d| d.get_ref().0)
+                .unwrap_or(Duration::from_secs(15));
             if interval.is_zero() {
                 let sp = s.interval.as_ref().map(|d| d.span());
-                return Err(err(sp, &key("interval"), "must be greater than zero".into()));
+                return Err(err(
+                    sp,
+                    &key("interval"),
+                    "must be greater than zero".into(),
+                ));
             }
             let timeout = match &s.timeout {
                 Some(t) => {
                     if t.get_ref().0 >= interval || t.get_ref().0.is_zero() {
-                        return Err(err(Some(t.span()), &key("timeout"), format!("must be greater than zero and less than the interval ({})", humantime::format_duration(interval))));
+                        return Err(err(
+                            Some(t.span()),
+                            &key("timeout"),
+                            format!(
+                                "must be greater than zero and less than the interval ({})",
+                                humantime::format_duration(interval)
+                            ),
+                        ));
                     }
                     t.get_ref().0
                 }
                 // Default like Prometheus: 10 s, but never reaching the interval.
                 None => Duration::from_secs(10).min(interval.mul_f64(0.8)),
             };
-            if scrape.iter().any(|o: &ScrapeConfig| o.job == *s.job.get_ref() && o.url == url) {
-                return Err(err(Some(s.url.span()), &key("url"), "duplicate target (same job and url)".into()));
+            if scrape
+                .iter()
+                .any(|o: &ScrapeConfig| o.job == *s.job.get_ref() && o.url == url)
+            {
+                return Err(err(
+                    Some(s.url.span()),
+                    &key("url"),
+                    "duplicate target (same job and url)".into(),
+                ));
             }
-            scrape.push(ScrapeConfig { job: s.job.get_ref().clone(), url, interval, timeout });
+            scrape.push(ScrapeConfig {
+                job: s.job.get_ref().clone(),
+                url,
+                interval,
+                timeout,
+            });
         }
 
         let rw = raw.remote_write.get_ref();
-        let url = parse_http_url(rw.url.get_ref()).map_err(|m| err(Some(rw.url.span()), "remote_write.url", m))?;
+        let url = parse_http_url(rw.url.get_ref())
+            .map_err(|m| err(Some(rw.url.span()), "remote_write.url", m))?;
         let sigv4 = match &rw.sigv4 {
             None => None,
             Some(s) => {
                 let r = s.region.get_ref();
-                if r.is_empty() || !r.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-                    return Err(err(Some(s.region.span()), "remote_write.sigv4.region", format!("invalid region {r:?}; expected e.g. \"eu-west-1\"")));
+                if r.is_empty()
+                    || !r
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                {
+                    return Err(err(
+                        Some(s.region.span()),
+                        "remote_write.sigv4.region",
+                        format!("invalid region {r:?}; expected e.g. \"eu-west-1\""),
+                    ));
                 }
                 Some((r.clone(), s.service.clone().unwrap_or_else(|| "aps".into())))
             }
         };
-        if sigv4.is_none() && url.scheme() == "https" && url.host_str().is_some_and(|h| h.ends_with(".amazonaws.com")) {
-            return Err(err(Some(rw.url.span()), "remote_write.sigv4", "an AWS endpoint needs SigV4: add sigv4 = { region = \"<region>\" }".into()));
+        if sigv4.is_none()
+            && url.scheme() == "https"
+            && url
+                .host_str()
+                .is_some_and(|h| h.ends_with(".amazonaws.com"))
+        {
+            return Err(err(
+                Some(rw.url.span()),
+                "remote_write.sigv4",
+                "an AWS endpoint needs SigV4: add sigv4 = { region = \"<region>\" }".into(),
+            ));
         }
-        let positive = |v: &Option<Spanned<usize>>, k: &str, d: usize| -> Result<usize, ConfigError> {
-            match v {
-                None => Ok(d),
-                Some(x) if *x.get_ref() == 0 => Err(err(Some(x.span()), k, "must be greater than zero".into())),
-                Some(x) => Ok(*x.get_ref()),
-            }
-        };
+        let positive =
+            |v: &Option<Spanned<usize>>, k: &str, d: usize| -> Result<usize, ConfigError> {
+                match v {
+                    None => Ok(d),
+                    Some(x) if *x.get_ref() == 0 => {
+                        Err(err(Some(x.span()), k, "must be greater than zero".into()))
+                    }
+                    Some(x) => Ok(*x.get_ref()),
+                }
+            };
         let remote_write = RemoteWriteSettings {
             url,
             sigv4,
             timeout: rw.timeout.map(|d| d.0).unwrap_or(Duration::from_secs(30)),
-            max_samples_per_send: positive(&rw.max_samples_per_send, "remote_write.max_samples_per_send", 2000)?,
-            batch_send_deadline: rw.batch_send_deadline.map(|d| d.0).unwrap_or(Duration::from_secs(5)),
-            max_request_bytes: positive(&rw.max_request_bytes, "remote_write.max_request_bytes", 1_000_000)?,
-            min_backoff: rw.min_backoff.map(|d| d.0).unwrap_or(Duration::from_millis(250)),
-            max_backoff: rw.max_backoff.map(|d| d.0).unwrap_or(Duration::from_secs(30)),
+            max_samples_per_send: positive(
+                &rw.max_samples_per_send,
+                "remote_write.max_samples_per_send",
+                2000,
+            )?,
+            batch_send_deadline: rw
+                .batch_send_deadline
+                .map(|d| d.0)
+                .unwrap_or(Duration::from_secs(5)),
+            max_request_bytes: positive(
+                &rw.max_request_bytes,
+                "remote_write.max_request_bytes",
+                1_000_000,
+            )?,
+            min_backoff: rw
+                .min_backoff
+                .map(|d| d.0)
+                .unwrap_or(Duration::from_millis(250)),
+            max_backoff: rw
+                .max_backoff
+                .map(|d| d.0)
+                .unwrap_or(Duration::from_secs(30)),
         };
         let size = |v: &Option<Spanned<String>>, k: &str, d: u64| -> Result<u64, ConfigError> {
             match v {
@@ -311,7 +390,14 @@ impl AgentConfig {
                 Some(x) => match x.get_ref().parse::<bytesize::ByteSize>() {
                     Ok(b) if b.as_u64() >= 4096 => Ok(b.as_u64()),
                     Ok(_) => Err(err(Some(x.span()), k, "must be at least 4KiB".into())),
-                    Err(e) => Err(err(Some(x.span()), k, format!("invalid size {:?} ({e}); write e.g. \"512MiB\"", x.get_ref()))),
+                    Err(e) => Err(err(
+                        Some(x.span()),
+                        k,
+                        format!(
+                            "invalid size {:?} ({e}); write e.g. \"512MiB\"",
+                            x.get_ref()
+                        ),
+                    )),
                 },
             }
         };
@@ -319,7 +405,13 @@ impl AgentConfig {
             max_samples: positive(&raw.queue.max_samples, "queue.max_samples", 500_000)?,
             dir: match &raw.queue.dir {
                 None => None,
-                Some(d) if d.get_ref().is_empty() => return Err(err(Some(d.span()), "queue.dir", "must not be empty (omit it for the in-memory buffer)".into())),
+                Some(d) if d.get_ref().is_empty() => {
+                    return Err(err(
+                        Some(d.span()),
+                        "queue.dir",
+                        "must not be empty (omit it for the in-memory buffer)".into(),
+                    ))
+                }
                 Some(d) => Some(std::path::PathBuf::from(d.get_ref())),
             },
             max_bytes: size(&raw.queue.max_size, "queue.max_size", 512 << 20)?,
@@ -328,12 +420,20 @@ impl AgentConfig {
         };
         if queue.segment_bytes > queue.max_bytes {
             let sp = raw.queue.segment_size.as_ref().map(|s| s.span());
-            return Err(err(sp, "queue.segment_size", "must not exceed queue.max_size".into()));
+            return Err(err(
+                sp,
+                "queue.segment_size",
+                "must not exceed queue.max_size".into(),
+            ));
         }
         Ok(AgentConfig {
             listen,
             self_metrics: raw.agent.self_metrics.unwrap_or(true),
-            shutdown_timeout: raw.agent.shutdown_timeout.map(|d| d.0).unwrap_or(Duration::from_secs(10)),
+            shutdown_timeout: raw
+                .agent
+                .shutdown_timeout
+                .map(|d| d.0)
+                .unwrap_or(Duration::from_secs(10)),
             labels,
             scrape,
             remote_write,
@@ -345,7 +445,9 @@ impl AgentConfig {
 fn parse_http_url(s: &str) -> Result<url::Url, String> {
     let u = url::Url::parse(s).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-        return Err(format!("invalid URL {s:?}: expected http(s)://host[:port]/path"));
+        return Err(format!(
+            "invalid URL {s:?}: expected http(s)://host[:port]/path"
+        ));
     }
     Ok(u)
 }
@@ -376,7 +478,10 @@ sigv4 = { region = "eu-west-1" }
         assert_eq!(c.labels["env"], "dev");
         assert_eq!(c.scrape[0].instance(), "127.0.0.1:9100");
         assert_eq!(c.scrape[0].timeout, Duration::from_secs(10));
-        assert_eq!(c.remote_write.sigv4, Some(("eu-west-1".into(), "aps".into())));
+        assert_eq!(
+            c.remote_write.sigv4,
+            Some(("eu-west-1".into(), "aps".into()))
+        );
         assert_eq!(c.listen, Some("127.0.0.1:9465".parse().unwrap()));
         assert!(c.self_metrics);
     }

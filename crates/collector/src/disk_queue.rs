@@ -49,7 +49,10 @@ pub enum DiskQueueError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DiskQueueError + '_ {
-    move |source| DiskQueueError::Io { path: path.to_path_buf(), source }
+    move |source| DiskQueueError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A position in the queue: segment sequence number and byte offset.
@@ -157,7 +160,12 @@ fn scan(path: &Path, stop_at: Option<u64>) -> Result<(u64, u64, u64, bool), Disk
 
 impl DiskQueue {
     /// Opens (or creates) the queue in `dir`, recovering what a previous run left.
-    pub fn open(dir: &Path, max_bytes: u64, segment_bytes: u64, fsync: bool) -> Result<(DiskQueue, Recovery), DiskQueueError> {
+    pub fn open(
+        dir: &Path,
+        max_bytes: u64,
+        segment_bytes: u64,
+        fsync: bool,
+    ) -> Result<(DiskQueue, Recovery), DiskQueueError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let mut seqs: Vec<u64> = fs::read_dir(dir)
             .map_err(io_err(dir))?
@@ -170,9 +178,15 @@ impl DiskQueue {
             .ok()
             .and_then(|s| {
                 let mut it = s.split_whitespace();
-                Some(Position { segment: it.next()?.parse().ok()?, offset: it.next()?.parse().ok()? })
+                Some(Position {
+                    segment: it.next()?.parse().ok()?,
+                    offset: it.next()?.parse().ok()?,
+                })
             })
-            .unwrap_or(Position { segment: 0, offset: 0 });
+            .unwrap_or(Position {
+                segment: 0,
+                offset: 0,
+            });
         let mut rec = Recovery::default();
         let mut segments = VecDeque::new();
         let mut consumed = 0;
@@ -196,21 +210,44 @@ impl DiskQueue {
                 }
             }
             let bytes = fs::metadata(&p).map_err(io_err(&p))?.len();
-            segments.push_back(Segment { seq, bytes, samples, valid_to });
+            segments.push_back(Segment {
+                seq,
+                bytes,
+                samples,
+                valid_to,
+            });
         }
         if let Some(first) = segments.front() {
             if cursor.segment < first.seq {
-                cursor = Position { segment: first.seq, offset: 0 };
+                cursor = Position {
+                    segment: first.seq,
+                    offset: 0,
+                };
                 consumed = 0;
             }
         }
-        let next_seq = segments.back().map(|s| s.seq + 1).unwrap_or(cursor.segment.max(1));
+        let next_seq = segments
+            .back()
+            .map(|s| s.seq + 1)
+            .unwrap_or(cursor.segment.max(1));
         let active_path = seg_path(dir, next_seq);
-        let active = OpenOptions::new().create(true).append(true).open(&active_path).map_err(io_err(&active_path))?;
+        let active = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&active_path)
+            .map_err(io_err(&active_path))?;
         if segments.is_empty() {
-            cursor = Position { segment: next_seq, offset: 0 };
+            cursor = Position {
+                segment: next_seq,
+                offset: 0,
+            };
         }
-        segments.push_back(Segment { seq: next_seq, bytes: 0, samples: 0, valid_to: 0 });
+        segments.push_back(Segment {
+            seq: next_seq,
+            bytes: 0,
+            samples: 0,
+            valid_to: 0,
+        });
         let pending = segments.iter().map(|s| s.samples).sum::<u64>() - consumed;
         let total_bytes = segments.iter().map(|s| s.bytes).sum();
         rec.pending_samples = pending;
@@ -219,7 +256,14 @@ impl DiskQueue {
             max_bytes,
             segment_bytes,
             fsync,
-            state: Mutex::new(State { segments, active, cursor, consumed, pending, total_bytes }),
+            state: Mutex::new(State {
+                segments,
+                active,
+                cursor,
+                consumed,
+                pending,
+                total_bytes,
+            }),
             notify: Notify::new(),
         };
         Ok((q, rec))
@@ -233,7 +277,11 @@ impl DiskQueue {
     /// (so a huge scrape is replayed in request-sized pieces), with one write and one
     /// fsync. Returns the undelivered samples dropped to stay under `max_bytes` (oldest
     /// segments first).
-    pub fn push(&self, batch: Vec<TimeSeries>, max_record_samples: usize) -> Result<u64, DiskQueueError> {
+    pub fn push(
+        &self,
+        batch: Vec<TimeSeries>,
+        max_record_samples: usize,
+    ) -> Result<u64, DiskQueueError> {
         let n: u64 = batch.iter().map(|t| t.samples.len() as u64).sum();
         if n == 0 {
             return Ok(0);
@@ -241,7 +289,11 @@ impl DiskQueue {
         let mut rec = Vec::new();
         let mut rest = batch;
         while !rest.is_empty() {
-            let tail = if rest.len() > max_record_samples.max(1) { rest.split_off(max_record_samples.max(1)) } else { Vec::new() };
+            let tail = if rest.len() > max_record_samples.max(1) {
+                rest.split_off(max_record_samples.max(1))
+            } else {
+                Vec::new()
+            };
             let payload = WriteRequest { timeseries: rest }.encode_to_vec();
             rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
             rec.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
@@ -252,25 +304,48 @@ impl DiskQueue {
         let mut dropped = 0;
         // Make room: delete whole oldest segments (never the active one).
         while st.total_bytes + rec.len() as u64 > self.max_bytes && st.segments.len() > 1 {
-            let Some(old) = st.segments.pop_front() else { break };
-            let undelivered = if old.seq == st.cursor.segment { old.samples - st.consumed } else if old.seq > st.cursor.segment { old.samples } else { 0 };
+            let Some(old) = st.segments.pop_front() else {
+                break;
+            };
+            let undelivered = if old.seq == st.cursor.segment {
+                old.samples - st.consumed
+            } else if old.seq > st.cursor.segment {
+                old.samples
+            } else {
+                0
+            };
             dropped += undelivered;
             st.pending -= undelivered;
             st.total_bytes -= old.bytes;
             let _ = fs::remove_file(seg_path(&self.dir, old.seq));
             if old.seq >= st.cursor.segment {
                 let next = st.segments.front().map(|s| s.seq).unwrap_or(old.seq + 1);
-                st.cursor = Position { segment: next, offset: 0 };
+                st.cursor = Position {
+                    segment: next,
+                    offset: 0,
+                };
                 st.consumed = 0;
             }
         }
         // Rotate the active segment when full.
-        let needs_rotation = st.segments.back().is_some_and(|s| s.bytes > 0 && s.bytes + rec.len() as u64 > self.segment_bytes);
+        let needs_rotation = st
+            .segments
+            .back()
+            .is_some_and(|s| s.bytes > 0 && s.bytes + rec.len() as u64 > self.segment_bytes);
         if needs_rotation {
             let seq = st.segments.back().map(|s| s.seq + 1).unwrap_or(1);
             let p = seg_path(&self.dir, seq);
-            st.active = OpenOptions::new().create(true).append(true).open(&p).map_err(io_err(&p))?;
-            st.segments.push_back(Segment { seq, bytes: 0, samples: 0, valid_to: 0 });
+            st.active = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .map_err(io_err(&p))?;
+            st.segments.push_back(Segment {
+                seq,
+                bytes: 0,
+                samples: 0,
+                valid_to: 0,
+            });
         }
         let active_seq = st.segments.back().map(|s| s.seq).unwrap_or(0);
         let p = seg_path(&self.dir, active_seq);
@@ -300,11 +375,19 @@ impl DiskQueue {
         let mut out: Vec<TimeSeries> = Vec::new();
         let mut samples = 0usize;
         let mut corrupt = 0;
-        let segs: Vec<(u64, u64)> = st.segments.iter().filter(|s| s.seq >= pos.segment).map(|s| (s.seq, s.valid_to)).collect();
+        let segs: Vec<(u64, u64)> = st
+            .segments
+            .iter()
+            .filter(|s| s.seq >= pos.segment)
+            .map(|s| (s.seq, s.valid_to))
+            .collect();
         drop(st);
         for (seq, valid_to) in segs {
             if seq > pos.segment {
-                pos = Position { segment: seq, offset: 0 };
+                pos = Position {
+                    segment: seq,
+                    offset: 0,
+                };
             }
             if pos.offset >= valid_to {
                 continue;
@@ -400,7 +483,13 @@ mod tests {
 
     fn batch(ts: i64, n: usize) -> Vec<TimeSeries> {
         (0..n)
-            .map(|i| TimeSeries { labels: vec![Label::new("__name__", format!("m{i}"))], samples: vec![Sample { value: ts as f64, timestamp: ts }] })
+            .map(|i| TimeSeries {
+                labels: vec![Label::new("__name__", format!("m{i}"))],
+                samples: vec![Sample {
+                    value: ts as f64,
+                    timestamp: ts,
+                }],
+            })
             .collect()
     }
 
@@ -447,7 +536,18 @@ mod tests {
         for ts in 1..=20 {
             q.push(batch(ts, 2), 1000).unwrap();
         }
-        let segs = || fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "seg")).count();
+        let segs = || {
+            fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "seg")
+                })
+                .count()
+        };
         assert!(segs() > 3, "{} segments", segs());
         assert_eq!(drain(&q).len(), 40);
         assert_eq!(segs(), 1);
@@ -464,7 +564,11 @@ mod tests {
         assert!(dropped > 0);
         assert!(q.bytes() <= 1000);
         let got = drain(&q);
-        assert_eq!(got.len() as u64 + dropped, 100, "every sample is delivered or counted");
+        assert_eq!(
+            got.len() as u64 + dropped,
+            100,
+            "every sample is delivered or counted"
+        );
         assert_eq!(*got.last().unwrap(), 50, "newest kept");
         assert!(got.windows(2).all(|w| w[0] <= w[1]), "FIFO order kept");
     }
@@ -479,7 +583,13 @@ mod tests {
             }
         }
         // Power loss: a half-written record at the end.
-        let seg = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "seg") && fs::metadata(p).unwrap().len() > 0).unwrap();
+        let seg = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.extension().is_some_and(|x| x == "seg") && fs::metadata(p).unwrap().len() > 0
+            })
+            .unwrap();
         let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
         f.write_all(&[200, 0, 0, 0, 1, 2, 3, 4, 9, 9]).unwrap();
         drop(f);
@@ -494,7 +604,13 @@ mod tests {
             q.push(batch(1, 1), 1000).unwrap();
             q.push(batch(2, 1), 1000).unwrap();
         }
-        let seg = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "seg") && fs::metadata(p).unwrap().len() > 0).unwrap();
+        let seg = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.extension().is_some_and(|x| x == "seg") && fs::metadata(p).unwrap().len() > 0
+            })
+            .unwrap();
         let mut bytes = fs::read(&seg).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
@@ -524,7 +640,11 @@ mod tests {
     #[test]
     fn garbage_files_never_panic() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("00000000000000000001.seg"), b"\xff\xff\xff\xffgarbage").unwrap();
+        fs::write(
+            dir.path().join("00000000000000000001.seg"),
+            b"\xff\xff\xff\xffgarbage",
+        )
+        .unwrap();
         fs::write(dir.path().join("00000000000000000002.seg"), b"").unwrap();
         fs::write(dir.path().join("cursor"), b"not a cursor").unwrap();
         let (q, rec) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();

@@ -191,7 +191,9 @@ fn parse_sample(line: &str) -> Result<ParsedSample, String> {
             }
             c.skip_ws();
             if c.bump() != Some('"') {
-                return Err(format!("expected '\"' to open the value of label {lname:?}"));
+                return Err(format!(
+                    "expected '\"' to open the value of label {lname:?}"
+                ));
             }
             let mut value = String::new();
             loop {
@@ -245,7 +247,10 @@ fn parse_sample(line: &str) -> Result<ParsedSample, String> {
     };
     c.skip_ws();
     if !c.rest().is_empty() {
-        return Err(format!("unexpected text after sample: {:?}", truncate(c.rest())));
+        return Err(format!(
+            "unexpected text after sample: {:?}",
+            truncate(c.rest())
+        ));
     }
     Ok(ParsedSample {
         name: name.to_string(),
@@ -278,9 +283,15 @@ mod tests {
     #[test]
     fn plain_and_labelled() {
         let s = one("up 1");
-        assert_eq!((s.name.as_str(), s.value, s.timestamp_ms), ("up", 1.0, None));
+        assert_eq!(
+            (s.name.as_str(), s.value, s.timestamp_ms),
+            ("up", 1.0, None)
+        );
         let s = one(r#"node_cpu_seconds_total{cpu="0",mode="idle"} 1234.5 1700000000000"#);
-        assert_eq!(s.labels, vec![("cpu".into(), "0".into()), ("mode".into(), "idle".into())]);
+        assert_eq!(
+            s.labels,
+            vec![("cpu".into(), "0".into()), ("mode".into(), "idle".into())]
+        );
         assert_eq!(s.timestamp_ms, Some(1_700_000_000_000));
     }
 
@@ -333,7 +344,16 @@ mod tests {
     fn errors_name_the_line() {
         let err = parse("ok 1\n\nbad{a=\"1\" 2\n").unwrap_err();
         assert_eq!(err.line, 3);
-        for bad in ["m", "m{a=1} 1", "m x", "m 1 notats", "1m 1", "m{a=\"1\",a=\"2\"} 1", "m 1 2 3", "# TYPE m bogus"] {
+        for bad in [
+            "m",
+            "m{a=1} 1",
+            "m x",
+            "m 1 notats",
+            "1m 1",
+            "m{a=\"1\",a=\"2\"} 1",
+            "m 1 2 3",
+            "# TYPE m bogus",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should fail");
         }
     }

@@ -91,21 +91,75 @@ impl AgentMetrics {
             queue_corrupt: Counter::default(),
             durable: std::sync::atomic::AtomicBool::new(false),
         };
-        registry.register("samples_scraped", "Samples scraped from targets", m.scraped.clone());
-        registry.register("scrape_failures", "Failed scrapes", m.scrape_failures.clone());
-        registry.register("samples_sent", "Samples accepted by the remote-write receiver", m.sent.clone());
-        registry.register("samples_retried", "Samples re-sent after a retryable failure, by reason", m.retried.clone());
-        registry.register("samples_dropped", "Samples dropped, by reason", m.dropped.clone());
-        registry.register("remote_write_requests", "Remote-write HTTP requests by status code", m.requests.clone());
-        registry.register("remote_write_request_duration_seconds", "Remote-write request latency", m.request_duration.clone());
-        registry.register("remote_write_bytes", "Compressed remote-write bytes sent", m.bytes_sent.clone());
-        registry.register("remote_write_backoff_seconds", "Seconds spent in retry backoff", m.backoff_seconds.clone());
-        registry.register("remote_write_last_success_timestamp_seconds", "Unix time of the last accepted remote-write request", m.last_send.clone());
-        registry.register("queue_samples", "Samples buffered, waiting to be sent", m.queue_samples.clone());
-        registry.register("queue_capacity_samples", "Buffer capacity in samples (in-memory buffer)", m.queue_capacity.clone());
-        registry.register("queue_corrupt_records", "Corrupt or truncated on-disk queue records skipped", m.queue_corrupt.clone());
+        registry.register(
+            "samples_scraped",
+            "Samples scraped from targets",
+            m.scraped.clone(),
+        );
+        registry.register(
+            "scrape_failures",
+            "Failed scrapes",
+            m.scrape_failures.clone(),
+        );
+        registry.register(
+            "samples_sent",
+            "Samples accepted by the remote-write receiver",
+            m.sent.clone(),
+        );
+        registry.register(
+            "samples_retried",
+            "Samples re-sent after a retryable failure, by reason",
+            m.retried.clone(),
+        );
+        registry.register(
+            "samples_dropped",
+            "Samples dropped, by reason",
+            m.dropped.clone(),
+        );
+        registry.register(
+            "remote_write_requests",
+            "Remote-write HTTP requests by status code",
+            m.requests.clone(),
+        );
+        registry.register(
+            "remote_write_request_duration_seconds",
+            "Remote-write request latency",
+            m.request_duration.clone(),
+        );
+        registry.register(
+            "remote_write_bytes",
+            "Compressed remote-write bytes sent",
+            m.bytes_sent.clone(),
+        );
+        registry.register(
+            "remote_write_backoff_seconds",
+            "Seconds spent in retry backoff",
+            m.backoff_seconds.clone(),
+        );
+        registry.register(
+            "remote_write_last_success_timestamp_seconds",
+            "Unix time of the last accepted remote-write request",
+            m.last_send.clone(),
+        );
+        registry.register(
+            "queue_samples",
+            "Samples buffered, waiting to be sent",
+            m.queue_samples.clone(),
+        );
+        registry.register(
+            "queue_capacity_samples",
+            "Buffer capacity in samples (in-memory buffer)",
+            m.queue_capacity.clone(),
+        );
+        registry.register(
+            "queue_corrupt_records",
+            "Corrupt or truncated on-disk queue records skipped",
+            m.queue_corrupt.clone(),
+        );
         for r in DROP_REASONS {
-            let _ = m.dropped.get_or_create(&vec![("reason".to_string(), r.to_string())]);
+            let _ = m
+                .dropped
+                .get_or_create(&vec![("reason".to_string(), r.to_string())]);
         }
         AgentMetrics { registry, ..m }
     }
@@ -128,7 +182,9 @@ impl AgentMetrics {
 
 impl Observer for AgentMetrics {
     fn request(&self, status: Option<u16>, latency: Duration, bytes: usize) {
-        let code = status.map(|s| s.to_string()).unwrap_or_else(|| "error".into());
+        let code = status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "error".into());
         self.requests
             .get_or_create(&vec![("code".to_string(), code)])
             .inc();
@@ -149,7 +205,9 @@ impl Observer for AgentMetrics {
         self.last_send.set(now.as_secs_f64());
     }
     fn dropped(&self, samples: usize, reason: &str) {
-        if reason == monitor_amp::remote_write::DROP_SHUTDOWN && self.durable.load(std::sync::atomic::Ordering::Relaxed) {
+        if reason == monitor_amp::remote_write::DROP_SHUTDOWN
+            && self.durable.load(std::sync::atomic::Ordering::Relaxed)
+        {
             return;
         }
         self.add_dropped(reason, samples);

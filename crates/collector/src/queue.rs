@@ -130,7 +130,10 @@ mod tests {
         (0..n)
             .map(|i| TimeSeries {
                 labels: vec![Label::new("__name__", format!("m{i}"))],
-                samples: vec![Sample { value: 1.0, timestamp: ts }],
+                samples: vec![Sample {
+                    value: 1.0,
+                    timestamp: ts,
+                }],
             })
             .collect()
     }

@@ -85,7 +85,12 @@ impl TargetState {
     /// Turns a parsed exposition (or a failure) at `ts_ms` into series: the samples, the
     /// synthetic `up`, `scrape_duration_seconds`, `scrape_samples_scraped`, and staleness
     /// markers for series that disappeared (all of them when the scrape failed).
-    pub fn process(&mut self, parsed: Result<Exposition, String>, ts_ms: i64, took: Duration) -> ScrapeResult {
+    pub fn process(
+        &mut self,
+        parsed: Result<Exposition, String>,
+        ts_ms: i64,
+        took: Duration,
+    ) -> ScrapeResult {
         let mut out = ScrapeResult::default();
         let mut current: HashMap<u64, Vec<Label>> = HashMap::with_capacity(self.previous.len());
         let up = match parsed {
@@ -94,7 +99,10 @@ impl TargetState {
                 out.series.reserve(exp.samples.len() + 3);
                 for s in exp.samples {
                     let labels = self.labels_for(&s.name, &s.labels);
-                    let sample = Sample { value: s.value, timestamp: s.timestamp_ms.unwrap_or(ts_ms) };
+                    let sample = Sample {
+                        value: s.value,
+                        timestamp: s.timestamp_ms.unwrap_or(ts_ms),
+                    };
                     // Series with explicit timestamps are not staleness-tracked (like Prometheus).
                     if s.timestamp_ms.is_none() {
                         let h = label_hash(&labels);
@@ -118,7 +126,10 @@ impl TargetState {
                             }
                         }
                     }
-                    out.series.push(TimeSeries { labels, samples: vec![sample] });
+                    out.series.push(TimeSeries {
+                        labels,
+                        samples: vec![sample],
+                    });
                 }
                 1.0
             }
@@ -129,7 +140,13 @@ impl TargetState {
         };
         // Whatever is left of the previous scrape vanished: staleness markers.
         for (_, old) in self.previous.drain() {
-            out.series.push(TimeSeries { labels: old, samples: vec![Sample { value: STALE_NAN, timestamp: ts_ms }] });
+            out.series.push(TimeSeries {
+                labels: old,
+                samples: vec![Sample {
+                    value: STALE_NAN,
+                    timestamp: ts_ms,
+                }],
+            });
         }
         self.previous = current;
         for (name, value) in [
@@ -139,7 +156,10 @@ impl TargetState {
         ] {
             out.series.push(TimeSeries {
                 labels: self.labels_for(name, &[]),
-                samples: vec![Sample { value, timestamp: ts_ms }],
+                samples: vec![Sample {
+                    value,
+                    timestamp: ts_ms,
+                }],
             });
         }
         out
@@ -151,7 +171,10 @@ pub async fn fetch(http: &reqwest::Client, target: &ScrapeConfig) -> Result<Stri
     let resp = http
         .get(target.url.clone())
         .header(reqwest::header::ACCEPT, ACCEPT)
-        .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", target.timeout.as_secs_f64()))
+        .header(
+            "X-Prometheus-Scrape-Timeout-Seconds",
+            format!("{}", target.timeout.as_secs_f64()),
+        )
         .timeout(target.timeout)
         .send()
         .await
@@ -160,18 +183,34 @@ pub async fn fetch(http: &reqwest::Client, target: &ScrapeConfig) -> Result<Stri
     if !status.is_success() {
         return Err(format!("GET {}: HTTP {}", target.url, status.as_u16()));
     }
-    if resp.content_length().is_some_and(|l| l as usize > MAX_BODY_BYTES) {
-        return Err(format!("GET {}: body larger than {MAX_BODY_BYTES} bytes", target.url));
+    if resp
+        .content_length()
+        .is_some_and(|l| l as usize > MAX_BODY_BYTES)
+    {
+        return Err(format!(
+            "GET {}: body larger than {MAX_BODY_BYTES} bytes",
+            target.url
+        ));
     }
-    let body = resp.bytes().await.map_err(|e| format!("GET {}: {}", target.url, error_chain(&e)))?;
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| format!("GET {}: {}", target.url, error_chain(&e)))?;
     if body.len() > MAX_BODY_BYTES {
-        return Err(format!("GET {}: body larger than {MAX_BODY_BYTES} bytes", target.url));
+        return Err(format!(
+            "GET {}: body larger than {MAX_BODY_BYTES} bytes",
+            target.url
+        ));
     }
     String::from_utf8(body.to_vec()).map_err(|_| format!("GET {}: body is not UTF-8", target.url))
 }
 
 /// Scrapes a target once: fetch + parse + label, at the scrape's start time.
-pub async fn scrape_once(http: &reqwest::Client, target: &ScrapeConfig, state: &mut TargetState) -> ScrapeResult {
+pub async fn scrape_once(
+    http: &reqwest::Client,
+    target: &ScrapeConfig,
+    state: &mut TargetState,
+) -> ScrapeResult {
     let ts_ms = now_ms();
     let start = Instant::now();
     let parsed = match fetch(http, target).await {
@@ -206,47 +245,113 @@ mod tests {
     use monitor_amp::proto::is_stale_nan;
 
     fn state() -> TargetState {
-        let ext = BTreeMap::from([("env".to_string(), "dev".to_string()), ("job".to_string(), "ignored".to_string())]);
+        let ext = BTreeMap::from([
+            ("env".to_string(), "dev".to_string()),
+            ("job".to_string(), "ignored".to_string()),
+        ]);
         TargetState::new("node", "127.0.0.1:9100", &ext)
     }
 
     fn names(r: &ScrapeResult) -> Vec<String> {
-        r.series.iter().map(|t| t.labels.iter().find(|l| l.name == "__name__").unwrap().value.clone()).collect()
+        r.series
+            .iter()
+            .map(|t| {
+                t.labels
+                    .iter()
+                    .find(|l| l.name == "__name__")
+                    .unwrap()
+                    .value
+                    .clone()
+            })
+            .collect()
     }
 
     #[test]
     fn labels_sorted_with_target_and_external_labels() {
         let mut st = state();
-        let r = st.process(exposition::parse("m{job=\"x\",a=\"1\"} 5").map_err(|e| e.to_string()), 1000, Duration::ZERO);
+        let r = st.process(
+            exposition::parse("m{job=\"x\",a=\"1\"} 5").map_err(|e| e.to_string()),
+            1000,
+            Duration::ZERO,
+        );
         let l = &r.series[0].labels;
-        let got: Vec<(&str, &str)> = l.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
-        assert_eq!(got, vec![("__name__", "m"), ("a", "1"), ("env", "dev"), ("exported_job", "x"), ("instance", "127.0.0.1:9100"), ("job", "node")]);
-        assert_eq!(names(&r), vec!["m", "up", "scrape_duration_seconds", "scrape_samples_scraped"]);
+        let got: Vec<(&str, &str)> = l
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("__name__", "m"),
+                ("a", "1"),
+                ("env", "dev"),
+                ("exported_job", "x"),
+                ("instance", "127.0.0.1:9100"),
+                ("job", "node")
+            ]
+        );
+        assert_eq!(
+            names(&r),
+            vec![
+                "m",
+                "up",
+                "scrape_duration_seconds",
+                "scrape_samples_scraped"
+            ]
+        );
         assert_eq!(r.series[1].samples[0].value, 1.0);
     }
 
     #[test]
     fn vanished_series_and_failed_scrapes_get_staleness_markers() {
         let mut st = state();
-        st.process(exposition::parse("a 1\nb 2").map_err(|e| e.to_string()), 1000, Duration::ZERO);
-        let r = st.process(exposition::parse("a 1").map_err(|e| e.to_string()), 2000, Duration::ZERO);
-        let stale: Vec<_> = r.series.iter().filter(|t| is_stale_nan(t.samples[0].value)).collect();
+        st.process(
+            exposition::parse("a 1\nb 2").map_err(|e| e.to_string()),
+            1000,
+            Duration::ZERO,
+        );
+        let r = st.process(
+            exposition::parse("a 1").map_err(|e| e.to_string()),
+            2000,
+            Duration::ZERO,
+        );
+        let stale: Vec<_> = r
+            .series
+            .iter()
+            .filter(|t| is_stale_nan(t.samples[0].value))
+            .collect();
         assert_eq!(stale.len(), 1);
         assert_eq!(stale[0].labels[0].value, "b");
         assert_eq!(stale[0].samples[0].timestamp, 2000);
         let r = st.process(Err("connection refused".into()), 3000, Duration::ZERO);
-        assert_eq!(r.series.iter().filter(|t| is_stale_nan(t.samples[0].value)).count(), 1);
+        assert_eq!(
+            r.series
+                .iter()
+                .filter(|t| is_stale_nan(t.samples[0].value))
+                .count(),
+            1
+        );
         let up = r.series.iter().find(|t| t.labels[0].value == "up").unwrap();
         assert_eq!(up.samples[0].value, 0.0);
         // Nothing left to mark stale.
         let r = st.process(Err("still down".into()), 4000, Duration::ZERO);
-        assert_eq!(r.series.iter().filter(|t| is_stale_nan(t.samples[0].value)).count(), 0);
+        assert_eq!(
+            r.series
+                .iter()
+                .filter(|t| is_stale_nan(t.samples[0].value))
+                .count(),
+            0
+        );
     }
 
     #[test]
     fn duplicates_dropped_and_explicit_timestamps_kept() {
         let mut st = state();
-        let r = st.process(exposition::parse("a 1\na 2\nc 3 500").map_err(|e| e.to_string()), 1000, Duration::ZERO);
+        let r = st.process(
+            exposition::parse("a 1\na 2\nc 3 500").map_err(|e| e.to_string()),
+            1000,
+            Duration::ZERO,
+        );
         assert_eq!(r.duplicates, 1);
         let c = r.series.iter().find(|t| t.labels[0].value == "c").unwrap();
         assert_eq!(c.samples[0].timestamp, 500);

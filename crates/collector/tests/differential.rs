@@ -5,6 +5,8 @@
 //! accept (escaped quotes/backslashes kept raw, label sets split at commas inside
 //! values); that divergence is asserted too, documenting why we parse ourselves.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use monitor_collector::exposition::{self, MetricType};
 use std::collections::BTreeMap;
 
@@ -46,7 +48,12 @@ fn theirs(text: &str) -> BTreeMap<Key, String> {
     let mut out = BTreeMap::new();
     for s in scrape.samples {
         // prometheus-parse keeps empty label values; Prometheus (and we) treat them as absent.
-        let labels: BTreeMap<String, String> = s.labels.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let labels: BTreeMap<String, String> = s
+            .labels
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         match s.value {
             prometheus_parse::Value::Histogram(buckets) => {
                 for b in buckets {
@@ -62,7 +69,9 @@ fn theirs(text: &str) -> BTreeMap<Key, String> {
                     out.insert((s.metric.clone(), l), norm_value(q.count));
                 }
             }
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => {
                 out.insert((s.metric.clone(), labels), norm_value(v));
             }
         }
@@ -76,9 +85,20 @@ fn agrees_with_prometheus_parse_on_a_real_node_exporter_page() {
     let a = ours(text);
     let b = theirs(text);
     assert!(a.len() > 500, "corpus too small: {}", a.len());
-    let only_ours: Vec<_> = a.iter().filter(|(k, v)| b.get(*k) != Some(v)).take(5).collect();
-    let only_theirs: Vec<_> = b.iter().filter(|(k, v)| a.get(*k) != Some(v)).take(5).collect();
-    assert!(only_ours.is_empty() && only_theirs.is_empty(), "ours only: {only_ours:?}\ntheirs only: {only_theirs:?}");
+    let only_ours: Vec<_> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(v))
+        .take(5)
+        .collect();
+    let only_theirs: Vec<_> = b
+        .iter()
+        .filter(|(k, v)| a.get(*k) != Some(v))
+        .take(5)
+        .collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "ours only: {only_ours:?}\ntheirs only: {only_theirs:?}"
+    );
     assert_eq!(a.len(), b.len());
     let e = exposition::parse(text).unwrap();
     assert_eq!(e.types["node_cpu_seconds_total"], MetricType::Counter);
@@ -89,12 +109,20 @@ fn prometheus_parse_gets_escapes_wrong_which_is_why_we_replaced_it() {
     let text = include_str!("corpus/tricky.prom");
     let a = ours(text);
     let b = theirs(text);
-    let ours_quote = a.keys().find(|(n, l)| n == "escapes" && l.contains_key("quote")).unwrap();
+    let ours_quote = a
+        .keys()
+        .find(|(n, l)| n == "escapes" && l.contains_key("quote"))
+        .unwrap();
     assert_eq!(ours_quote.1["quote"], "say \"hi\"");
     assert_eq!(ours_quote.1["path"], "C:\\DIR\\FILE.TXT");
     // prometheus-parse either keeps the backslashes or loses the sample entirely.
-    let theirs_quote = b.keys().find(|(n, l)| n == "escapes" && l.contains_key("quote"));
-    assert!(theirs_quote.is_none_or(|(_, l)| l["quote"] != "say \"hi\""), "prometheus-parse now handles escapes: revisit the choice");
+    let theirs_quote = b
+        .keys()
+        .find(|(n, l)| n == "escapes" && l.contains_key("quote"));
+    assert!(
+        theirs_quote.is_none_or(|(_, l)| l["quote"] != "say \"hi\""),
+        "prometheus-parse now handles escapes: revisit the choice"
+    );
     // Empty label value means "absent" for us (Prometheus semantics).
     let empty = a.keys().find(|(n, _)| n == "empty_label").unwrap();
     assert!(!empty.1.contains_key("a"));

@@ -1,6 +1,8 @@
 //! Property tests (the CI-sized stand-in for a fuzzer): the exposition parser never
 //! panics on any input, and what it accepts round-trips through a canonical rendering.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use monitor_collector::exposition;
 use proptest::prelude::*;
 
@@ -12,7 +14,10 @@ fn render(name: &str, labels: &[(String, String)], value: f64, ts: Option<i64>) 
             if i > 0 {
                 s.push(',');
             }
-            let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
             s.push_str(&format!("{k}=\"{v}\""));
         }
         s.push('}');

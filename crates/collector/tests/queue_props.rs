@@ -3,13 +3,21 @@
 //! arbitrary bytes, truncations and bit flips never panic, and whatever is replayed is an
 //! in-order subsequence of what was written.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use monitor_amp::proto::{Label, Sample, TimeSeries};
 use monitor_collector::disk_queue::DiskQueue;
 use proptest::prelude::*;
 use std::fs;
 
 fn batch(ts: i64) -> Vec<TimeSeries> {
-    vec![TimeSeries { labels: vec![Label::new("__name__", "m")], samples: vec![Sample { value: 1.0, timestamp: ts }] }]
+    vec![TimeSeries {
+        labels: vec![Label::new("__name__", "m")],
+        samples: vec![Sample {
+            value: 1.0,
+            timestamp: ts,
+        }],
+    }]
 }
 
 fn drain(q: &DiskQueue) -> Vec<i64> {

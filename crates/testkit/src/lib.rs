@@ -127,7 +127,11 @@ impl Proc {
     fn check_alive(&mut self) {
         if let Some(c) = self.child.as_mut() {
             if let Ok(Some(st)) = c.try_wait() {
-                panic!("{} exited early ({st}); its output:\n{}", self.name, self.log());
+                panic!(
+                    "{} exited early ({st}); its output:\n{}",
+                    self.name,
+                    self.log()
+                );
             }
         }
     }
@@ -256,9 +260,8 @@ impl Prometheus {
         let dir = tempfile::tempdir().expect("tempdir");
         let addr = format!("127.0.0.1:{}", opts.port.unwrap_or_else(free_port));
         let interval = opts.interval.clone().unwrap_or_else(|| "1s".into());
-        let mut cfg = format!(
-            "global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n"
-        );
+        let mut cfg =
+            format!("global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n");
         if !opts.rule_files.is_empty() {
             cfg.push_str("rule_files:\n");
             for (i, r) in opts.rule_files.iter().enumerate() {
@@ -366,7 +369,10 @@ impl Alertmanager {
         std::fs::write(&cfg, config_yaml).expect("write alertmanager.yml");
         let mut cmd = Command::new(bin);
         cmd.arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .arg(format!("--cluster.listen-address={cluster}"));
         let mut proc = Proc::spawn("alertmanager", cmd, dir.path().join("alertmanager.log"));
@@ -401,8 +407,12 @@ impl Moto {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(bin);
-        cmd.env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        cmd.env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true").args([
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ]);
         let mut proc = Proc::spawn("moto_server", cmd, dir.path().join("moto.log"));
         wait_http_ok(&mut proc, &addr, "/moto-api/", Duration::from_secs(60));
         Moto {

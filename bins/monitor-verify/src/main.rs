@@ -1,0 +1,255 @@
+//! `monitor-verify`: prove the stack works end to end; diagnose what does not.
+//!
+//! Thin dispatcher: parse flags, call one library entry point per subcommand, map the
+//! outcome to an exit code (0 all checks pass, 1 a check failed, 2 usage/config/auth error).
+//! `metrics` and `query` use `monitor-checks` (over `monitor-amp`'s query client), `logs`
+//! uses `monitor-logs`.
+
+use clap::{Args, Parser, Subcommand};
+use monitor_checks::adhoc::{render_query_json, render_query_table, run_query, QueryWindow};
+use monitor_checks::metrics::{run_metrics_checks, MetricsCheckConfig};
+use monitor_checks::{connect, ChecksError, OutputFormat};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(name = "monitor-verify", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check, host by host, that CPU/RAM/disk/IO/network data arrives fresh and sane.
+    Metrics(MetricsArgs),
+    /// Run one PromQL query and print the result.
+    Query(QueryArgs),
+    /// Query (or follow) the hosts' logs in CloudWatch Logs.
+    Logs(LogsArgs),
+}
+
+/// Where to query and how to authenticate.
+#[derive(Debug, Args)]
+struct Endpoint {
+    /// AMP workspace root (https://aps-workspaces.<region>.amazonaws.com/workspaces/ws-.../)
+    /// or a Prometheus root (http://127.0.0.1:9090).
+    #[arg(long, env = "MONITOR_VERIFY_ENDPOINT")]
+    endpoint: String,
+    /// Sign queries with SigV4 (service aps) in this region.
+    #[arg(long, conflicts_with = "no_sigv4")]
+    region: Option<String>,
+    /// Send queries unsigned (default for hosts other than *.amazonaws.com).
+    #[arg(long)]
+    no_sigv4: bool,
+    /// table or json.
+    #[arg(long, default_value = "table")]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+struct MetricsArgs {
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// Host to check (instance_id, host or instance label value); repeatable. Default: all.
+    #[arg(long = "host", value_name = "NAME")]
+    hosts: Vec<String>,
+    /// Newest sample must be younger than this.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    max_age: Duration,
+    /// External label every host must carry (env, role, team, instance_id); repeatable.
+    #[arg(long = "label", value_name = "NAME")]
+    labels: Vec<String>,
+    /// Scrape job of node_exporter.
+    #[arg(long, default_value = "node")]
+    job: String,
+    /// Window of the agent's drop and remote-write counters.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    window: Duration,
+}
+
+#[derive(Debug, Args)]
+struct QueryArgs {
+    /// The PromQL expression.
+    promql: String,
+    #[command(flatten)]
+    endpoint: Endpoint,
+    /// Range query over this long back from now (instant query without it).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    range: Option<Duration>,
+    /// Resolution of a range query (default: range / 60).
+    #[arg(long, requires = "range", value_parser = humantime::parse_duration)]
+    step: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+struct LogsArgs {
+    /// Log group (e.g. /monitoring-test/system); repeatable.
+    #[arg(long = "group", value_name = "GROUP", required = true)]
+    groups: Vec<String>,
+    /// AWS region of the log group (default: the AWS config/environment's region).
+    #[arg(long)]
+    region: Option<String>,
+    /// How far back to look.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    since: Duration,
+    /// A Logs Insights query (default: the seed's `fields @timestamp, @logStream, @message`).
+    #[arg(long, conflicts_with = "follow")]
+    query: Option<String>,
+    /// Follow new events until Ctrl-C.
+    #[arg(long)]
+    follow: bool,
+    /// table or json (JSON lines).
+    #[arg(long, default_value = "table")]
+    output: OutputFormat,
+}
+
+/// What stops a run: exit code 2 with a one-line message.
+#[derive(Debug)]
+enum Failure {
+    Checks(ChecksError),
+    Logs(monitor_logs::LogsError),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Checks(e) => e.fmt(f),
+            Failure::Logs(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<ChecksError> for Failure {
+    fn from(e: ChecksError) -> Failure {
+        Failure::Checks(e)
+    }
+}
+
+impl From<monitor_logs::LogsError> for Failure {
+    fn from(e: monitor_logs::LogsError) -> Failure {
+        Failure::Logs(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("monitor-verify: error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let output = match &cli.command {
+        Command::Metrics(a) => a.endpoint.output,
+        Command::Query(a) => a.endpoint.output,
+        Command::Logs(a) => a.output,
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("monitor-verify: error: {e}");
+            if output == OutputFormat::Json {
+                let doc =
+                    serde_json::json!({ "ok": false, "exit_code": 2, "error": e.to_string() });
+                // Nothing more to say if stdout is gone too.
+                let _ = writeln!(std::io::stdout(), "{doc}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Metrics(a) => {
+            let cfg = MetricsCheckConfig {
+                hosts: a.hosts,
+                max_age: a.max_age,
+                expected_labels: a.labels,
+                job: a.job,
+                window: a.window,
+                ..MetricsCheckConfig::default()
+            };
+            cfg.validate()?;
+            let client = client(&a.endpoint).await?;
+            let report = run_metrics_checks(&client, &cfg).await?;
+            written(match a.endpoint.output {
+                OutputFormat::Table => report.render_table(&mut out),
+                OutputFormat::Json => report.render_json(&mut out),
+            })?;
+            written(out.flush())?;
+            Ok(report.exit_code())
+        }
+        Command::Query(a) => {
+            let client = client(&a.endpoint).await?;
+            let window = match a.range {
+                Some(range) => QueryWindow::Range {
+                    range,
+                    step: a.step,
+                },
+                None => QueryWindow::Instant { time: None },
+            };
+            let result = run_query(&client, &a.promql, window).await?;
+            written(match a.endpoint.output {
+                OutputFormat::Table => render_query_table(&result, &mut out),
+                OutputFormat::Json => render_query_json(&result, &mut out),
+            })?;
+            written(out.flush())?;
+            Ok(0)
+        }
+        Command::Logs(a) => {
+            let mut sdk = aws_config::defaults(aws_config::BehaviorVersion::latest());
+            if let Some(r) = a.region {
+                sdk = sdk.region(aws_config::Region::new(r));
+            }
+            let sdk = sdk.load().await;
+            if sdk.region().is_none() {
+                return Err(ChecksError::Usage(
+                    "no AWS region: pass --region (the log group's region, e.g. eu-west-1)".into(),
+                )
+                .into());
+            }
+            let cmd = monitor_logs::report::LogsCommand {
+                groups: a.groups,
+                since: a.since,
+                query: a.query,
+                follow: a.follow,
+                output: match a.output {
+                    OutputFormat::Table => monitor_logs::report::OutputFormat::Table,
+                    OutputFormat::Json => monitor_logs::report::OutputFormat::Json,
+                },
+            };
+            let client = monitor_logs::client(&sdk);
+            monitor_logs::report::run_logs_command(&client, cmd, &mut out).await?;
+            Ok(0)
+        }
+    }
+}
+
+/// A closed stdout (`monitor-verify ... | head`) is not an error: the exit code still
+/// reports the checks.
+fn written(r: std::io::Result<()>) -> Result<(), ChecksError> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+async fn client(e: &Endpoint) -> Result<monitor_amp::query::QueryClient, ChecksError> {
+    let mode = connect::auth_mode(&e.endpoint, e.region.as_deref(), e.no_sigv4)?;
+    connect::connect(&e.endpoint, &mode).await
+}

@@ -1,0 +1,320 @@
+//! Every check id, what it proves, which of the seed's troubleshooting failure modes it
+//! detects, and the hint printed when it fails. `docs/verify.md` shows the same table; a
+//! test keeps the two in step.
+//!
+//! Later issues add their checks here (a row in [`CATALOG`], a hint constant) and produce
+//! [`crate::CheckResult`]s with those ids — the placeholders [`AWS_SSM_ONLINE`] and
+//! [`LOGS_GRAFANA_PANEL`] mark where the provisioning and logs/AMG checks go.
+
+use crate::report::CheckResult;
+
+/// The endpoint answers PromQL (a failure here is a usage/auth error, exit 2).
+pub const METRICS_ENDPOINT: &str = "metrics.endpoint";
+/// `up{job=...}` present and 1 for the host.
+pub const METRICS_UP: &str = "metrics.up";
+/// Fresh `node_cpu_seconds_total`.
+pub const METRICS_FRESH_CPU: &str = "metrics.fresh.cpu";
+/// Fresh `node_memory_MemAvailable_bytes` and `node_memory_MemTotal_bytes`.
+pub const METRICS_FRESH_MEMORY: &str = "metrics.fresh.memory";
+/// Fresh `node_filesystem_avail_bytes`.
+pub const METRICS_FRESH_FILESYSTEM: &str = "metrics.fresh.filesystem";
+/// Fresh `node_disk_read_bytes_total` and `node_disk_written_bytes_total`.
+pub const METRICS_FRESH_DISK: &str = "metrics.fresh.disk";
+/// Fresh `node_network_receive_bytes_total` and `node_network_transmit_bytes_total`.
+pub const METRICS_FRESH_NETWORK: &str = "metrics.fresh.network";
+/// CPU utilisation computed from the data lies in 0–100 %.
+pub const METRICS_CPU_UTILISATION: &str = "metrics.cpu_utilisation";
+/// `MemAvailable ≤ MemTotal`.
+pub const METRICS_MEMORY_SANE: &str = "metrics.memory_sane";
+/// The expected external labels are on the host's series.
+pub const METRICS_LABELS: &str = "metrics.labels";
+/// The agent's own metrics show no dropped samples in the window.
+pub const METRICS_AGENT_DROPPED: &str = "metrics.agent_dropped";
+/// The agent's own metrics show no rejected (4xx) remote-write requests in the window.
+pub const METRICS_AGENT_REMOTE_WRITE: &str = "metrics.agent_remote_write";
+/// Placeholder: the host's SSM agent is online (provisioning issue).
+pub const AWS_SSM_ONLINE: &str = "aws.ssm_online";
+/// Placeholder: logs reach the Grafana panel (logs/AMG issues).
+pub const LOGS_GRAFANA_PANEL: &str = "logs.grafana_panel";
+
+/// Hint: AMP holds no data for a host (failure mode 1).
+pub const HINT_NO_DATA: &str = "AMP is not receiving this host's metrics: on the host run `curl -s localhost:9100/metrics | head` (node_exporter serving?) and `sudo journalctl -u aws-otel-collector -n 50 --no-pager` (or `-u monitor-agent`) for scrape or remote-write errors";
+/// Hint: no `up` series at all for a host (failure modes 1–3).
+pub const HINT_UP_MISSING: &str = "no `up` series: the collector is not scraping or not sending — ADOT reads only /opt/aws/aws-otel-collector/etc/config.yaml (a config elsewhere is ignored and nothing is scraped); a 403 or `remote write request failed` in `journalctl -u aws-otel-collector` / `-u monitor-agent` means the IAM policy names another AMP workspace (`monitor-provision apply` re-scopes it); a differently named scrape job needs --job";
+/// Hint: `up == 0`, the collector cannot scrape node_exporter.
+pub const HINT_UP_ZERO: &str = "the collector runs but cannot scrape node_exporter: on the host check `systemctl status node_exporter` and `curl -s localhost:9100/metrics | head`, and the scrape target address in the collector config";
+/// Hint: data exists but is older than `--max-age`.
+pub const HINT_STALE: &str = "the newest sample is older than --max-age: the collector stopped sending or is falling behind — look for remote-write retries (429/5xx) in `journalctl -u aws-otel-collector` / `-u monitor-agent`, and check the host clock (`chronyc tracking`)";
+/// Hint: CPU utilisation outside 0–100 %.
+pub const HINT_CPU_INSANE: &str = "CPU utilisation outside 0–100 %: the counters are inconsistent — usually two collectors ship the same host under the same labels; make sure only one collector (ADOT or monitor-agent) runs per host";
+/// Hint: MemAvailable > MemTotal.
+pub const HINT_MEMORY_INSANE: &str = "MemAvailable above MemTotal: series of different hosts are mixed under the same labels; give every host a distinct instance_id external label";
+/// Hint: expected external labels missing.
+pub const HINT_LABELS: &str = "add the missing external labels to the collector — monitor-agent: `[labels]` in its config; ADOT: `external_labels` of the prometheusremotewrite exporter — and restart it";
+/// Hint: the agent dropped samples.
+pub const HINT_AGENT_DROPPED: &str = "the agent dropped samples: queue_full = AMP was slow or unreachable for longer than the buffer holds (check remote-write errors in `journalctl -u monitor-agent`); rejected = AMP refused batches (see the logged message: out-of-order, too old, limits); duplicate_series = a target exposes a series twice";
+/// Hint: remote write denied with 403 (failure mode 3).
+pub const HINT_REMOTE_WRITE_403: &str = "remote write was denied (HTTP 403): the instance role's policy grants aps:RemoteWrite on another workspace ARN (typically after the workspace was recreated) — `monitor-provision apply` re-scopes it (by hand: recreate the IAM policy with the current workspace ARN)";
+/// Hint: remote write rejected with another 4xx.
+pub const HINT_REMOTE_WRITE_4XX: &str = "AMP rejected remote-write batches (HTTP 4xx): out-of-order or too-old samples, or a quota (active series, labels per series); the agent logs the server's message once per reason";
+/// Hint: a check's query failed at runtime.
+pub const HINT_QUERY_FAILED: &str =
+    "the check's query failed; re-run, or run the query by hand with `monitor-verify query`";
+
+/// Where a check applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Once per run.
+    Global,
+    /// Once per host.
+    Host,
+}
+
+/// One row of the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckSpec {
+    /// The stable id.
+    pub id: &'static str,
+    /// Global or per host.
+    pub scope: Scope,
+    /// What passing proves.
+    pub passes_when: &'static str,
+    /// The seed's troubleshooting failure modes (1–5) this check detects.
+    pub failure_modes: &'static [u8],
+    /// The hint on failure (the main one; some checks choose between several).
+    pub hint: &'static str,
+    /// Whether the check is a placeholder for a later issue (always Skip today).
+    pub placeholder: bool,
+}
+
+/// Every check, in report order.
+pub const CATALOG: &[CheckSpec] = &[
+    CheckSpec {
+        id: METRICS_ENDPOINT,
+        scope: Scope::Global,
+        passes_when: "the endpoint answers PromQL with the given auth (else exit 2)",
+        failure_modes: &[],
+        hint: "",
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_UP,
+        scope: Scope::Host,
+        passes_when: "up{job} is present and 1: the collector reaches node_exporter and AMP receives its samples",
+        failure_modes: &[1, 2, 3],
+        hint: HINT_UP_MISSING,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_FRESH_CPU,
+        scope: Scope::Host,
+        passes_when: "newest node_cpu_seconds_total sample younger than --max-age",
+        failure_modes: &[1],
+        hint: HINT_NO_DATA,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_FRESH_MEMORY,
+        scope: Scope::Host,
+        passes_when: "node_memory_MemAvailable_bytes and node_memory_MemTotal_bytes fresh",
+        failure_modes: &[1],
+        hint: HINT_NO_DATA,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_FRESH_FILESYSTEM,
+        scope: Scope::Host,
+        passes_when: "node_filesystem_avail_bytes fresh",
+        failure_modes: &[1],
+        hint: HINT_NO_DATA,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_FRESH_DISK,
+        scope: Scope::Host,
+        passes_when: "node_disk_read_bytes_total and node_disk_written_bytes_total fresh",
+        failure_modes: &[1],
+        hint: HINT_NO_DATA,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_FRESH_NETWORK,
+        scope: Scope::Host,
+        passes_when: "node_network_receive_bytes_total and node_network_transmit_bytes_total fresh",
+        failure_modes: &[1],
+        hint: HINT_NO_DATA,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_CPU_UTILISATION,
+        scope: Scope::Host,
+        passes_when: "100 * (1 - avg(rate(node_cpu_seconds_total{mode=\"idle\"}[1m]))) within 0–100 % (±1 point for scrape jitter)",
+        failure_modes: &[],
+        hint: HINT_CPU_INSANE,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_MEMORY_SANE,
+        scope: Scope::Host,
+        passes_when: "0 < MemAvailable ≤ MemTotal",
+        failure_modes: &[],
+        hint: HINT_MEMORY_INSANE,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_LABELS,
+        scope: Scope::Host,
+        passes_when: "every --label is present and non-empty on the host's series",
+        failure_modes: &[],
+        hint: HINT_LABELS,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_AGENT_DROPPED,
+        scope: Scope::Host,
+        passes_when: "increase(monitor_agent_samples_dropped_total[window]) == 0 (Skip when the agent's own metrics are absent, e.g. ADOT)",
+        failure_modes: &[],
+        hint: HINT_AGENT_DROPPED,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_AGENT_REMOTE_WRITE,
+        scope: Scope::Host,
+        passes_when: "no 4xx in increase(monitor_agent_remote_write_requests_total[window]) (Skip when absent)",
+        failure_modes: &[3],
+        hint: HINT_REMOTE_WRITE_403,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: AWS_SSM_ONLINE,
+        scope: Scope::Global,
+        passes_when: "placeholder: the SSM agent of every host is online (instance profile, cloud-init) — needs the provisioning issue",
+        failure_modes: &[4],
+        hint: "instance profile mismatch or failed cloud-init: recreate the instance",
+        placeholder: true,
+    },
+    CheckSpec {
+        id: LOGS_GRAFANA_PANEL,
+        scope: Scope::Global,
+        passes_when: "placeholder: logs in CloudWatch also show in the Grafana panel — `monitor-verify logs` checks group, region and time range",
+        failure_modes: &[5],
+        hint: "wrong region, log group or time range in the panel",
+        placeholder: true,
+    },
+];
+
+/// The catalog row of `id`.
+pub fn spec(id: &str) -> Option<&'static CheckSpec> {
+    CATALOG.iter().find(|s| s.id == id)
+}
+
+/// One of the seed's troubleshooting failure modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureMode {
+    /// Its number in the seed's Troubleshooting section.
+    pub number: u8,
+    /// What the user sees.
+    pub symptom: &'static str,
+    /// The cause the seed names.
+    pub cause: &'static str,
+}
+
+/// The five failure modes of the seed's Troubleshooting section.
+pub const FAILURE_MODES: &[FailureMode] = &[
+    FailureMode {
+        number: 1,
+        symptom: "node_cpu_seconds_total returns no data",
+        cause: "AMP is not receiving metrics",
+    },
+    FailureMode {
+        number: 2,
+        symptom: "ADOT scrapes nothing",
+        cause: "config written to a path other than /opt/aws/aws-otel-collector/etc/config.yaml",
+    },
+    FailureMode {
+        number: 3,
+        symptom: "remote write request failed",
+        cause: "the IAM policy points to a different AMP workspace",
+    },
+    FailureMode {
+        number: 4,
+        symptom: "SSM offline after instance recreation",
+        cause: "instance profile mismatch or failed cloud-init",
+    },
+    FailureMode {
+        number: 5,
+        symptom: "logs visible in CloudWatch but not in Grafana",
+        cause: "wrong region, log group or time range in the panel",
+    },
+];
+
+/// The ids of the checks that detect failure mode `n`.
+pub fn checks_for_mode(n: u8) -> Vec<&'static str> {
+    CATALOG
+        .iter()
+        .filter(|s| s.failure_modes.contains(&n))
+        .map(|s| s.id)
+        .collect()
+}
+
+/// The placeholder results for checks that later issues implement (always Skip).
+pub fn placeholders() -> Vec<CheckResult> {
+    vec![
+        CheckResult::skip(
+            AWS_SSM_ONLINE,
+            None,
+            "not checked yet: needs the provisioning issue (SSM agent online, instance profile)",
+        ),
+        CheckResult::skip(
+            LOGS_GRAFANA_PANEL,
+            None,
+            "not checked here: run `monitor-verify logs --group G --region R` (log group, region, time range)",
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_mode_maps_to_a_check() {
+        for m in FAILURE_MODES {
+            assert!(
+                !checks_for_mode(m.number).is_empty(),
+                "failure mode {} has no check",
+                m.number
+            );
+        }
+    }
+
+    #[test]
+    fn ids_are_unique_and_placeholders_are_in_the_catalog() {
+        let mut ids: Vec<_> = CATALOG.iter().map(|s| s.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), CATALOG.len());
+        for p in placeholders() {
+            assert!(spec(&p.check).is_some_and(|s| s.placeholder), "{}", p.check);
+        }
+    }
+
+    #[test]
+    fn docs_table_lists_every_check_and_mode() {
+        let doc = include_str!("../../../docs/verify.md");
+        for s in CATALOG {
+            assert!(
+                doc.contains(&format!("`{}`", s.id)),
+                "docs/verify.md lacks {}",
+                s.id
+            );
+        }
+        for m in FAILURE_MODES {
+            assert!(
+                doc.contains(m.symptom),
+                "docs/verify.md lacks failure mode {}",
+                m.number
+            );
+        }
+    }
+}

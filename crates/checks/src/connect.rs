@@ -1,0 +1,114 @@
+//! From `--endpoint`/`--region`/`--no-sigv4` to a [`QueryClient`]: decide the auth mode
+//! (pure, validated before any I/O), then build the client.
+
+use crate::ChecksError;
+use monitor_amp::auth::{Auth, SigV4};
+use monitor_amp::query::QueryClient;
+
+/// How query requests are authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Unsigned (a local Prometheus).
+    Unsigned,
+    /// SigV4, service `aps`, in this region.
+    SigV4 {
+        /// The signing region.
+        region: String,
+    },
+}
+
+/// Decides the auth mode: `--no-sigv4` → unsigned; `--region` → SigV4; otherwise
+/// unsigned, except that an `*.amazonaws.com` endpoint requires `--region`.
+pub fn auth_mode(
+    endpoint: &str,
+    region: Option<&str>,
+    no_sigv4: bool,
+) -> Result<AuthMode, ChecksError> {
+    let url = url::Url::parse(endpoint.trim()).map_err(|e| {
+        ChecksError::Usage(format!(
+            "--endpoint {endpoint:?} is not a URL ({e}); expected e.g. http://127.0.0.1:9090 or https://aps-workspaces.<region>.amazonaws.com/workspaces/ws-.../"
+        ))
+    })?;
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    match (region, no_sigv4) {
+        (Some(_), true) => Err(ChecksError::Usage(
+            "--region and --no-sigv4 exclude each other".into(),
+        )),
+        (Some(r), false) if r.trim().is_empty() => {
+            Err(ChecksError::Usage("--region must not be empty".into()))
+        }
+        (Some(r), false) => Ok(AuthMode::SigV4 {
+            region: r.trim().to_string(),
+        }),
+        (None, true) => Ok(AuthMode::Unsigned),
+        (None, false) if host.ends_with(".amazonaws.com") => {
+            let example = region_from_host(&host).unwrap_or_else(|| "eu-west-1".into());
+            Err(ChecksError::Usage(format!(
+                "{host} is an AWS endpoint: pass --region {example} to sign queries with SigV4 (service aps), or --no-sigv4 to send them unsigned"
+            )))
+        }
+        (None, false) => Ok(AuthMode::Unsigned),
+    }
+}
+
+/// The region in an AMP host name (`aps-workspaces.<region>.amazonaws.com`).
+pub fn region_from_host(host: &str) -> Option<String> {
+    let rest = host.strip_prefix("aps-workspaces.")?;
+    let region = rest.strip_suffix(".amazonaws.com")?;
+    (!region.is_empty() && !region.contains('.')).then(|| region.to_string())
+}
+
+/// Builds the client: SigV4 credentials come from `aws-config`'s default chain
+/// (environment, profile/SSO, instance profile) and are resolved on the first query.
+pub async fn connect(endpoint: &str, mode: &AuthMode) -> Result<QueryClient, ChecksError> {
+    let auth = match mode {
+        AuthMode::Unsigned => Auth::None,
+        AuthMode::SigV4 { region } => Auth::SigV4(SigV4::from_default_chain(region.clone()).await),
+    };
+    Ok(QueryClient::new(endpoint, auth)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AMP: &str = "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/";
+
+    #[test]
+    fn local_endpoints_default_to_unsigned() {
+        assert_eq!(
+            auth_mode("http://127.0.0.1:9090", None, false).unwrap(),
+            AuthMode::Unsigned
+        );
+        assert_eq!(
+            auth_mode("http://127.0.0.1:9090", Some("us-east-1"), false).unwrap(),
+            AuthMode::SigV4 {
+                region: "us-east-1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn aws_endpoints_require_a_region_or_an_explicit_opt_out() {
+        let e = auth_mode(AMP, None, false).unwrap_err().to_string();
+        assert!(e.contains("--region eu-west-1"), "{e}");
+        assert_eq!(auth_mode(AMP, None, true).unwrap(), AuthMode::Unsigned);
+        assert_eq!(
+            auth_mode(AMP, Some("eu-west-1"), false).unwrap(),
+            AuthMode::SigV4 {
+                region: "eu-west-1".into()
+            }
+        );
+        assert!(auth_mode(AMP, Some("eu-west-1"), true).is_err());
+        assert!(auth_mode("not a url", None, false).is_err());
+    }
+
+    #[test]
+    fn region_is_read_from_amp_hosts_only() {
+        assert_eq!(
+            region_from_host("aps-workspaces.ap-south-2.amazonaws.com").as_deref(),
+            Some("ap-south-2")
+        );
+        assert_eq!(region_from_host("example.amazonaws.com"), None);
+    }
+}

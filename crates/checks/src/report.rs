@@ -1,0 +1,281 @@
+//! Check results and the report: pure data, rendered as an aligned table or JSON.
+
+use serde::Serialize;
+use std::io::Write;
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The check passed.
+    Pass,
+    /// The check failed; the result carries a hint.
+    Fail,
+    /// The check could not or need not run (not a failure).
+    Skip,
+}
+
+impl Status {
+    /// Upper-case label for the table (`PASS`, `FAIL`, `SKIP`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
+/// One line of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    /// Stable id, e.g. `metrics.up` (see [`crate::catalog`]).
+    pub check: String,
+    /// The host the check is about (`None` for global checks).
+    pub host: Option<String>,
+    /// Pass, fail or skip.
+    pub status: Status,
+    /// What was found, one line.
+    pub detail: String,
+    /// On failure: the likely cause and the fix, one line.
+    pub hint: Option<String>,
+}
+
+impl CheckResult {
+    /// A passing result.
+    pub fn pass(check: &str, host: Option<&str>, detail: impl Into<String>) -> CheckResult {
+        CheckResult {
+            check: check.to_string(),
+            host: host.map(str::to_string),
+            status: Status::Pass,
+            detail: detail.into(),
+            hint: None,
+        }
+    }
+
+    /// A failing result with its hint.
+    pub fn fail(
+        check: &str,
+        host: Option<&str>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> CheckResult {
+        CheckResult {
+            check: check.to_string(),
+            host: host.map(str::to_string),
+            status: Status::Fail,
+            detail: detail.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// A skipped result; `detail` says why.
+    pub fn skip(check: &str, host: Option<&str>, detail: impl Into<String>) -> CheckResult {
+        CheckResult {
+            check: check.to_string(),
+            host: host.map(str::to_string),
+            status: Status::Skip,
+            detail: detail.into(),
+            hint: None,
+        }
+    }
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Passed checks.
+    pub pass: usize,
+    /// Failed checks.
+    pub fail: usize,
+    /// Skipped checks.
+    pub skip: usize,
+}
+
+/// The results of a verification run, in the order they are shown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The results.
+    pub results: Vec<CheckResult>,
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    ok: bool,
+    exit_code: u8,
+    summary: Summary,
+    results: &'a [CheckResult],
+}
+
+impl Report {
+    /// An empty report.
+    pub fn new() -> Report {
+        Report::default()
+    }
+
+    /// Adds one result.
+    pub fn push(&mut self, r: CheckResult) {
+        self.results.push(r);
+    }
+
+    /// Appends another report's results (e.g. the logs or AWS checks of a later issue).
+    pub fn extend(&mut self, other: Report) {
+        self.results.extend(other.results);
+    }
+
+    /// Counts per status.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for r in &self.results {
+            match r.status {
+                Status::Pass => s.pass += 1,
+                Status::Fail => s.fail += 1,
+                Status::Skip => s.skip += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether no check failed (skips are fine).
+    pub fn is_ok(&self) -> bool {
+        self.results.iter().all(|r| r.status != Status::Fail)
+    }
+
+    /// 0 when every check passed or was skipped, 1 when any failed.
+    pub fn exit_code(&self) -> u8 {
+        if self.is_ok() {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// The results of one check id, in order.
+    pub fn of(&self, check: &str) -> impl Iterator<Item = &CheckResult> {
+        let check = check.to_string();
+        self.results.iter().filter(move |r| r.check == check)
+    }
+
+    /// Aligned columns `STATUS CHECK HOST DETAIL`, a `→ hint:` line under each failure
+    /// (`as above` when it repeats the previous failure's hint), and a summary line.
+    pub fn render_table(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let host = |r: &CheckResult| r.host.clone().unwrap_or_else(|| "-".into());
+        let w_status = "STATUS".len();
+        let w_check = self
+            .results
+            .iter()
+            .map(|r| r.check.chars().count())
+            .chain(["CHECK".len()])
+            .max()
+            .unwrap_or(5);
+        let w_host = self
+            .results
+            .iter()
+            .map(|r| host(r).chars().count())
+            .chain(["HOST".len()])
+            .max()
+            .unwrap_or(4);
+        writeln!(
+            out,
+            "{:<w_status$}  {:<w_check$}  {:<w_host$}  DETAIL",
+            "STATUS", "CHECK", "HOST"
+        )?;
+        let mut last_hint: Option<&str> = None;
+        for r in &self.results {
+            writeln!(
+                out,
+                "{:<w_status$}  {:<w_check$}  {:<w_host$}  {}",
+                r.status.label(),
+                r.check,
+                host(r),
+                r.detail
+            )?;
+            if let (Status::Fail, Some(h)) = (r.status, &r.hint) {
+                // The same hint on consecutive failures (e.g. every freshness check of a
+                // host) is written once; JSON keeps every hint.
+                if last_hint == Some(h.as_str()) {
+                    writeln!(out, "{:w_status$}  → hint: as above", "")?;
+                } else {
+                    writeln!(out, "{:w_status$}  → hint: {h}", "")?;
+                }
+                last_hint = Some(h);
+            }
+        }
+        let s = self.summary();
+        writeln!(
+            out,
+            "\nchecks: {} pass · {} fail · {} skip",
+            s.pass, s.fail, s.skip
+        )
+    }
+
+    /// One JSON object: `ok`, `exit_code`, `summary` and `results`
+    /// (`{"check","host","status":"pass|fail|skip","detail","hint"}`).
+    pub fn render_json(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let doc = JsonReport {
+            ok: self.is_ok(),
+            exit_code: self.exit_code(),
+            summary: self.summary(),
+            results: &self.results,
+        };
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        writeln!(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        Report {
+            results: vec![
+                CheckResult::pass("metrics.endpoint", None, "answers"),
+                CheckResult::fail("metrics.up", Some("i-0abc"), "up == 0", "curl it"),
+                CheckResult::fail("metrics.fresh.cpu", Some("i-0abc"), "no data", "curl it"),
+                CheckResult::skip("aws.ssm_online", None, "later"),
+            ],
+        }
+    }
+
+    #[test]
+    fn exit_code_is_one_only_on_failure() {
+        let mut r = sample();
+        assert_eq!(r.exit_code(), 1);
+        r.results.retain(|r| r.status != Status::Fail);
+        assert_eq!(r.exit_code(), 0);
+        assert_eq!(Report::new().exit_code(), 0);
+    }
+
+    #[test]
+    fn table_is_aligned_with_hints_under_failures() {
+        let mut out = Vec::new();
+        sample().render_table(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let expected = "\
+STATUS  CHECK              HOST    DETAIL
+PASS    metrics.endpoint   -       answers
+FAIL    metrics.up         i-0abc  up == 0
+        → hint: curl it
+FAIL    metrics.fresh.cpu  i-0abc  no data
+        → hint: as above
+SKIP    aws.ssm_online     -       later
+
+checks: 1 pass · 2 fail · 1 skip
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn json_has_summary_and_lowercase_status() {
+        let mut out = Vec::new();
+        sample().render_json(&mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["exit_code"], 1);
+        assert_eq!(v["summary"]["fail"], 2);
+        assert_eq!(v["results"][1]["status"], "fail");
+        assert_eq!(v["results"][1]["hint"], "curl it");
+        assert_eq!(v["results"][0]["host"], serde_json::Value::Null);
+    }
+}
