@@ -1,15 +1,18 @@
 //! `monitor-provision`: turn `stack.toml` into a running monitoring stack.
 //!
 //! Thin dispatcher, like ripgrep's `core/main.rs`: parse flags, call one library entry
-//! point per subcommand, print the outcome, map it to an exit code — 0 ok, 2 config,
-//! usage or runtime error (clap's usage errors exit 2 too). 1 is kept for "changes
-//! pending" of the `plan` subcommand that the provisioning issue adds next to `render`
-//! (with `apply` and `destroy`), each as one more `Command` variant and module.
+//! point per subcommand, print the outcome, map it to an exit code.
+//!
+//! - `render`: 0 ok, 2 config, usage or runtime error.
+//! - `plan`, `apply`, `destroy` follow `terraform plan -detailed-exitcode`: 0 success
+//!   (for `plan`: no changes), 1 error, 2 `plan` only: changes pending. clap's usage
+//!   errors exit 2 for every subcommand.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod provision;
 mod render;
 
 #[derive(Debug, Parser)]
@@ -23,9 +26,15 @@ struct Cli {
 enum Command {
     /// Render each host's EC2 user_data and the files it writes into a directory, offline.
     Render(render::RenderArgs),
+    /// Show what `apply` would change. Exit 0: no changes, 2: changes, 1: error.
+    Plan(provision::PlanArgs),
+    /// Create or update the stack's AWS resources (asks first unless --yes).
+    Apply(provision::ApplyArgs),
+    /// Delete everything tagged with the stack (asks first unless --yes).
+    Destroy(provision::ApplyArgs),
 }
 
-/// Why a subcommand failed; every variant is exit code 2 (fix the input and re-run).
+/// Why a subcommand failed.
 #[derive(Debug, thiserror::Error)]
 enum Failure {
     /// The stack file is unreadable or invalid (the message names file, line and key).
@@ -44,24 +53,33 @@ enum Failure {
     /// The output directory holds something `render` did not create.
     #[error("{0}")]
     Refused(String),
+    /// Planning, applying or destroying failed.
+    #[error(transparent)]
+    Reconcile(#[from] monitor_reconcile::ReconcileError),
 }
 
-impl Failure {
-    fn exit_code(&self) -> u8 {
-        2
-    }
+/// What a successful subcommand reports.
+enum Outcome {
+    Done,
+    /// `plan` found changes (exit 2).
+    ChangesPending,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let terraform_codes = !matches!(cli.command, Command::Render(_));
     let result = match &cli.command {
-        Command::Render(args) => render::run(args),
+        Command::Render(args) => render::run(args).map(|()| Outcome::Done),
+        Command::Plan(args) => provision::plan(args),
+        Command::Apply(args) => provision::apply(args),
+        Command::Destroy(args) => provision::destroy(args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::ChangesPending) => ExitCode::from(2),
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
+            ExitCode::from(if terraform_codes { 1 } else { 2 })
         }
     }
 }

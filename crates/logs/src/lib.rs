@@ -11,6 +11,7 @@
 //! - [`checks`] answers `monitor-verify`'s questions — group present with retention, every
 //!   host shipping fresh events, cloud-init finished cleanly — as [`checks::CheckResult`]s
 //!   whose hints name the likely cause.
+//! - [`admin`] creates, reads and deletes the stack's log group for the provisioner.
 //! - [`report`] is `monitor-verify logs` as one call that renders a table or JSON lines.
 //!
 //! The [`Client`] is passed in, built from one `aws_config::SdkConfig`, so tests point it
@@ -35,6 +36,7 @@
 //! # }
 //! ```
 
+pub mod admin;
 pub mod checks;
 mod error;
 pub mod insights;

@@ -24,6 +24,8 @@ pub struct StackFile {
     pub node_exporter: Option<Spanned<NodeExporterFile>>,
     /// `[logs]`; default group `/{name}/system`.
     pub logs: Option<Spanned<LogsFile>>,
+    /// `[network]`; default: the region's default VPC.
+    pub network: Option<Spanned<NetworkFile>>,
     /// `[[hosts]]`: at least one.
     #[serde(default)]
     pub hosts: Vec<Spanned<HostFile>>,
@@ -89,6 +91,18 @@ pub struct LogsFile {
     pub group: Option<Spanned<String>>,
     /// Files shipped by the CloudWatch Agent.
     pub files: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Retention of the group in days; default 30.
+    pub retention_days: Option<Spanned<i64>>,
+}
+
+/// `[network]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFile {
+    /// Subnet of the hosts, `subnet-…`.
+    pub subnet_id: Option<Spanned<String>>,
+    /// VPC of the security group, `vpc-…`.
+    pub vpc_id: Option<Spanned<String>>,
 }
 
 /// One `[[hosts]]` entry.

@@ -23,6 +23,8 @@
 //! assert_eq!(stack.name, "monitoring-test");
 //! assert_eq!(stack.logs.group, "/monitoring-test/system");
 //! assert_eq!(stack.hosts[0].instance_type, "t3.micro");
+//! assert_eq!(stack.logs.retention_days, 30);
+//! assert_eq!(stack.network.subnet_id, None);
 //! ```
 
 mod error;
@@ -35,7 +37,7 @@ use std::path::Path;
 pub use error::{Location, StackError};
 pub use model::{
     defaults, Adot, AlertingConfig, Architecture, Artifact, Collector, CollectorKind,
-    GrafanaConfig, Host, Logs, MonitorAgent, NodeExporter, PerArch, Stack,
+    GrafanaConfig, Host, Logs, MonitorAgent, Network, NodeExporter, PerArch, Stack,
 };
 
 /// Reads and validates the stack file at `path`.

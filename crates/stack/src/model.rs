@@ -14,6 +14,13 @@ pub mod defaults {
     pub const NAME: &str = "monitoring-test";
     /// `region`.
     pub const REGION: &str = "eu-west-1";
+    /// `[logs] retention_days`.
+    pub const LOG_RETENTION_DAYS: u32 = 30;
+    /// The retention periods CloudWatch Logs accepts (PutRetentionPolicy `retentionInDays`).
+    pub const LOG_RETENTION_VALUES: &[u32] = &[
+        1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+        2922, 3288, 3653,
+    ];
     /// `[logs] files`.
     pub const LOG_FILES: &[&str] = &["/var/log/messages", "/var/log/cloud-init-output.log"];
     /// `[collector] scrape_interval`.
@@ -67,6 +74,8 @@ pub struct Stack {
     pub logs: Logs,
     /// The monitored hosts (at least one, unique names).
     pub hosts: Vec<Host>,
+    /// `[network]`: where the hosts run (default VPC when empty).
+    pub network: Network,
     /// `[grafana]`: reserved, filled by a later issue.
     pub grafana: Option<GrafanaConfig>,
     /// `[alerting]`: reserved, filled by a later issue.
@@ -233,8 +242,22 @@ pub struct NodeExporter {
 pub struct Logs {
     /// CloudWatch Logs group (default `/{name}/system`).
     pub group: String,
+    /// Retention of the group in days, one of [`defaults::LOG_RETENTION_VALUES`]
+    /// (default 30).
+    pub retention_days: u32,
     /// Absolute paths of the files shipped (default [`defaults::LOG_FILES`]).
     pub files: Vec<String>,
+}
+
+/// `[network]`: the subnet and/or VPC of the hosts. Both empty means the region's
+/// default VPC (and a subnet EC2 picks in it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Network {
+    /// `subnet_id` (`subnet-…`): launch every host in this subnet.
+    pub subnet_id: Option<String>,
+    /// `vpc_id` (`vpc-…`): the VPC of the security group; must contain `subnet_id` when
+    /// both are set. Without it, the subnet's VPC, else the default VPC.
+    pub vpc_id: Option<String>,
 }
 
 /// One `[[hosts]]` entry.

@@ -393,3 +393,48 @@ fn label_name_rule() {
     assert!(!is_label_name("__name__"));
     assert!(!is_label_name(""));
 }
+
+#[test]
+fn logs_retention_default_and_allowed_values() {
+    let s = parse(&minimal()).unwrap();
+    assert_eq!(s.logs.retention_days, 30);
+    let s = parse(&format!("[logs]\nretention_days = 365\n{}", minimal())).unwrap();
+    assert_eq!(s.logs.retention_days, 365);
+    assert_err(
+        &format!("[logs]\nretention_days = 31\n{}", minimal()),
+        2,
+        "logs.retention_days",
+        "not a CloudWatch Logs retention period",
+    );
+    assert_err(
+        &format!("[logs]\nretention_days = -1\n{}", minimal()),
+        2,
+        "logs.retention_days",
+        "allowed days: 1, 3, 5",
+    );
+}
+
+#[test]
+fn network_ids() {
+    let s = parse(&minimal()).unwrap();
+    assert_eq!(s.network, Network::default());
+    let text = format!(
+        "[network]\nsubnet_id = \"subnet-0123abcd\"\nvpc_id = \"vpc-0123456789abcdef0\"\n{}",
+        minimal()
+    );
+    let s = parse(&text).unwrap();
+    assert_eq!(s.network.subnet_id.as_deref(), Some("subnet-0123abcd"));
+    assert_eq!(s.network.vpc_id.as_deref(), Some("vpc-0123456789abcdef0"));
+    assert_err(
+        &format!("[network]\nvpc_id = \"vpc-xyz\"\n{}", minimal()),
+        2,
+        "network.vpc_id",
+        "not an EC2 id",
+    );
+    assert_err(
+        &format!("[network]\nsubnet = \"subnet-0123abcd\"\n{}", minimal()),
+        2,
+        "network.subnet",
+        "unknown field `subnet`",
+    );
+}

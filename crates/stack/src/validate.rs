@@ -7,10 +7,10 @@ use std::path::Path;
 use toml::Spanned;
 
 use crate::error::{Location, StackError};
-use crate::file::{CollectorFile, HostFile, LogsFile, NodeExporterFile, StackFile};
+use crate::file::{CollectorFile, HostFile, LogsFile, NetworkFile, NodeExporterFile, StackFile};
 use crate::model::{
     defaults, Adot, Architecture, Artifact, Collector, CollectorKind, Host, Logs, MonitorAgent,
-    NodeExporter, PerArch, Stack,
+    Network, NodeExporter, PerArch, Stack,
 };
 
 /// Carries the file name and text so any check can turn a span into `file:line:col`.
@@ -64,6 +64,7 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
     let node_exporter = validate_node_exporter(ctx, file.node_exporter.as_ref())?;
     let logs = validate_logs(ctx, file.logs.as_ref(), &name)?;
     let collector = validate_collector(ctx, file.collector.as_ref(), &file.hosts, &hosts)?;
+    let network = validate_network(ctx, file.network.as_ref())?;
 
     Ok(Stack {
         name,
@@ -72,6 +73,7 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
         node_exporter,
         logs,
         hosts,
+        network,
         grafana: file.grafana,
         alerting: file.alerting,
         source: Some(ctx.path.to_path_buf()),
@@ -404,7 +406,61 @@ fn validate_logs(ctx: &Ctx<'_>, logs: Option<&Spanned<LogsFile>>, name: &str) ->
             out
         }
     };
-    Ok(Logs { group, files })
+    let retention_days = match logs.and_then(|l| l.get_ref().retention_days.as_ref()) {
+        None => defaults::LOG_RETENTION_DAYS,
+        Some(r) => {
+            let v = *r.get_ref();
+            match u32::try_from(v) {
+                Ok(d) if defaults::LOG_RETENTION_VALUES.contains(&d) => d,
+                _ => {
+                    return Err(ctx.bad(
+                        r,
+                        "logs.retention_days",
+                        format!(
+                            "{v} is not a CloudWatch Logs retention period; allowed days: {}",
+                            defaults::LOG_RETENTION_VALUES
+                                .iter()
+                                .map(u32::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+    };
+    Ok(Logs {
+        group,
+        retention_days,
+        files,
+    })
+}
+
+// ---------------------------------------------------------------- network
+
+fn validate_network(ctx: &Ctx<'_>, net: Option<&Spanned<NetworkFile>>) -> Result<Network> {
+    let Some(net) = net else {
+        return Ok(Network::default());
+    };
+    let f = net.get_ref();
+    let id = |v: &Option<Spanned<String>>, prefix: &str, key: &str| -> Result<Option<String>> {
+        let Some(v) = v else { return Ok(None) };
+        let s = v.get_ref();
+        let hex = s.strip_prefix(prefix).unwrap_or("");
+        if (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            Ok(Some(s.clone()))
+        } else {
+            Err(ctx.bad(
+                v,
+                key,
+                format!("`{s}` is not an EC2 id like `{prefix}0123456789abcdef0`"),
+            ))
+        }
+    };
+    Ok(Network {
+        subnet_id: id(&f.subnet_id, "subnet-", "network.subnet_id")?,
+        vpc_id: id(&f.vpc_id, "vpc-", "network.vpc_id")?,
+    })
 }
 
 // ---------------------------------------------------------------- collector

@@ -1,0 +1,181 @@
+//! What the stack should look like: pure functions from the [`Stack`] (plus the account,
+//! and the workspace id once known) to the desired resources and each host's rendered
+//! user_data and its hashes.
+
+use std::collections::BTreeMap;
+
+use monitor_bootstrap::{RenderInputs, RenderedFile};
+use monitor_stack::{Host, Stack};
+
+use crate::error::Result;
+use crate::names::{
+    sha256_hex, Names, LABEL_TAG_PREFIX, TAG_BASE_SHA, TAG_HOST, TAG_USER_DATA_SHA,
+};
+
+/// A host's user_data rendered for a known workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedUserData {
+    /// The user_data exactly as EC2 receives it (before base64).
+    pub user_data: String,
+    /// sha256 of `user_data` (tag [`TAG_USER_DATA_SHA`]).
+    pub full_sha: String,
+    /// sha256 of the user_data rendered with neutral labels (tag [`TAG_BASE_SHA`]).
+    pub base_sha: String,
+    /// Files whose content depends on the labels (the collector config): what an
+    /// in-place label update pushes to the host.
+    pub label_files: Vec<RenderedFile>,
+}
+
+/// One desired EC2 host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredHost {
+    /// The stack's host entry.
+    pub host: Host,
+    /// Rendered user_data; `None` while the workspace id is not known yet.
+    pub rendered: Option<RenderedUserData>,
+}
+
+impl DesiredHost {
+    /// The instance tags (ownership, name, host, labels, hashes when rendered).
+    pub fn tags(&self, names: &Names) -> BTreeMap<String, String> {
+        let mut t = names.owner_tags();
+        t.insert("Name".into(), self.host.name.clone());
+        t.insert(TAG_HOST.into(), self.host.name.clone());
+        for (k, v) in &self.host.labels {
+            t.insert(format!("{LABEL_TAG_PREFIX}{k}"), v.clone());
+        }
+        if let Some(r) = &self.rendered {
+            t.insert(TAG_USER_DATA_SHA.into(), r.full_sha.clone());
+            t.insert(TAG_BASE_SHA.into(), r.base_sha.clone());
+        }
+        t
+    }
+}
+
+/// The desired state of the whole stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// Resource names.
+    pub names: Names,
+    /// Region.
+    pub region: String,
+    /// Account id.
+    pub account_id: String,
+    /// Log group name.
+    pub log_group: String,
+    /// Log group retention.
+    pub retention_days: u32,
+    /// The workspace id the user_data was rendered for, if known.
+    pub workspace_id: Option<String>,
+    /// The hosts, in stack order.
+    pub hosts: Vec<DesiredHost>,
+}
+
+/// Renders the desired state. `workspace_id` is the workspace the hosts will write to,
+/// `None` when it is still to be created (user_data is then unknown until apply).
+///
+/// # Errors
+/// [`crate::ReconcileError::Bootstrap`] when a host cannot be rendered.
+pub fn desired(stack: &Stack, account_id: &str, workspace_id: Option<&str>) -> Result<Desired> {
+    let names = Names::new(&stack.name);
+    let mut hosts = Vec::with_capacity(stack.hosts.len());
+    for h in &stack.hosts {
+        let rendered = match workspace_id {
+            None => None,
+            Some(ws) => Some(render(stack, h, ws)?),
+        };
+        hosts.push(DesiredHost {
+            host: h.clone(),
+            rendered,
+        });
+    }
+    Ok(Desired {
+        names,
+        region: stack.region.clone(),
+        account_id: account_id.to_string(),
+        log_group: stack.logs.group.clone(),
+        retention_days: stack.logs.retention_days,
+        workspace_id: workspace_id.map(str::to_string),
+        hosts,
+    })
+}
+
+/// Renders `host` for workspace `ws`, twice: as is, and with every label value replaced
+/// by a fixed one, so the hashes separate "only labels changed" (pushed in place) from
+/// "anything else changed" (the instance is replaced).
+fn render(stack: &Stack, host: &Host, ws: &str) -> Result<RenderedUserData> {
+    let inputs = RenderInputs {
+        workspace_id: Some(ws.to_string()),
+    };
+    let real = monitor_bootstrap::render_host(stack, host, &inputs)?;
+    let mut neutral_host = host.clone();
+    neutral_host.labels = host
+        .labels
+        .keys()
+        .filter(|k| monitor_stack::defaults::REQUIRED_LABELS.contains(&k.as_str()))
+        .map(|k| (k.clone(), "x".to_string()))
+        .collect();
+    let neutral = monitor_bootstrap::render_host(stack, &neutral_host, &inputs)?;
+    let label_files = real
+        .files
+        .iter()
+        .filter(|f| {
+            neutral
+                .files
+                .iter()
+                .find(|n| n.path == f.path)
+                .is_none_or(|n| n.content != f.content)
+        })
+        .cloned()
+        .collect();
+    Ok(RenderedUserData {
+        full_sha: sha256_hex(&real.user_data),
+        base_sha: sha256_hex(&neutral.user_data),
+        user_data: real.user_data,
+        label_files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(labels: &str) -> Stack {
+        monitor_stack::from_toml_str(
+            &format!("[[hosts]]\nname = \"web-1\"\nlabels = {{ {labels} }}\n"),
+            "stack.toml".as_ref(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn label_change_keeps_base_hash() {
+        let a = desired(
+            &stack(r#"env = "prod", role = "web", team = "a""#),
+            "1",
+            Some("ws-1"),
+        )
+        .unwrap();
+        let b = desired(
+            &stack(r#"env = "prod", role = "web", team = "b", az = "x""#),
+            "1",
+            Some("ws-1"),
+        )
+        .unwrap();
+        let (ra, rb) = (
+            a.hosts[0].rendered.as_ref().unwrap(),
+            b.hosts[0].rendered.as_ref().unwrap(),
+        );
+        assert_ne!(ra.full_sha, rb.full_sha);
+        assert_eq!(ra.base_sha, rb.base_sha);
+        assert!(!ra.label_files.is_empty());
+        let c = desired(
+            &stack(r#"env = "prod", role = "web", team = "a""#),
+            "1",
+            Some("ws-2"),
+        )
+        .unwrap();
+        assert_ne!(c.hosts[0].rendered.as_ref().unwrap().base_sha, ra.base_sha);
+        assert_eq!(a.hosts[0].tags(&a.names)["label:team"], "a");
+    }
+}

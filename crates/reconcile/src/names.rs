@@ -1,0 +1,79 @@
+//! Names and tags of every resource the stack owns. Names are derived from the stack name
+//! so they can be looked up directly (IAM has no tag search); ownership is always proven
+//! by the two tags [`TAG_STACK`] and [`TAG_MANAGED_BY`] before anything is changed.
+
+use std::collections::BTreeMap;
+
+/// Tag key holding the stack name.
+pub const TAG_STACK: &str = "stack";
+/// Tag key marking resources this tool manages.
+pub const TAG_MANAGED_BY: &str = "managed-by";
+/// Value of [`TAG_MANAGED_BY`].
+pub const MANAGED_BY: &str = "monitor-provision";
+/// Instance tag: the `[[hosts]]` name the instance runs.
+pub const TAG_HOST: &str = "monitor:host";
+/// Instance tag: sha256 of the rendered user_data (with the host's current labels).
+pub const TAG_USER_DATA_SHA: &str = "monitor:user-data-sha256";
+/// Instance tag: sha256 of the user_data rendered with neutral labels, i.e. of everything
+/// except the labels. A change here replaces the instance; a change of labels only is
+/// pushed in place.
+pub const TAG_BASE_SHA: &str = "monitor:base-sha256";
+/// Prefix of the instance tags mirroring the host's labels (`label:env = prod`).
+pub const LABEL_TAG_PREFIX: &str = "label:";
+/// The AWS managed policy the SSM agent needs.
+pub const SSM_CORE_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
+/// Name of the inline policy on the EC2 role.
+pub const INLINE_POLICY_NAME: &str = "monitoring";
+
+/// Resource names of one stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    /// Stack name.
+    pub stack: String,
+    /// AMP workspace alias (= stack name).
+    pub workspace_alias: String,
+    /// EC2 role and instance profile name, `<stack>-ec2`.
+    pub role: String,
+    /// Instance profile name (= role name).
+    pub instance_profile: String,
+    /// Security group name, `<stack>-hosts`.
+    pub security_group: String,
+}
+
+impl Names {
+    /// Names for the stack called `stack`.
+    pub fn new(stack: &str) -> Names {
+        Names {
+            stack: stack.to_string(),
+            workspace_alias: stack.to_string(),
+            role: format!("{stack}-ec2"),
+            instance_profile: format!("{stack}-ec2"),
+            security_group: format!("{stack}-hosts"),
+        }
+    }
+
+    /// The two ownership tags every resource carries.
+    pub fn owner_tags(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (TAG_STACK.to_string(), self.stack.clone()),
+            (TAG_MANAGED_BY.to_string(), MANAGED_BY.to_string()),
+        ])
+    }
+
+    /// Whether `tags` carry this stack's ownership tags.
+    pub fn owns<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> bool {
+        let mut stack = false;
+        let mut managed = false;
+        for (k, v) in tags {
+            stack |= k == TAG_STACK && v == self.stack;
+            managed |= k == TAG_MANAGED_BY && v == MANAGED_BY;
+        }
+        stack && managed
+    }
+}
+
+/// Lower-case hex sha256 of `s`.
+pub fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
