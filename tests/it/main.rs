@@ -8,3 +8,4 @@ mod agent;
 mod durability;
 mod faults;
 mod verify;
+mod verify_logs;

@@ -85,9 +85,26 @@ struct QueryArgs {
 
 #[derive(Debug, Args)]
 struct LogsArgs {
+    /// The stack file: log group, region and retention come from it.
+    #[arg(long, value_name = "stack.toml", conflicts_with = "groups")]
+    config: Option<std::path::PathBuf>,
     /// Log group (e.g. /monitoring-test/system); repeatable.
-    #[arg(long = "group", value_name = "GROUP", required = true)]
+    #[arg(
+        long = "group",
+        value_name = "GROUP",
+        required_unless_present = "config"
+    )]
     groups: Vec<String>,
+    /// Run the log checks (group exists with retention, a fresh stream per host,
+    /// cloud-init finished) instead of printing rows.
+    #[arg(long, conflicts_with_all = ["query", "follow"])]
+    check: bool,
+    /// A host to check, as NAME=INSTANCE_ID; repeatable (with --check).
+    #[arg(long = "instance", value_name = "NAME=ID", requires = "check")]
+    instances: Vec<String>,
+    /// With --check: each host's newest event must be younger than this.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    max_age: Duration,
     /// AWS region of the log group (default: the AWS config/environment's region).
     #[arg(long)]
     region: Option<String>,
@@ -212,8 +229,18 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Command::Logs(a) => {
+            let mut groups = a.groups;
+            let mut region = a.region;
+            let mut retention = None;
+            if let Some(path) = &a.config {
+                let stack =
+                    monitor_stack::load(path).map_err(|e| ChecksError::Usage(e.to_string()))?;
+                groups = vec![stack.logs.group.clone()];
+                region = region.or(Some(stack.region.clone()));
+                retention = i32::try_from(stack.logs.retention_days).ok();
+            }
             let mut sdk = aws_config::defaults(aws_config::BehaviorVersion::latest());
-            if let Some(r) = a.region {
+            if let Some(r) = region {
                 sdk = sdk.region(aws_config::Region::new(r));
             }
             let sdk = sdk.load().await;
@@ -223,8 +250,39 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 )
                 .into());
             }
+            let client = monitor_logs::client(&sdk);
+            if a.check {
+                let hosts = a
+                    .instances
+                    .iter()
+                    .map(|h| match h.split_once('=') {
+                        Some((n, id)) if !n.is_empty() && id.starts_with("i-") => {
+                            Ok((n.to_string(), id.to_string()))
+                        }
+                        _ => Err(ChecksError::Usage(format!(
+                            "--instance {h:?}: expected NAME=i-…"
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let plan = monitor_logs::checks::LogCheckPlan {
+                    group: groups.first().cloned().unwrap_or_default(),
+                    expected_retention: retention,
+                    hosts,
+                    max_age: a.max_age,
+                    cloud_init_since: std::time::SystemTime::now() - a.since,
+                };
+                let report = monitor_checks::Report {
+                    results: monitor_logs::checks::run_log_checks(&client, &plan).await,
+                };
+                written(match a.output {
+                    OutputFormat::Table => report.render_table(&mut out),
+                    OutputFormat::Json => report.render_json(&mut out),
+                })?;
+                written(out.flush())?;
+                return Ok(report.exit_code());
+            }
             let cmd = monitor_logs::report::LogsCommand {
-                groups: a.groups,
+                groups,
                 since: a.since,
                 query: a.query,
                 follow: a.follow,
@@ -233,7 +291,6 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     OutputFormat::Json => monitor_logs::report::OutputFormat::Json,
                 },
             };
-            let client = monitor_logs::client(&sdk);
             monitor_logs::report::run_logs_command(&client, cmd, &mut out).await?;
             Ok(0)
         }

@@ -69,6 +69,11 @@ impl CheckResult {
         }
     }
 
+    /// True when the check passed.
+    pub fn passed(&self) -> bool {
+        self.status == Status::Pass
+    }
+
     /// A skipped result; `detail` says why.
     pub fn skip(check: &str, host: Option<&str>, detail: impl Into<String>) -> CheckResult {
         CheckResult {

@@ -13,7 +13,6 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudwatchlogs::types::LogStream;
 use aws_sdk_cloudwatchlogs::Client;
-use serde::Serialize;
 
 use crate::error::LogsError;
 use crate::time::{epoch_ms, format_ms};
@@ -34,49 +33,9 @@ pub const CLOUD_INIT_FILTER_PATTERN: &str = r#"?"finished at" ?Failed ?failed"#;
 /// Pages read at most by one check (DescribeLogStreams, FilterLogEvents).
 const MAX_PAGES: usize = 100;
 
-/// The outcome of one check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CheckResult {
-    /// Stable check name, e.g. [`CHECK_HOST_STREAM`].
-    pub name: String,
-    /// The host the check is about, if any.
-    pub host: Option<String>,
-    /// Whether the check passed.
-    pub passed: bool,
-    /// What was found.
-    pub detail: String,
-    /// The likely cause and what to do, when the check failed.
-    pub hint: Option<String>,
-}
-
-impl CheckResult {
-    /// A passing result.
-    pub fn pass(name: &str, host: Option<&str>, detail: impl Into<String>) -> CheckResult {
-        CheckResult {
-            name: name.to_owned(),
-            host: host.map(str::to_owned),
-            passed: true,
-            detail: detail.into(),
-            hint: None,
-        }
-    }
-
-    /// A failing result with a hint.
-    pub fn fail(
-        name: &str,
-        host: Option<&str>,
-        detail: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> CheckResult {
-        CheckResult {
-            name: name.to_owned(),
-            host: host.map(str::to_owned),
-            passed: false,
-            detail: detail.into(),
-            hint: Some(hint.into()),
-        }
-    }
-}
+/// The outcome of one check: the shared type of `monitor-checks`, so log checks join the
+/// same report as the metrics and Grafana checks.
+pub use monitor_checks::CheckResult;
 
 /// Hint: the log group is not where we looked.
 pub fn hint_group_missing(group: &str, region: &str) -> String {
@@ -703,7 +662,7 @@ mod tests {
             message: "User is not authorized".into(),
         };
         let r = error_result(CHECK_HOST_STREAM, Some("web-1"), &e, "/g", "eu-west-1");
-        assert!(!r.passed);
+        assert!(!r.passed());
         assert!(
             r.hint
                 .as_deref()

@@ -105,13 +105,13 @@ async fn log_group_check_finds_group_and_retention() {
     create_group(&c, GROUP, Some(14)).await;
 
     let ok = check_log_group(&c, GROUP, Some(14)).await;
-    assert!(ok.passed, "{ok:?}");
-    assert_eq!(ok.name, CHECK_LOG_GROUP);
+    assert!(ok.passed(), "{ok:?}");
+    assert_eq!(ok.check, CHECK_LOG_GROUP);
     assert!(ok.detail.contains("retention 14 days"), "{ok:?}");
-    assert!(check_log_group(&c, GROUP, None).await.passed);
+    assert!(check_log_group(&c, GROUP, None).await.passed());
 
     let drift = check_log_group(&c, GROUP, Some(30)).await;
-    assert!(!drift.passed);
+    assert!(!drift.passed());
     assert!(
         drift.detail.contains("has retention 14 days, expected 30"),
         "{drift:?}"
@@ -119,7 +119,7 @@ async fn log_group_check_finds_group_and_retention() {
     assert!(drift.hint.unwrap().contains("monitor-provision apply"));
 
     let missing = check_log_group(&c, "/monitoring-test/sytsem", Some(14)).await;
-    assert!(!missing.passed);
+    assert!(!missing.passed());
     assert_eq!(
         missing.hint.as_deref(),
         Some(
@@ -131,7 +131,7 @@ async fn log_group_check_finds_group_and_retention() {
     // The same group looked up in another region is not there.
     let us = client_in(&moto, "us-east-1").await;
     let wrong_region = check_log_group(&us, GROUP, Some(14)).await;
-    assert!(!wrong_region.passed);
+    assert!(!wrong_region.passed());
     assert!(wrong_region
         .hint
         .unwrap()
@@ -140,7 +140,7 @@ async fn log_group_check_finds_group_and_retention() {
     // A group without retention reads as "never expire".
     create_group(&c, "/monitoring-test/forever", None).await;
     let forever = check_log_group(&c, "/monitoring-test/forever", Some(14)).await;
-    assert!(!forever.passed);
+    assert!(!forever.passed());
     assert!(forever.detail.contains("never expire"), "{forever:?}");
 }
 
@@ -177,9 +177,9 @@ async fn host_stream_checks_pass_and_fail_with_the_right_hint() {
     let max_age = Duration::from_secs(600);
     let r = check_host_streams(&c, GROUP, &hosts, max_age).await;
     assert_eq!(r.len(), 4);
-    assert!(r.iter().all(|x| x.name == CHECK_HOST_STREAM));
+    assert!(r.iter().all(|x| x.check == CHECK_HOST_STREAM));
 
-    assert!(r[0].passed, "{:?}", r[0]);
+    assert!(r[0].passed(), "{:?}", r[0]);
     assert_eq!(r[0].host.as_deref(), Some("web-1"));
     assert!(
         r[0].detail.starts_with("stream i-0aaa: newest event at"),
@@ -187,7 +187,7 @@ async fn host_stream_checks_pass_and_fail_with_the_right_hint() {
         r[0]
     );
 
-    assert!(!r[1].passed);
+    assert!(!r[1].passed());
     assert_eq!(r[1].host.as_deref(), Some("web-2"));
     assert_eq!(
         r[1].hint.as_deref(),
@@ -197,7 +197,7 @@ async fn host_stream_checks_pass_and_fail_with_the_right_hint() {
         )
     );
 
-    assert!(!r[2].passed);
+    assert!(!r[2].passed());
     let stale = r[2].hint.as_deref().unwrap();
     assert!(
         stale.starts_with("agent stopped or time range/clock: newest event at "),
@@ -205,7 +205,7 @@ async fn host_stream_checks_pass_and_fail_with_the_right_hint() {
     );
     assert!(stale.ends_with(", older than max-age 10m"), "{stale}");
 
-    assert!(!r[3].passed);
+    assert!(!r[3].passed());
     assert!(r[3].detail.contains("holds no events"), "{:?}", r[3]);
     assert!(r[3].hint.as_deref().unwrap().contains("logs:PutLogEvents"));
 
@@ -217,13 +217,13 @@ async fn host_stream_checks_pass_and_fail_with_the_right_hint() {
         Duration::from_secs(3 * 3600),
     )
     .await;
-    assert!(r[0].passed, "{:?}", r[0]);
+    assert!(r[0].passed(), "{:?}", r[0]);
 
     // Wrong group: every host fails with the group hint.
     let r = check_host_streams(&c, "/monitoring-test/nope", &hosts[..2], max_age).await;
     assert_eq!(r.len(), 2);
     for x in &r {
-        assert!(!x.passed);
+        assert!(!x.passed());
         assert!(
             x.hint
                 .as_deref()
@@ -286,15 +286,15 @@ async fn cloud_init_check_reads_completion_and_failure_lines() {
     let since = UNIX_EPOCH + Duration::from_millis((boot - 60_000) as u64);
 
     let good = check_cloud_init(&c, GROUP, "i-0good", since).await;
-    assert!(good.passed, "{good:?}");
-    assert_eq!(good.name, CHECK_CLOUD_INIT);
+    assert!(good.passed(), "{good:?}");
+    assert_eq!(good.check, CHECK_CLOUD_INIT);
     assert!(
         good.detail.contains("Cloud-init v. 22.2.2 finished at"),
         "{good:?}"
     );
 
     let bad = check_cloud_init(&c, GROUP, "i-0bad", since).await;
-    assert!(!bad.passed);
+    assert!(!bad.passed());
     assert!(
         bad.detail.contains("Failed to run module scripts-user"),
         "{bad:?}"
@@ -306,7 +306,7 @@ async fn cloud_init_check_reads_completion_and_failure_lines() {
         .contains("cloud-init-output.log"));
 
     let busy = check_cloud_init(&c, GROUP, "i-0busy", since).await;
-    assert!(!busy.passed);
+    assert!(!busy.passed());
     assert!(
         busy.detail
             .contains("no `Cloud-init v. … finished at …` line"),
@@ -316,10 +316,10 @@ async fn cloud_init_check_reads_completion_and_failure_lines() {
 
     // A window that starts after the finished line: not found either.
     let late = check_cloud_init(&c, GROUP, "i-0good", SystemTime::now()).await;
-    assert!(!late.passed, "{late:?}");
+    assert!(!late.passed(), "{late:?}");
 
     let none = check_cloud_init(&c, GROUP, "i-0none", since).await;
-    assert!(!none.passed);
+    assert!(!none.passed());
     assert!(none
         .hint
         .as_deref()
@@ -340,7 +340,7 @@ async fn cloud_init_check_reads_completion_and_failure_lines() {
     let all = run_log_checks(&c, &plan).await;
     let summary: Vec<(&str, Option<&str>, bool)> = all
         .iter()
-        .map(|r| (r.name.as_str(), r.host.as_deref(), r.passed))
+        .map(|r| (r.check.as_str(), r.host.as_deref(), r.passed()))
         .collect();
     assert_eq!(
         summary,
@@ -363,7 +363,7 @@ async fn cloud_init_check_reads_completion_and_failure_lines() {
     )
     .await;
     assert_eq!(missing.len(), 1);
-    assert!(!missing[0].passed);
+    assert!(!missing[0].passed());
 }
 
 #[tokio::test]
