@@ -21,7 +21,7 @@ fn target(server: &MockServer, timeout: Duration) -> ScrapeConfig {
     }
 }
 
-fn value_of<'a>(r: &'a monitor_collector::target::ScrapeResult, name: &str) -> Option<f64> {
+fn value_of(r: &monitor_collector::target::ScrapeResult, name: &str) -> Option<f64> {
     r.series
         .iter()
         .find(|t| {
