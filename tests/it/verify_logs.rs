@@ -125,3 +125,134 @@ async fn log_checks_pass_for_a_shipping_host_and_name_the_cause_for_a_silent_one
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// `monitor-verify all`: metrics from a real local pipeline and logs from moto in one
+/// report; the host is discovered from the metrics' instance_id label.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_checklist_joins_metrics_and_logs_per_host() {
+    use monitor_testkit::{free_port, spawn_bin, NodeExporter, Prometheus, PrometheusOptions};
+    const ID: &str = "i-0cccccccccccccccc";
+    let moto = Moto::start();
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto.endpoint())
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .load()
+        .await;
+    let c = monitor_logs::client(&sdk);
+    monitor_logs::admin::ensure_log_group(&c, GROUP, 30, &BTreeMap::new())
+        .await
+        .unwrap();
+    c.create_log_stream()
+        .log_group_name(GROUP)
+        .log_stream_name(ID)
+        .send()
+        .await
+        .unwrap();
+    c.put_log_events()
+        .log_group_name(GROUP)
+        .log_stream_name(ID)
+        .log_events(InputLogEvent::builder().timestamp(now_ms() - 5_000).message("Cloud-init v. 22.2.2 finished at Wed, 25 Nov 2026 00:00:29 +0000. Datasource DataSourceEc2.  Up 29.47 seconds").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let ne = NodeExporter::start();
+    let prom = Prometheus::start(&PrometheusOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let agent_cfg = dir.path().join("agent.toml");
+    std::fs::write(
+        &agent_cfg,
+        format!(
+            "[agent]\nlisten = \"127.0.0.1:{}\"\n[labels]\nenv = \"test\"\nrole = \"web\"\nteam = \"platform\"\ninstance_id = \"{ID}\"\n[[scrape]]\njob = \"node\"\nurl = \"{}\"\ninterval = \"1s\"\n[remote_write]\nurl = \"{}\"\nbatch_send_deadline = \"200ms\"\n",
+            free_port(),
+            ne.metrics_url(),
+            prom.remote_write_url()
+        ),
+    )
+    .unwrap();
+    let (_agent, _d) = spawn_bin(
+        "monitor-agent",
+        &["--config", agent_cfg.to_str().unwrap()],
+        &[],
+    );
+    assert!(!prom
+        .wait_for(
+            "rate(node_cpu_seconds_total[5s])",
+            std::time::Duration::from_secs(20)
+        )
+        .await
+        .is_empty());
+    let stack = dir.path().join("stack.toml");
+    std::fs::write(&stack, "name = \"monitoring-test\"\nregion = \"eu-west-1\"\n[[hosts]]\nname = \"web-1\"\nlabels = { env = \"test\", role = \"web\", team = \"platform\" }\n").unwrap();
+
+    let run = || {
+        std::process::Command::new(workspace_bin("monitor-verify"))
+            .args([
+                "all",
+                "--endpoint",
+                &prom.url(),
+                "--config",
+                stack.to_str().unwrap(),
+                "--label",
+                "env",
+                "--max-age",
+                "30s",
+                "--output",
+                "json",
+            ])
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let checks: Vec<String> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["check"].as_str().unwrap(),
+                r["host"].as_str().unwrap_or("-")
+            )
+        })
+        .collect();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c.starts_with("metrics.up ") && c.ends_with(ID)),
+        "{checks:?}"
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|c| c.starts_with("logs.") && c.ends_with(ID)),
+        "log checks for the discovered host: {checks:?}"
+    );
+
+    // The host's stream disappears → the log check fails, exit 1.
+    c.delete_log_stream()
+        .log_group_name(GROUP)
+        .log_stream_name(ID)
+        .send()
+        .await
+        .unwrap();
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

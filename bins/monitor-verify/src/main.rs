@@ -28,6 +28,25 @@ enum Command {
     Query(QueryArgs),
     /// Query (or follow) the hosts' logs in CloudWatch Logs.
     Logs(LogsArgs),
+    /// The whole checklist: the metrics checks, then the log checks of the stack's log
+    /// group for every host (from --instance, or discovered from the metrics' instance_id).
+    All(AllArgs),
+}
+
+#[derive(Debug, Args)]
+struct AllArgs {
+    #[command(flatten)]
+    metrics: MetricsArgs,
+    /// The stack file (log group, its region and retention).
+    #[arg(long, value_name = "stack.toml")]
+    config: std::path::PathBuf,
+    /// A host as NAME=INSTANCE_ID for the log checks; repeatable. Default: every
+    /// instance_id found by the metrics checks.
+    #[arg(long = "instance", value_name = "NAME=ID")]
+    instances: Vec<String>,
+    /// Look for cloud-init's lines this far back.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    since: Duration,
 }
 
 /// Where to query and how to authenticate.
@@ -173,6 +192,7 @@ fn main() -> ExitCode {
         Command::Metrics(a) => a.endpoint.output,
         Command::Query(a) => a.endpoint.output,
         Command::Logs(a) => a.output,
+        Command::All(a) => a.metrics.endpoint.output,
     };
     match rt.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
@@ -193,22 +213,43 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Metrics(a) => {
-            let cfg = MetricsCheckConfig {
-                hosts: a.hosts,
-                max_age: a.max_age,
-                expected_labels: a.labels,
-                job: a.job,
-                window: a.window,
-                ..MetricsCheckConfig::default()
+            let report = metrics_report(&a).await?;
+            render(&report, a.endpoint.output, &mut out)?;
+            Ok(report.exit_code())
+        }
+        Command::All(a) => {
+            let mut report = metrics_report(&a.metrics).await?;
+            let stack =
+                monitor_stack::load(&a.config).map_err(|e| ChecksError::Usage(e.to_string()))?;
+            let mut hosts = parse_instances(&a.instances)?;
+            if hosts.is_empty() {
+                // Discover: every host the metrics checks found by its instance_id.
+                let mut ids: Vec<String> = report
+                    .results
+                    .iter()
+                    .filter_map(|r| r.host.clone())
+                    .filter(|h| h.starts_with("i-"))
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                hosts = ids.into_iter().map(|id| (id.clone(), id)).collect();
+            }
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(stack.region.clone()))
+                .load()
+                .await;
+            let plan = monitor_logs::checks::LogCheckPlan {
+                group: stack.logs.group.clone(),
+                expected_retention: i32::try_from(stack.logs.retention_days).ok(),
+                hosts,
+                max_age: a.metrics.max_age.max(Duration::from_secs(600)),
+                cloud_init_since: std::time::SystemTime::now() - a.since,
             };
-            cfg.validate()?;
-            let client = client(&a.endpoint).await?;
-            let report = run_metrics_checks(&client, &cfg).await?;
-            written(match a.endpoint.output {
-                OutputFormat::Table => report.render_table(&mut out),
-                OutputFormat::Json => report.render_json(&mut out),
-            })?;
-            written(out.flush())?;
+            let client = monitor_logs::client(&sdk);
+            report
+                .results
+                .extend(monitor_logs::checks::run_log_checks(&client, &plan).await);
+            render(&report, a.metrics.endpoint.output, &mut out)?;
             Ok(report.exit_code())
         }
         Command::Query(a) => {
@@ -252,18 +293,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             let client = monitor_logs::client(&sdk);
             if a.check {
-                let hosts = a
-                    .instances
-                    .iter()
-                    .map(|h| match h.split_once('=') {
-                        Some((n, id)) if !n.is_empty() && id.starts_with("i-") => {
-                            Ok((n.to_string(), id.to_string()))
-                        }
-                        _ => Err(ChecksError::Usage(format!(
-                            "--instance {h:?}: expected NAME=i-…"
-                        ))),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
+                let hosts = parse_instances(&a.instances)?;
                 let plan = monitor_logs::checks::LogCheckPlan {
                     group: groups.first().cloned().unwrap_or_default(),
                     expected_retention: retention,
@@ -274,11 +304,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 let report = monitor_checks::Report {
                     results: monitor_logs::checks::run_log_checks(&client, &plan).await,
                 };
-                written(match a.output {
-                    OutputFormat::Table => report.render_table(&mut out),
-                    OutputFormat::Json => report.render_json(&mut out),
-                })?;
-                written(out.flush())?;
+                render(&report, a.output, &mut out)?;
                 return Ok(report.exit_code());
             }
             let cmd = monitor_logs::report::LogsCommand {
@@ -295,6 +321,47 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
     }
+}
+
+async fn metrics_report(a: &MetricsArgs) -> Result<monitor_checks::Report, Failure> {
+    let cfg = MetricsCheckConfig {
+        hosts: a.hosts.clone(),
+        max_age: a.max_age,
+        expected_labels: a.labels.clone(),
+        job: a.job.clone(),
+        window: a.window,
+        ..MetricsCheckConfig::default()
+    };
+    cfg.validate()?;
+    let client = client(&a.endpoint).await?;
+    Ok(run_metrics_checks(&client, &cfg).await?)
+}
+
+fn render(
+    report: &monitor_checks::Report,
+    output: OutputFormat,
+    out: &mut impl Write,
+) -> Result<(), ChecksError> {
+    written(match output {
+        OutputFormat::Table => report.render_table(out),
+        OutputFormat::Json => report.render_json(out),
+    })?;
+    written(out.flush())
+}
+
+/// `NAME=i-…` pairs.
+fn parse_instances(items: &[String]) -> Result<Vec<(String, String)>, ChecksError> {
+    items
+        .iter()
+        .map(|h| match h.split_once('=') {
+            Some((n, id)) if !n.is_empty() && id.starts_with("i-") => {
+                Ok((n.to_string(), id.to_string()))
+            }
+            _ => Err(ChecksError::Usage(format!(
+                "--instance {h:?}: expected NAME=i-…"
+            ))),
+        })
+        .collect()
 }
 
 /// A closed stdout (`monitor-verify ... | head`) is not an error: the exit code still
