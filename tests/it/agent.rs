@@ -1,34 +1,14 @@
 //! monitor-agent end to end: real node_exporter → monitor-agent → real Prometheus
 //! (remote-write receiver, the AMP stand-in), asserted through the PromQL HTTP API.
 
-use monitor_testkit::{free_port, spawn_bin, NodeExporter, Prometheus, PrometheusOptions};
+use monitor_testkit::{
+    free_port, spawn_bin, LocalPipeline, NodeExporter, Prometheus, PrometheusOptions,
+};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn agent_config(target: &str, receiver: &str, listen: &str) -> String {
-    format!(
-        r#"
-[agent]
-listen = "{listen}"
-shutdown_timeout = "5s"
-
-[labels]
-env = "test"
-role = "web"
-team = "platform"
-instance_id = "i-0123456789abcdef0"
-
-[[scrape]]
-job = "node"
-url = "{target}"
-interval = "1s"
-timeout = "900ms"
-
-[remote_write]
-url = "{receiver}"
-batch_send_deadline = "200ms"
-"#
-    )
+    monitor_testkit::agent_config(target, receiver, listen, monitor_testkit::TEST_INSTANCE_ID)
 }
 
 fn write_config(dir: &std::path::Path, text: &str) -> String {
@@ -39,20 +19,8 @@ fn write_config(dir: &std::path::Path, text: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn node_metrics_arrive_with_job_instance_and_external_labels() {
-    let ne = NodeExporter::start();
-    let prom = Prometheus::start(&PrometheusOptions::default());
-    let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let cfg = write_config(
-        dir.path(),
-        &agent_config(&ne.metrics_url(), &prom.remote_write_url(), &listen),
-    );
-    let (mut agent, _d) = spawn_bin(
-        "monitor-agent",
-        &["--config", &cfg],
-        &[("RUST_LOG", "info")],
-    );
-
+    let mut p = LocalPipeline::start(monitor_testkit::TEST_INSTANCE_ID);
+    let (ne, prom, listen) = (&p.node_exporter, &p.prometheus, p.agent_listen.clone());
     let ne_addr = ne.addr.clone();
     let sel = |m: &str| {
         format!("{m}{{job=\"node\",instance=\"{ne_addr}\",env=\"test\",role=\"web\",team=\"platform\",instance_id=\"i-0123456789abcdef0\"}}")
@@ -68,7 +36,7 @@ async fn node_metrics_arrive_with_job_instance_and_external_labels() {
         assert!(
             !r.is_empty(),
             "{metric} did not arrive; agent log:\n{}",
-            agent.log()
+            p.agent.log()
         );
     }
     let up = prom
@@ -102,7 +70,7 @@ async fn node_metrics_arrive_with_job_instance_and_external_labels() {
 
     // Stop node_exporter: up goes to 0 and the node series go stale (absent at once,
     // not after Prometheus' 5-minute lookback).
-    drop(ne);
+    p.node_exporter.proc.kill();
     let down = prom
         .wait_for(&format!("{} == 0", sel("up")), Duration::from_secs(15))
         .await;
@@ -118,6 +86,7 @@ async fn node_metrics_arrive_with_job_instance_and_external_labels() {
     assert!(gone, "staleness markers did not end the node series");
 
     // SIGTERM: clean exit.
+    let agent = &mut p.agent;
     agent.signal("TERM");
     let st = agent
         .wait_exit(Duration::from_secs(15))

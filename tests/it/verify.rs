@@ -6,39 +6,12 @@ use monitor_checks::catalog::{
     AWS_SSM_ONLINE, HINT_NO_DATA, HINT_UP_ZERO, LOGS_GRAFANA_PANEL, METRICS_UP,
 };
 use monitor_checks::metrics::FRESHNESS;
-use monitor_testkit::{
-    free_port, spawn_bin, workspace_bin, NodeExporter, Prometheus, PrometheusOptions,
-};
+use monitor_testkit::{free_port, workspace_bin, LocalPipeline};
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const INSTANCE_ID: &str = "i-0123456789abcdef0";
-
-fn agent_config(target: &str, receiver: &str, listen: &str) -> String {
-    format!(
-        r#"
-[agent]
-listen = "{listen}"
-
-[labels]
-env = "test"
-role = "web"
-team = "platform"
-instance_id = "{INSTANCE_ID}"
-
-[[scrape]]
-job = "node"
-url = "{target}"
-interval = "1s"
-timeout = "900ms"
-
-[remote_write]
-url = "{receiver}"
-batch_send_deadline = "200ms"
-"#
-    )
-}
+const INSTANCE_ID: &str = monitor_testkit::TEST_INSTANCE_ID;
 
 fn verify(args: &[&str]) -> Output {
     Command::new(workspace_bin("monitor-verify"))
@@ -86,18 +59,8 @@ fn find<'a>(results: &'a [Value], check: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn checks_pass_on_a_healthy_stack_then_fail_with_hints_when_node_exporter_stops() {
-    let ne = NodeExporter::start();
-    let prom = Prometheus::start(&PrometheusOptions::default());
-    let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &cfg,
-        agent_config(&ne.metrics_url(), &prom.remote_write_url(), &listen),
-    )
-    .unwrap();
-    let cfg = cfg.display().to_string();
-    let (agent, _d) = spawn_bin("monitor-agent", &["--config", &cfg], &[]);
+    let mut p = LocalPipeline::start(INSTANCE_ID);
+    let (prom, agent) = (&p.prometheus, &p.agent);
     let endpoint = prom.url();
 
     // Wait until every family and a CPU rate (two samples) are queryable.
@@ -194,7 +157,7 @@ async fn checks_pass_on_a_healthy_stack_then_fail_with_hints_when_node_exporter_
     assert_eq!(doc["resultType"], "matrix", "{doc}");
 
     // Stop node_exporter: the agent reports up == 0 and ends the node series.
-    drop(ne);
+    p.node_exporter.proc.kill();
     let down = prom
         .wait_for("up{job=\"node\"} == 0", Duration::from_secs(15))
         .await;

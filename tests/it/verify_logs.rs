@@ -2,7 +2,6 @@
 //! through the standard `AWS_ENDPOINT_URL`: a healthy host passes, a host without a
 //! stream fails with the CloudWatch-Agent/IAM hint, and the exit code says so.
 
-use aws_sdk_cloudwatchlogs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use monitor_testkit::{workspace_bin, Moto};
 use std::collections::BTreeMap;
@@ -19,12 +18,7 @@ fn now_ms() -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn log_checks_pass_for_a_shipping_host_and_name_the_cause_for_a_silent_one() {
     let moto = Moto::start();
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await;
+    let sdk = moto.sdk_config("eu-west-1").await;
     let c = monitor_logs::client(&sdk);
     monitor_logs::admin::ensure_log_group(&c, GROUP, 30, &BTreeMap::new())
         .await
@@ -130,15 +124,9 @@ async fn log_checks_pass_for_a_shipping_host_and_name_the_cause_for_a_silent_one
 /// report; the host is discovered from the metrics' instance_id label.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_whole_checklist_joins_metrics_and_logs_per_host() {
-    use monitor_testkit::{free_port, spawn_bin, NodeExporter, Prometheus, PrometheusOptions};
     const ID: &str = "i-0cccccccccccccccc";
     let moto = Moto::start();
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto.endpoint())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .load()
-        .await;
+    let sdk = moto.sdk_config("eu-west-1").await;
     let c = monitor_logs::client(&sdk);
     monitor_logs::admin::ensure_log_group(&c, GROUP, 30, &BTreeMap::new())
         .await
@@ -157,32 +145,10 @@ async fn the_whole_checklist_joins_metrics_and_logs_per_host() {
         .await
         .unwrap();
 
-    let ne = NodeExporter::start();
-    let prom = Prometheus::start(&PrometheusOptions::default());
+    let p = monitor_testkit::LocalPipeline::start(ID);
+    p.wait_for_data().await;
+    let prom = &p.prometheus;
     let dir = tempfile::tempdir().unwrap();
-    let agent_cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &agent_cfg,
-        format!(
-            "[agent]\nlisten = \"127.0.0.1:{}\"\n[labels]\nenv = \"test\"\nrole = \"web\"\nteam = \"platform\"\ninstance_id = \"{ID}\"\n[[scrape]]\njob = \"node\"\nurl = \"{}\"\ninterval = \"1s\"\n[remote_write]\nurl = \"{}\"\nbatch_send_deadline = \"200ms\"\n",
-            free_port(),
-            ne.metrics_url(),
-            prom.remote_write_url()
-        ),
-    )
-    .unwrap();
-    let (_agent, _d) = spawn_bin(
-        "monitor-agent",
-        &["--config", agent_cfg.to_str().unwrap()],
-        &[],
-    );
-    assert!(!prom
-        .wait_for(
-            "rate(node_cpu_seconds_total[5s])",
-            std::time::Duration::from_secs(20)
-        )
-        .await
-        .is_empty());
     let stack = dir.path().join("stack.toml");
     std::fs::write(&stack, "name = \"monitoring-test\"\nregion = \"eu-west-1\"\n[[hosts]]\nname = \"web-1\"\nlabels = { env = \"test\", role = \"web\", team = \"platform\" }\n").unwrap();
 

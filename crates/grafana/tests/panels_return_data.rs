@@ -10,35 +10,9 @@
 use std::time::Duration;
 
 use monitor_grafana::dashboards::{hosts_dashboard, PanelKind, Target};
-use monitor_testkit::{free_port, spawn_bin, NodeExporter, Prometheus, PrometheusOptions};
+use monitor_testkit::LocalPipeline;
 
-const INSTANCE_ID: &str = "i-0123456789abcdef0";
-
-fn agent_config(target: &str, receiver: &str, listen: &str) -> String {
-    format!(
-        r#"
-[agent]
-listen = "{listen}"
-shutdown_timeout = "5s"
-
-[labels]
-env = "test"
-role = "web"
-team = "platform"
-instance_id = "{INSTANCE_ID}"
-
-[[scrape]]
-job = "node"
-url = "{target}"
-interval = "1s"
-timeout = "900ms"
-
-[remote_write]
-url = "{receiver}"
-batch_send_deadline = "200ms"
-"#
-    )
-}
+const INSTANCE_ID: &str = monitor_testkit::TEST_INSTANCE_ID;
 
 /// Grafana's substitution: `$__rate_interval`, `$__interval`, then the user variables.
 fn substitute(expr: &str, vars: &[(&str, &str)]) -> String {
@@ -64,21 +38,8 @@ struct Failure {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_hosts_panel_query_returns_data() {
-    let ne = NodeExporter::start();
-    let prom = Prometheus::start(&PrometheusOptions::default());
-    let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let cfg = dir.path().join("agent.toml");
-    std::fs::write(
-        &cfg,
-        agent_config(&ne.metrics_url(), &prom.remote_write_url(), &listen),
-    )
-    .unwrap();
-    let (agent, _d) = spawn_bin(
-        "monitor-agent",
-        &["--config", cfg.to_str().unwrap()],
-        &[("RUST_LOG", "info")],
-    );
+    let p = LocalPipeline::start(INSTANCE_ID);
+    let (prom, agent) = (&p.prometheus, &p.agent);
 
     // Wait for data and for rates over the panels' 30 s window (needs ≥ 2 samples).
     let up = prom

@@ -454,3 +454,113 @@ pub fn spawn_bin(name: &str, args: &[&str], envs: &[(&str, &str)]) -> (Proc, tem
     let p = Proc::spawn(name, cmd, dir.path().join(format!("{name}.log")));
     (p, dir)
 }
+
+/// The instance id the local pipeline's agent puts on every series.
+pub const TEST_INSTANCE_ID: &str = "i-0123456789abcdef0";
+
+/// A `monitor-agent` config for tests: external labels `env=test`, `role=web`,
+/// `team=platform`, `instance_id=<instance_id>`, one `node` target scraped every second,
+/// small batches; `listen = ""` disables the agent's own listener.
+pub fn agent_config(target: &str, receiver: &str, listen: &str, instance_id: &str) -> String {
+    format!(
+        r#"
+[agent]
+listen = "{listen}"
+shutdown_timeout = "5s"
+
+[labels]
+env = "test"
+role = "web"
+team = "platform"
+instance_id = "{instance_id}"
+
+[[scrape]]
+job = "node"
+url = "{target}"
+interval = "1s"
+timeout = "900ms"
+
+[remote_write]
+url = "{receiver}"
+batch_send_deadline = "200ms"
+"#
+    )
+}
+
+/// The whole local data plane: real node_exporter → `monitor-agent` → real Prometheus.
+#[derive(Debug)]
+pub struct LocalPipeline {
+    /// The exporter.
+    pub node_exporter: NodeExporter,
+    /// The receiver (AMP stand-in).
+    pub prometheus: Prometheus,
+    /// The agent process.
+    pub agent: Proc,
+    /// The agent's own metrics address.
+    pub agent_listen: String,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+impl LocalPipeline {
+    /// Starts the three processes (agent config from [`agent_config`]); call
+    /// [`LocalPipeline::wait_for_data`] before asserting on Prometheus.
+    pub fn start(instance_id: &str) -> LocalPipeline {
+        let node_exporter = NodeExporter::start();
+        let prometheus = Prometheus::start(&PrometheusOptions::default());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let agent_listen = format!("127.0.0.1:{}", free_port());
+        let cfg = dir.path().join("agent.toml");
+        std::fs::write(
+            &cfg,
+            agent_config(
+                &node_exporter.metrics_url(),
+                &prometheus.remote_write_url(),
+                &agent_listen,
+                instance_id,
+            ),
+        )
+        .expect("write agent.toml");
+        let (agent, agent_dir) = spawn_bin(
+            "monitor-agent",
+            &["--config", cfg.to_str().expect("utf-8 path")],
+            &[("RUST_LOG", "info")],
+        );
+        LocalPipeline {
+            node_exporter,
+            prometheus,
+            agent,
+            agent_listen,
+            _dirs: (dir, agent_dir),
+        }
+    }
+
+    /// Waits until rates over the node series can be computed (two samples arrived).
+    pub async fn wait_for_data(&self) {
+        let r = self
+            .prometheus
+            .wait_for(
+                "rate(node_cpu_seconds_total{job=\"node\"}[5s])",
+                Duration::from_secs(30),
+            )
+            .await;
+        assert!(
+            !r.is_empty(),
+            "no node data reached Prometheus; agent log:\n{}",
+            self.agent.log()
+        );
+    }
+}
+
+impl Moto {
+    /// An `SdkConfig` pointing every service at this moto, with static test credentials.
+    pub async fn sdk_config(&self, region: &str) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(aws_config::Region::new(region.to_string()))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "test", "test", None, None, "static",
+            ))
+            .load()
+            .await
+    }
+}
