@@ -104,7 +104,7 @@ impl SigV4 {
             .provider
             .provide_credentials()
             .await
-            .map_err(|e| Error::Credentials(aws_err_chain(&e)))?;
+            .map_err(|e| Error::Credentials(crate::error_chain(&e)))?;
         *guard = Some(c.clone());
         Ok(c)
     }
@@ -163,15 +163,4 @@ impl SigV4 {
         }
         Ok(())
     }
-}
-
-fn aws_err_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
-        src = x.source();
-    }
-    s
 }

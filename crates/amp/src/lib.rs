@@ -50,6 +50,19 @@ pub fn join_endpoint(base: &str, path: &str) -> String {
     )
 }
 
+/// An error and its sources on one line (`outer: cause: root cause`), for messages that
+/// must say why without a backtrace.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
+
 /// The AMP remote-write URL of a workspace.
 pub fn amp_remote_write_url(region: &str, workspace_id: &str) -> String {
     format!("https://aps-workspaces.{region}.amazonaws.com/workspaces/{workspace_id}/api/v1/remote_write")

@@ -178,7 +178,7 @@ pub async fn fetch(http: &reqwest::Client, target: &ScrapeConfig) -> Result<Stri
         .timeout(target.timeout)
         .send()
         .await
-        .map_err(|e| format!("GET {}: {}", target.url, error_chain(&e)))?;
+        .map_err(|e| format!("GET {}: {}", target.url, monitor_amp::error_chain(&e)))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(format!("GET {}: HTTP {}", target.url, status.as_u16()));
@@ -195,7 +195,7 @@ pub async fn fetch(http: &reqwest::Client, target: &ScrapeConfig) -> Result<Stri
     let body = resp
         .bytes()
         .await
-        .map_err(|e| format!("GET {}: {}", target.url, error_chain(&e)))?;
+        .map_err(|e| format!("GET {}: {}", target.url, monitor_amp::error_chain(&e)))?;
     if body.len() > MAX_BODY_BYTES {
         return Err(format!(
             "GET {}: body larger than {MAX_BODY_BYTES} bytes",
@@ -226,17 +226,6 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
-        src = x.source();
-    }
-    s
 }
 
 #[cfg(test)]
