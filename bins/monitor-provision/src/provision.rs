@@ -109,6 +109,17 @@ async fn interruptible<T>(
     }
 }
 
+/// Apply options; `MONITOR_GRAFANA_URL` (test/support only) replaces the Grafana HTTP
+/// API base URL `https://<workspace endpoint>`.
+fn apply_options() -> ApplyOptions {
+    ApplyOptions {
+        grafana_api_base: std::env::var("MONITOR_GRAFANA_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty()),
+        ..ApplyOptions::default()
+    }
+}
+
 pub fn apply(args: &ApplyArgs) -> Result<Outcome, Failure> {
     let stack = monitor_stack::load(&args.config)?;
     runtime()?.block_on(async {
@@ -120,7 +131,7 @@ pub fn apply(args: &ApplyArgs) -> Result<Outcome, Failure> {
                 confirm("apply these changes")?;
             }
             println!();
-            let opts = ApplyOptions::default();
+            let opts = apply_options();
             let outcome = interruptible(monitor_reconcile::apply::apply(
                 &clients, &stack, &observed, &plan, &opts,
             ))
@@ -137,6 +148,11 @@ pub fn apply(args: &ApplyArgs) -> Result<Outcome, Failure> {
         }
         let outputs: Outputs = monitor_reconcile::outputs(&clients, &stack).await?;
         println!("\nOutputs:\n{}", outputs.render_text());
+        if let Some(url) = &outputs.grafana_url {
+            println!(
+                "Grafana: {url} (log in with IAM Identity Center as a member of a group in [grafana] *_group_ids)"
+            );
+        }
         Ok(Outcome::Done)
     })
 }

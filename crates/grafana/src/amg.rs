@@ -388,6 +388,23 @@ impl Amg {
             })
     }
 
+    /// `DeleteWorkspace`: starts deleting the workspace (it goes `DELETING`, then away;
+    /// [`Amg::find_by_tags`] ignores it from the first moment). `false` when it was already
+    /// gone (`ResourceNotFoundException`), so a repeated destroy succeeds.
+    pub async fn delete_workspace(&self, workspace_id: &str) -> Result<bool> {
+        match self
+            .client
+            .delete_workspace()
+            .workspace_id(workspace_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(false),
+            Err(e) => Err(amg_err("DeleteWorkspace", e)),
+        }
+    }
+
     /// Finds the workspace by the spec's tags or creates it; `true` if created.
     pub async fn ensure(&self, spec: &WorkspaceSpec) -> Result<(Workspace, bool)> {
         match self.find_by_tags(&spec.tags).await? {

@@ -386,6 +386,50 @@ async fn prune_revokes_groups_no_longer_listed() {
 }
 
 #[tokio::test]
+async fn delete_workspace_is_idempotent() {
+    let server = MockServer::start().await;
+    // https://docs.aws.amazon.com/grafana/latest/APIReference/API_DeleteWorkspace.html
+    // DELETE /workspaces/{workspaceId} → 202 {"workspace": WorkspaceDescription}
+    Mock::given(method("DELETE"))
+        .and(path(format!("/workspaces/{WS}")))
+        .respond_with(
+            ResponseTemplate::new(202)
+                .set_body_json(json!({"workspace": description("DELETING", &tags())})),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Already gone: ResourceNotFoundException (404, x-amzn-ErrorType) is not an error.
+    Mock::given(method("DELETE"))
+        .and(path(format!("/workspaces/{WS}")))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .insert_header("x-amzn-ErrorType", "ResourceNotFoundException")
+                .set_body_json(json!({"message": "Workspace not found", "resourceId": WS, "resourceType": "WORKSPACE"})),
+        )
+        .mount(&server)
+        .await;
+    let client = amg(&server);
+    assert!(client.delete_workspace(WS).await.unwrap());
+    assert!(!client.delete_workspace(WS).await.unwrap());
+    let reqs = server.received_requests().await.unwrap();
+    assert_sigv4(&reqs[0]);
+    // Any other error is reported with the operation.
+    let other = MockServer::start().await;
+    Mock::given(method("DELETE"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("x-amzn-ErrorType", "AccessDeniedException")
+                .set_body_json(json!({"message": "no"})),
+        )
+        .mount(&other)
+        .await;
+    let e = amg(&other).delete_workspace(WS).await.unwrap_err();
+    assert!(e.to_string().contains("DeleteWorkspace"), "{e}");
+}
+
+#[tokio::test]
 async fn identity_center_not_enabled_says_what_to_do() {
     let server = MockServer::start().await;
     // Errors: x-amzn-ErrorType header + {"message"} (REST-JSON), ValidationException 400.

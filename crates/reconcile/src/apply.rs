@@ -5,8 +5,15 @@
 //! 2. IAM role
 //! 3. inline policy ∥ managed policy attachment ∥ instance profile
 //! 4. instances (each host concurrently: terminate, launch, wait; or update in place)
-//! 5. deletes of workspaces, log group, security groups, instance profile, policies
-//! 6. deletes of the role
+//! 5. Grafana workspace (`[grafana] enabled`: create, wait until ACTIVE)
+//! 6. Grafana group permissions
+//! 7. Grafana content (folder, datasources, dashboards) with a short-lived token
+//! 8. deletes of the Grafana workspace
+//! 9. deletes of AMP workspaces, log group, security groups, instance profile, policies
+//! 10. deletes of the roles (EC2, Grafana)
+//!
+//! The Grafana roles are created in phase 2 and their policy in phase 3, next to the EC2
+//! role's.
 //!
 //! Every step is idempotent (re-creating what exists reconciles it, deleting what is gone
 //! succeeds), so an interrupted apply is finished by the next one: it observes again, the
@@ -45,6 +52,10 @@ pub struct ApplyOptions {
     /// Test hook: run only the first `n` steps (in execution order), then stop as if
     /// interrupted.
     pub step_limit: Option<usize>,
+    /// Test/support hook: the Grafana HTTP API base URL to use instead of
+    /// `https://<workspace endpoint>` (e.g. a local stub or a tunnel). `monitor-provision`
+    /// reads it from `MONITOR_GRAFANA_URL`. Not for normal use.
+    pub grafana_api_base: Option<String>,
 }
 
 impl Default for ApplyOptions {
@@ -56,6 +67,7 @@ impl Default for ApplyOptions {
             wait_timeout: Duration::from_secs(600),
             iam_propagation: Backoff::default(),
             step_limit: None,
+            grafana_api_base: None,
         }
     }
 }
@@ -85,6 +97,8 @@ pub struct ApplyOutcome {
 struct Resolved {
     workspace: Option<(String, String)>,
     security_group: Option<String>,
+    grafana_role_arn: Option<String>,
+    grafana_workspace: Option<monitor_grafana::amg::Workspace>,
 }
 
 struct Env<'a> {
@@ -145,6 +159,12 @@ pub async fn apply(
             .iter()
             .find(|g| Some(&g.vpc_id) == vpc.as_ref())
             .map(|g| g.id.clone()),
+        grafana_role_arn: observed.grafana_role.as_ref().map(|r| r.arn.clone()),
+        grafana_workspace: observed
+            .grafana_workspace
+            .as_ref()
+            .filter(|w| !w.workspace.status.ends_with("FAILED"))
+            .map(|w| w.workspace.clone()),
     };
     let draw = if opts.progress && std::io::stdout().is_terminal() {
         ProgressDrawTarget::stdout()
@@ -167,7 +187,7 @@ pub async fn apply(
     let mut done = Vec::new();
     let mut started = 0usize;
     let mut hosts_cache: Option<BTreeMap<String, DesiredHost>> = None;
-    for ph in 1..=6u8 {
+    for ph in 1..=crate::plan::LAST_PHASE {
         let in_phase: Vec<&Change> = steps.iter().copied().filter(|c| phase(c) == ph).collect();
         if in_phase.is_empty() {
             continue;
@@ -378,6 +398,310 @@ async fn run_step(
                 .ok_or_else(|| ReconcileError::Failed(format!("no host {}", c.resource.name)))?;
             update_instance(env, &id, host).await
         }
+        (GrafanaRole, Create | Replace) => grafana::create_role(env).await,
+        (GrafanaRole, Update) => {
+            grafana::update_trust(env).await?;
+            Ok("trust policy updated".into())
+        }
+        (GrafanaRole, Delete) => delete_role_named(env, &env.names.grafana_role).await,
+        (GrafanaRolePolicy, Create | Update | Replace) => grafana::put_policy(env).await,
+        (GrafanaRolePolicy, Delete) => {
+            match env
+                .clients
+                .iam
+                .delete_role_policy()
+                .role_name(&env.names.grafana_role)
+                .policy_name(crate::names::GRAFANA_POLICY_NAME)
+                .send()
+                .await
+            {
+                Ok(_) => Ok("deleted".into()),
+                Err(e) => ignore_not_found(ReconcileError::from_sdk("iam:DeleteRolePolicy", e))
+                    .map(|()| "already gone".into()),
+            }
+        }
+        (GrafanaWorkspace, Create | Update | Replace) => {
+            grafana::ensure_workspace(env, (c.action == Replace).then_some(id.as_str())).await
+        }
+        (GrafanaWorkspace, Delete) => {
+            let gone = env.clients.grafana.delete_workspace(&id).await?;
+            Ok(if gone {
+                format!("deleting {id}")
+            } else {
+                format!("{id} already gone")
+            })
+        }
+        (GrafanaPermissions, _) => grafana::permissions(env).await,
+        (GrafanaContent, _) => grafana::content(env).await,
+    }
+}
+
+// ---------------------------------------------------------------- Grafana
+
+mod grafana {
+    use monitor_grafana::amg::{self, RoleAssignments, WorkspaceSpec};
+    use monitor_grafana::api::{self, ContentSpec, GrafanaClient, StackContent};
+
+    use super::{iam_tags, to_json, Env};
+    use crate::error::{ReconcileError, Result};
+    use crate::names::GRAFANA_POLICY_NAME;
+    use crate::policy;
+
+    fn trust(env: &Env<'_>) -> Result<String> {
+        to_json(&monitor_grafana::iam::trust_policy(
+            &env.observed.account_id,
+            &env.clients.region,
+        ))
+    }
+
+    pub(super) async fn create_role(env: &Env<'_>) -> Result<String> {
+        let name = &env.names.grafana_role;
+        match env
+            .clients
+            .iam
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust(env)?)
+            .description(format!(
+                "Amazon Managed Grafana workspace of monitoring stack {} (managed by monitor-provision)",
+                env.names.stack
+            ))
+            .set_tags(Some(iam_tags(&env.names)))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let arn = out.role().map(|r| r.arn().to_string()).unwrap_or_default();
+                env.resolved.lock().await.grafana_role_arn = Some(arn.clone());
+                Ok(format!("created {arn}"))
+            }
+            Err(e) => {
+                let e = ReconcileError::from_sdk("iam:CreateRole", e);
+                if e.code() == Some("EntityAlreadyExists") {
+                    update_trust(env).await?;
+                    Ok("already existed; trust policy reconciled".into())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    pub(super) async fn update_trust(env: &Env<'_>) -> Result<()> {
+        env.clients
+            .iam
+            .update_assume_role_policy()
+            .role_name(&env.names.grafana_role)
+            .policy_document(trust(env)?)
+            .send()
+            .await
+            .map_err(|e| ReconcileError::from_sdk("iam:UpdateAssumeRolePolicy", e))?;
+        Ok(())
+    }
+
+    fn log_group_arn(env: &Env<'_>) -> String {
+        policy::log_group_arn(
+            &env.clients.region,
+            &env.observed.account_id,
+            &env.stack.logs.group,
+        )
+    }
+
+    pub(super) async fn put_policy(env: &Env<'_>) -> Result<String> {
+        let (_, amp_arn) = env.resolved.lock().await.workspace.clone().ok_or_else(|| {
+            ReconcileError::Failed("no AMP workspace to scope the Grafana policy to".into())
+        })?;
+        let doc = monitor_grafana::iam::permissions_policy(&amp_arn, &log_group_arn(env));
+        env.clients
+            .iam
+            .put_role_policy()
+            .role_name(&env.names.grafana_role)
+            .policy_name(GRAFANA_POLICY_NAME)
+            .policy_document(to_json(&doc)?)
+            .send()
+            .await
+            .map_err(|e| ReconcileError::from_sdk("iam:PutRolePolicy", e))?;
+        Ok(format!("AMP query scoped to {amp_arn}"))
+    }
+
+    fn config<'a>(env: &Env<'a>) -> Result<&'a monitor_stack::GrafanaConfig> {
+        env.stack
+            .grafana_enabled()
+            .ok_or_else(|| ReconcileError::Failed("[grafana] is not enabled".into()))
+    }
+
+    /// Finds the workspace by tags or creates it (after deleting `replace`, a failed
+    /// one), then waits until it is ACTIVE.
+    pub(super) async fn ensure_workspace(env: &Env<'_>, replace: Option<&str>) -> Result<String> {
+        let g = config(env)?;
+        if let Some(old) = replace.filter(|id| !id.is_empty()) {
+            env.clients.grafana.delete_workspace(old).await?;
+        }
+        let role_arn = match env.resolved.lock().await.grafana_role_arn.clone() {
+            Some(a) => a,
+            None => format!(
+                "arn:aws:iam::{}:role/{}",
+                env.observed.account_id, env.names.grafana_role
+            ),
+        };
+        let mut spec = WorkspaceSpec::new(&env.names.stack, &role_arn, env.names.owner_tags());
+        spec.name = env.names.grafana_workspace.clone();
+        spec.grafana_version = g.grafana_version.clone();
+        spec.permission_type = match g.permission_type {
+            monitor_stack::GrafanaPermissionType::CustomerManaged => {
+                amg::PermissionType::CustomerManaged
+            }
+            monitor_stack::GrafanaPermissionType::ServiceManaged => {
+                amg::PermissionType::ServiceManaged
+            }
+        };
+        let (ws, created) = ensure_with_propagation(env, &spec).await?;
+        let ws = wait_active(env, ws).await?;
+        let msg = format!(
+            "{} {} (https://{})",
+            if created { "created" } else { "found" },
+            ws.id,
+            ws.endpoint
+        );
+        env.resolved.lock().await.grafana_workspace = Some(ws);
+        Ok(msg)
+    }
+
+    /// Whether `e` is AMG not yet seeing (or not yet allowed to pass) a just-created
+    /// workspace role: a `ValidationException` of CreateWorkspace that talks about the
+    /// role. (An `AccessDeniedException` for `iam:PassRole` is a missing permission of
+    /// the caller and is reported at once.)
+    pub(crate) fn is_role_propagation(e: &monitor_grafana::Error) -> bool {
+        match e {
+            monitor_grafana::Error::Amg {
+                operation: "CreateWorkspace",
+                message,
+                ..
+            } => {
+                let m = message.to_ascii_lowercase();
+                m.contains("validationexception") && m.contains("role")
+            }
+            _ => false,
+        }
+    }
+
+    /// [`amg::Amg::ensure`], retrying the role-propagation error with
+    /// [`super::ApplyOptions::iam_propagation`] (a role created seconds ago may not be
+    /// visible to AMG yet).
+    async fn ensure_with_propagation(
+        env: &Env<'_>,
+        spec: &WorkspaceSpec,
+    ) -> Result<(amg::Workspace, bool)> {
+        let backoff = &env.opts.iam_propagation;
+        let started = std::time::Instant::now();
+        let mut delay = backoff.initial;
+        loop {
+            match env.clients.grafana.ensure(spec).await {
+                Ok(r) => return Ok(r),
+                Err(e) if is_role_propagation(&e) && started.elapsed() < backoff.deadline => {
+                    tracing::info!(error = %e, "workspace role not usable by AMG yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(backoff.max);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn wait_active(env: &Env<'_>, ws: amg::Workspace) -> Result<amg::Workspace> {
+        if ws.status == "ACTIVE" {
+            return Ok(ws);
+        }
+        let pb = env.spinner(format!(
+            "waiting for Grafana workspace {} to be ACTIVE (usually a few minutes)",
+            ws.id
+        ));
+        let r = env
+            .clients
+            .grafana
+            .wait_active(&ws.id, env.opts.wait_timeout, env.opts.poll, |p| {
+                pb.set_message(format!(
+                    "waiting for Grafana workspace {} to be ACTIVE: {} ({}s of {}s)",
+                    ws.id,
+                    p.status,
+                    p.elapsed.as_secs(),
+                    p.deadline.as_secs()
+                ));
+            })
+            .await;
+        pb.finish_and_clear();
+        Ok(r?)
+    }
+
+    /// The workspace, ACTIVE (waited for when an earlier run left it CREATING/UPDATING).
+    async fn active_workspace(env: &Env<'_>) -> Result<amg::Workspace> {
+        let ws = env
+            .resolved
+            .lock()
+            .await
+            .grafana_workspace
+            .clone()
+            .ok_or_else(|| ReconcileError::Failed("no Grafana workspace".into()))?;
+        let ws = wait_active(env, ws).await?;
+        env.resolved.lock().await.grafana_workspace = Some(ws.clone());
+        Ok(ws)
+    }
+
+    pub(super) async fn permissions(env: &Env<'_>) -> Result<String> {
+        let g = config(env)?;
+        let ws = active_workspace(env).await?;
+        let roles = RoleAssignments {
+            admin_group_ids: g.admin_group_ids.clone(),
+            editor_group_ids: g.editor_group_ids.clone(),
+            viewer_group_ids: g.viewer_group_ids.clone(),
+        };
+        env.clients
+            .grafana
+            .update_permissions(&ws.id, &roles, true)
+            .await?;
+        Ok(format!(
+            "{} admin, {} editor, {} viewer group(s)",
+            roles.admin_group_ids.len(),
+            roles.editor_group_ids.len(),
+            roles.viewer_group_ids.len()
+        ))
+    }
+
+    pub(super) async fn content(env: &Env<'_>) -> Result<String> {
+        let ws = active_workspace(env).await?;
+        let (amp_id, _) = env.resolved.lock().await.workspace.clone().ok_or_else(|| {
+            ReconcileError::Failed("no AMP workspace for the Grafana datasource".into())
+        })?;
+        let spec = ContentSpec::for_stack(&StackContent {
+            stack_name: env.names.stack.clone(),
+            region: env.clients.region.clone(),
+            grafana_version: ws.grafana_version.clone(),
+            prometheus_endpoint: format!(
+                "https://aps-workspaces.{}.amazonaws.com/workspaces/{amp_id}/",
+                env.clients.region
+            ),
+            log_group_name: env.stack.logs.group.clone(),
+            log_group_arn: log_group_arn(env),
+        });
+        let base = env
+            .opts
+            .grafana_api_base
+            .clone()
+            .unwrap_or_else(|| ws.endpoint.clone());
+        let report = env
+            .clients
+            .grafana
+            .with_token(&ws.id, amg::TOKEN_TTL, |token| async move {
+                let client = GrafanaClient::new(&base, token)?;
+                api::apply_content(&client, &spec).await
+            })
+            .await?;
+        Ok(format!(
+            "folder {:?}, {} datasource(s) healthy, {} dashboard(s) saved",
+            report.folder,
+            report.datasources.len(),
+            report.dashboards.len()
+        ))
     }
 }
 
@@ -798,8 +1122,12 @@ async fn delete_profile(env: &Env<'_>) -> Result<String> {
 }
 
 async fn delete_role(env: &Env<'_>) -> Result<String> {
+    delete_role_named(env, &env.names.role).await
+}
+
+/// Deletes role `role` with whatever inline and attached policies it still has.
+async fn delete_role_named(env: &Env<'_>, role: &str) -> Result<String> {
     let iam = &env.clients.iam;
-    let role = &env.names.role;
     // Whatever is still attached (a policy added by hand, an interrupted destroy).
     let policies = match iam.list_role_policies().role_name(role).send().await {
         Ok(o) => o.policy_names().to_vec(),

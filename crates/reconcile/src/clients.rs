@@ -17,6 +17,8 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     /// STS: the account id.
     pub sts: aws_sdk_sts::Client,
+    /// Amazon Managed Grafana control plane, used only through `monitor_grafana::amg`.
+    pub grafana: monitor_grafana::amg::Amg,
     /// CloudWatch Logs, used only through `monitor_logs::admin`.
     pub logs: monitor_logs::Client,
     /// The region every resource lives in.
@@ -45,6 +47,7 @@ impl Clients {
             amp: aws_sdk_amp::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
+            grafana: monitor_grafana::amg::Amg::new(aws_sdk_grafana::Client::new(sdk)),
             logs: monitor_logs::client(sdk),
             region,
         })

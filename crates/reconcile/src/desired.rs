@@ -69,6 +69,9 @@ pub struct Desired {
     pub workspace_id: Option<String>,
     /// The hosts, in stack order.
     pub hosts: Vec<DesiredHost>,
+    /// `[grafana]` when `enabled = true`: the Grafana role, workspace, permissions and
+    /// content are part of the stack.
+    pub grafana: Option<monitor_stack::GrafanaConfig>,
 }
 
 /// Renders the desired state. `workspace_id` is the workspace the hosts will write to,
@@ -97,6 +100,7 @@ pub fn desired(stack: &Stack, account_id: &str, workspace_id: Option<&str>) -> R
         retention_days: stack.logs.retention_days,
         workspace_id: workspace_id.map(str::to_string),
         hosts,
+        grafana: stack.grafana_enabled().cloned(),
     })
 }
 

@@ -105,6 +105,11 @@ pub enum ReconcileError {
     #[error(transparent)]
     Logs(#[from] monitor_logs::LogsError),
 
+    /// Amazon Managed Grafana or the Grafana HTTP API (through `monitor-grafana`; its
+    /// messages carry the hint).
+    #[error(transparent)]
+    Grafana(#[from] monitor_grafana::Error),
+
     /// Rendering a host's user_data failed.
     #[error(transparent)]
     Bootstrap(#[from] monitor_bootstrap::BootstrapError),

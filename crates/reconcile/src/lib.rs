@@ -11,7 +11,9 @@
 //! reverse order. Resources: the AMP workspace, the EC2 role with its scoped inline policy,
 //! `AmazonSSMManagedInstanceCore` and instance profile, the CloudWatch Logs group, a
 //! security group without inbound rules, and one EC2 instance per host (see
-//! `docs/provision.md`).
+//! `docs/provision.md`). With `[grafana] enabled`, also the Amazon Managed Grafana
+//! workspace role (IAM, here), the workspace, its Identity Center group roles and its
+//! content (all AMG and Grafana calls through `monitor-grafana`).
 //!
 //! ```no_run
 //! # async fn demo(stack: monitor_stack::Stack) -> Result<(), monitor_reconcile::ReconcileError> {
@@ -103,6 +105,10 @@ pub struct Outputs {
     pub instance_profile: Option<String>,
     /// One entry per instance.
     pub instances: Vec<HostOutput>,
+    /// Amazon Managed Grafana workspace id (`[grafana] enabled`).
+    pub grafana_workspace_id: Option<String>,
+    /// URL of the Grafana workspace (log in with IAM Identity Center).
+    pub grafana_url: Option<String>,
 }
 
 impl Outputs {
@@ -136,6 +142,15 @@ impl Outputs {
                     state: i.state.clone(),
                 })
                 .collect(),
+            grafana_workspace_id: observed
+                .grafana_workspace
+                .as_ref()
+                .map(|g| g.workspace.id.clone()),
+            grafana_url: observed
+                .grafana_workspace
+                .as_ref()
+                .filter(|g| !g.workspace.endpoint.is_empty())
+                .map(|g| format!("https://{}", g.workspace.endpoint)),
         }
     }
 
@@ -151,6 +166,13 @@ impl Outputs {
             dash(&self.security_group_id),
             dash(&self.instance_profile),
         );
+        if self.grafana_url.is_some() || self.grafana_workspace_id.is_some() {
+            s.push_str(&format!(
+                "grafana_workspace  = {}\ngrafana_url        = {}\n",
+                dash(&self.grafana_workspace_id),
+                dash(&self.grafana_url)
+            ));
+        }
         for i in &self.instances {
             s.push_str(&format!(
                 "instance.{:<12} = {} ({})\n",

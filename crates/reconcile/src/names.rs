@@ -24,6 +24,8 @@ pub const LABEL_TAG_PREFIX: &str = "label:";
 pub const SSM_CORE_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
 /// Name of the inline policy on the EC2 role.
 pub const INLINE_POLICY_NAME: &str = "monitoring";
+/// Name of the inline policy on the Grafana workspace role (`[grafana] enabled`).
+pub const GRAFANA_POLICY_NAME: &str = "grafana-datasources";
 
 /// Resource names of one stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +40,10 @@ pub struct Names {
     pub instance_profile: String,
     /// Security group name, `<stack>-hosts`.
     pub security_group: String,
+    /// Amazon Managed Grafana workspace IAM role, `<stack>-grafana`.
+    pub grafana_role: String,
+    /// Amazon Managed Grafana workspace name, `<stack>-grafana` (found by tags, not name).
+    pub grafana_workspace: String,
 }
 
 impl Names {
@@ -49,6 +55,8 @@ impl Names {
             role: format!("{stack}-ec2"),
             instance_profile: format!("{stack}-ec2"),
             security_group: format!("{stack}-hosts"),
+            grafana_role: format!("{stack}-grafana"),
+            grafana_workspace: format!("{stack}-grafana"),
         }
     }
 

@@ -40,7 +40,16 @@ pub struct SecurityGroupState {
     pub egress: Vec<String>,
 }
 
-/// The stack's EC2 role.
+/// The stack's Amazon Managed Grafana workspace (`[grafana] enabled` only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrafanaWorkspaceState {
+    /// The workspace as AMG describes it.
+    pub workspace: monitor_grafana::amg::Workspace,
+    /// Identity Center group permissions; read only when the workspace is ACTIVE.
+    pub permissions: Option<Vec<monitor_grafana::amg::GroupPermission>>,
+}
+
+/// An IAM role of the stack (the EC2 role, or the Grafana workspace role).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoleState {
     /// Role name.
@@ -49,7 +58,8 @@ pub struct RoleState {
     pub arn: String,
     /// Its trust policy.
     pub trust_policy: Option<serde_json::Value>,
-    /// The inline policy [`crate::names::INLINE_POLICY_NAME`], if present.
+    /// The stack's inline policy ([`crate::names::INLINE_POLICY_NAME`] on the EC2 role,
+    /// [`crate::names::GRAFANA_POLICY_NAME`] on the Grafana role), if present.
     pub inline_policy: Option<serde_json::Value>,
     /// Names of every inline policy (for destroy).
     pub inline_policy_names: Vec<String>,
@@ -139,6 +149,10 @@ pub struct Observed {
     pub instances: Vec<InstanceState>,
     /// AL2023 AMI per architecture used by a host ([`Scope::Apply`] only).
     pub amis: BTreeMap<Architecture, String>,
+    /// The Grafana workspace role (looked up only with `[grafana] enabled`).
+    pub grafana_role: Option<RoleState>,
+    /// The Grafana workspace found by the stack's tags (only with `[grafana] enabled`).
+    pub grafana_workspace: Option<GrafanaWorkspaceState>,
 }
 
 /// The SSM public parameter holding the latest AL2023 AMI for `arch`.
@@ -157,14 +171,31 @@ pub fn ami_parameter(arch: Architecture) -> String {
 pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<Observed> {
     let names = Names::new(&stack.name);
     let account_id = clients.account_id().await?;
-    let (workspaces, log_group, security_groups, role, instance_profile, instances) = tokio::try_join!(
+    let (workspaces, log_group, security_groups, ec2_role, instance_profile, instances) = tokio::try_join!(
         workspaces(clients, &names),
         log_group(clients, &names, &stack.logs.group),
         security_groups(clients, &names),
-        role(clients, &names),
+        role(
+            clients,
+            &names,
+            &names.role,
+            crate::names::INLINE_POLICY_NAME
+        ),
         instance_profile(clients, &names),
         instances(clients, &names),
     )?;
+    let (grafana_role, grafana_workspace) = match stack.grafana_enabled() {
+        None => (None, None),
+        Some(_) => tokio::try_join!(
+            role(
+                clients,
+                &names,
+                &names.grafana_role,
+                crate::names::GRAFANA_POLICY_NAME
+            ),
+            grafana_workspace(clients, &names),
+        )?,
+    };
     let (network, amis) = match scope {
         Scope::Destroy => (None, BTreeMap::new()),
         Scope::Apply => {
@@ -185,11 +216,36 @@ pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<O
         log_group,
         network,
         security_groups,
-        role,
+        role: ec2_role,
         instance_profile,
         instances,
         amis,
+        grafana_role,
+        grafana_workspace,
     })
+}
+
+async fn grafana_workspace(
+    clients: &Clients,
+    names: &Names,
+) -> Result<Option<GrafanaWorkspaceState>> {
+    let Some(workspace) = clients.grafana.find_by_tags(&names.owner_tags()).await? else {
+        return Ok(None);
+    };
+    let permissions = if workspace.status == "ACTIVE" {
+        Some(
+            clients
+                .grafana
+                .list_group_permissions(&workspace.id)
+                .await?,
+        )
+    } else {
+        None
+    };
+    Ok(Some(GrafanaWorkspaceState {
+        workspace,
+        permissions,
+    }))
 }
 
 fn owner_filters(names: &Names) -> Vec<Filter> {
@@ -351,8 +407,13 @@ fn iam_tags_ours(names: &Names, tags: &[aws_sdk_iam::types::Tag]) -> bool {
     names.owns(tags.iter().map(|t| (t.key(), t.value())))
 }
 
-async fn role(clients: &Clients, names: &Names) -> Result<Option<RoleState>> {
-    let role = match clients.iam.get_role().role_name(&names.role).send().await {
+async fn role(
+    clients: &Clients,
+    names: &Names,
+    role_name: &str,
+    policy_name: &str,
+) -> Result<Option<RoleState>> {
+    let role = match clients.iam.get_role().role_name(role_name).send().await {
         Ok(out) => match out.role {
             Some(r) => r,
             None => return Ok(None),
@@ -367,7 +428,7 @@ async fn role(clients: &Clients, names: &Names) -> Result<Option<RoleState>> {
         tags = clients
             .iam
             .list_role_tags()
-            .role_name(&names.role)
+            .role_name(role_name)
             .send()
             .await
             .map_err(|e| ReconcileError::from_sdk("iam:ListRoleTags", e))?
@@ -377,28 +438,25 @@ async fn role(clients: &Clients, names: &Names) -> Result<Option<RoleState>> {
     if !iam_tags_ours(names, &tags) {
         return Err(ReconcileError::NotOurs {
             kind: "IAM role",
-            name: names.role.clone(),
+            name: role_name.to_string(),
             stack: names.stack.clone(),
         });
     }
     let inline_policy_names = clients
         .iam
         .list_role_policies()
-        .role_name(&names.role)
+        .role_name(role_name)
         .send()
         .await
         .map_err(|e| ReconcileError::from_sdk("iam:ListRolePolicies", e))?
         .policy_names()
         .to_vec();
-    let inline_policy = if inline_policy_names
-        .iter()
-        .any(|n| n == crate::names::INLINE_POLICY_NAME)
-    {
+    let inline_policy = if inline_policy_names.iter().any(|n| n == policy_name) {
         let out = clients
             .iam
             .get_role_policy()
-            .role_name(&names.role)
-            .policy_name(crate::names::INLINE_POLICY_NAME)
+            .role_name(role_name)
+            .policy_name(policy_name)
             .send()
             .await
             .map_err(|e| ReconcileError::from_sdk("iam:GetRolePolicy", e))?;
@@ -409,7 +467,7 @@ async fn role(clients: &Clients, names: &Names) -> Result<Option<RoleState>> {
     let attached = clients
         .iam
         .list_attached_role_policies()
-        .role_name(&names.role)
+        .role_name(role_name)
         .send()
         .await
         .map_err(|e| ReconcileError::from_sdk("iam:ListAttachedRolePolicies", e))?

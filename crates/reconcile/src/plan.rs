@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::desired::Desired;
 use crate::names::{
-    Names, INLINE_POLICY_NAME, LABEL_TAG_PREFIX, SSM_CORE_POLICY_ARN, TAG_BASE_SHA,
-    TAG_USER_DATA_SHA,
+    Names, GRAFANA_POLICY_NAME, INLINE_POLICY_NAME, LABEL_TAG_PREFIX, SSM_CORE_POLICY_ARN,
+    TAG_BASE_SHA, TAG_USER_DATA_SHA,
 };
 use crate::observe::{InstanceState, Observed};
 use crate::policy;
@@ -59,6 +59,16 @@ pub enum ResourceKind {
     IamInstanceProfile,
     /// EC2 instance (one per host).
     Instance,
+    /// Amazon Managed Grafana workspace IAM role (`[grafana] enabled`).
+    GrafanaRole,
+    /// Inline policy of the Grafana workspace role.
+    GrafanaRolePolicy,
+    /// Amazon Managed Grafana workspace.
+    GrafanaWorkspace,
+    /// Grafana roles of the IAM Identity Center groups.
+    GrafanaPermissions,
+    /// Grafana folder, datasources and dashboards (through a short-lived token).
+    GrafanaContent,
 }
 
 impl ResourceKind {
@@ -73,6 +83,11 @@ impl ResourceKind {
             Self::IamRolePolicyAttachment => "iam_role_policy_attachment",
             Self::IamInstanceProfile => "iam_instance_profile",
             Self::Instance => "instance",
+            Self::GrafanaRole => "grafana_role",
+            Self::GrafanaRolePolicy => "grafana_role_policy",
+            Self::GrafanaWorkspace => "grafana_workspace",
+            Self::GrafanaPermissions => "grafana_permissions",
+            Self::GrafanaContent => "grafana_content",
         }
     }
 }
@@ -633,8 +648,194 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
         }
     }
 
+    if let Some(g) = &desired.grafana {
+        grafana_changes(desired, observed, g, workspace_arn.as_deref(), &mut changes);
+    }
+
     order(&mut changes);
     Plan::new(&names.stack, &desired.region, "apply", changes)
+}
+
+/// The Grafana part of the apply plan (`[grafana] enabled`): workspace role and its
+/// policy, workspace, group permissions, content.
+fn grafana_changes(
+    desired: &Desired,
+    observed: &Observed,
+    g: &monitor_stack::GrafanaConfig,
+    amp_arn: Option<&str>,
+    changes: &mut Vec<Change>,
+) {
+    use monitor_grafana::iam;
+    let names = &desired.names;
+    let trust = serde_json::to_value(iam::trust_policy(&desired.account_id, &desired.region))
+        .unwrap_or_default();
+    match &observed.grafana_role {
+        None => changes.push(Change::new(
+            Resource::new(ResourceKind::GrafanaRole, &names.grafana_role, None),
+            Action::Create,
+            "Grafana workspace role does not exist",
+        )),
+        Some(r) => {
+            if !r
+                .trust_policy
+                .as_ref()
+                .is_some_and(|t| policy::same_policy(t, &trust))
+            {
+                changes.push(Change::new(
+                    Resource::new(
+                        ResourceKind::GrafanaRole,
+                        &names.grafana_role,
+                        Some(r.arn.clone()),
+                    ),
+                    Action::Update,
+                    "trust policy differs (only grafana.amazonaws.com, for this account's workspaces, may assume the role)",
+                ));
+            }
+        }
+    }
+    let policy_name = format!("{}/{GRAFANA_POLICY_NAME}", names.grafana_role);
+    let current = observed
+        .grafana_role
+        .as_ref()
+        .and_then(|r| r.inline_policy.as_ref());
+    let log_arn = policy::log_group_arn(&desired.region, &desired.account_id, &desired.log_group);
+    let res = Resource::new(ResourceKind::GrafanaRolePolicy, &policy_name, None);
+    match (amp_arn, current) {
+        (None, cur) => changes.push(
+            Change::new(
+                res,
+                if cur.is_none() {
+                    Action::Create
+                } else {
+                    Action::Update
+                },
+                "AMP query access is scoped to the AMP workspace, which is (re)created",
+            )
+            .detail(Detail::new(
+                "aps:QueryMetrics resource",
+                None,
+                Some(KNOWN_AFTER_APPLY),
+            )),
+        ),
+        (Some(arn), cur) => {
+            let want =
+                serde_json::to_value(iam::permissions_policy(arn, &log_arn)).unwrap_or_default();
+            match cur {
+                None => changes.push(
+                    Change::new(res, Action::Create, "inline policy does not exist")
+                        .detail(Detail::new("aps:QueryMetrics resource", None, Some(arn))),
+                ),
+                Some(cur) if !policy::same_policy(cur, &want) => changes.push(
+                    Change::new(
+                        res,
+                        Action::Update,
+                        "policy differs (AMP query scoped to the stack's AMP workspace, Logs read to its log group)",
+                    )
+                    .detail(Detail::new("aps:QueryMetrics resource", None, Some(arn))),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+    let ws = observed.grafana_workspace.as_ref();
+    let ws_res = |id: Option<String>| {
+        Resource::new(ResourceKind::GrafanaWorkspace, &names.grafana_workspace, id)
+    };
+    let failed = ws.is_some_and(|w| w.workspace.status.ends_with("FAILED"));
+    match ws {
+        None => changes.push(
+            Change::new(
+                ws_res(None),
+                Action::Create,
+                format!(
+                    "no Amazon Managed Grafana workspace tagged stack={}",
+                    names.stack
+                ),
+            )
+            .detail(Detail::new(
+                "grafana_version",
+                None,
+                Some(&g.grafana_version),
+            ))
+            .detail(Detail::new(
+                "permission_type",
+                None,
+                Some(g.permission_type.as_str()),
+            ))
+            .detail(Detail::new("authentication", None, Some("AWS_SSO")))
+            .detail(Detail::new("endpoint", None, Some(KNOWN_AFTER_APPLY))),
+        ),
+        Some(w) if failed => changes.push(Change::new(
+            ws_res(Some(w.workspace.id.clone())),
+            Action::Replace,
+            format!(
+                "workspace is {}; it is deleted and recreated",
+                w.workspace.status
+            ),
+        )),
+        Some(_) => {}
+    }
+    let want: std::collections::BTreeSet<(String, String)> =
+        monitor_grafana::amg::RoleAssignments {
+            admin_group_ids: g.admin_group_ids.clone(),
+            editor_group_ids: g.editor_group_ids.clone(),
+            viewer_group_ids: g.viewer_group_ids.clone(),
+        }
+        .pairs()
+        .into_iter()
+        .collect();
+    let have: Option<std::collections::BTreeSet<(String, String)>> = ws
+        .filter(|_| !failed)
+        .and_then(|w| w.permissions.as_ref())
+        .map(|p| {
+            p.iter()
+                .map(|p| (p.role.clone(), p.group_id.clone()))
+                .collect()
+        });
+    let perm_res = Resource::new(
+        ResourceKind::GrafanaPermissions,
+        &names.grafana_workspace,
+        ws.map(|w| w.workspace.id.clone()),
+    );
+    let show = |s: &std::collections::BTreeSet<(String, String)>| {
+        s.iter()
+            .map(|(r, id)| format!("{r}:{id}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match have {
+        Some(h) if h == want => {}
+        Some(h) => changes.push(
+            Change::new(
+                perm_res,
+                Action::Update,
+                "Identity Center group roles differ from [grafana] *_group_ids",
+            )
+            .detail(Detail::new("groups", Some(&show(&h)), Some(&show(&want)))),
+        ),
+        None if want.is_empty() && ws.is_none() => {}
+        None => changes.push(
+            Change::new(
+                perm_res,
+                Action::Update,
+                if ws.is_none() {
+                    "group roles are given once the new workspace is ACTIVE"
+                } else {
+                    "the workspace is not ACTIVE yet: group roles are set once it is"
+                },
+            )
+            .detail(Detail::new("groups", None, Some(&show(&want)))),
+        ),
+    }
+    changes.push(Change::new(
+        Resource::new(
+            ResourceKind::GrafanaContent,
+            &names.grafana_workspace,
+            ws.map(|w| w.workspace.id.clone()),
+        ),
+        Action::Update,
+        "folder, AMP and CloudWatch datasources and dashboards are upserted by uid on every apply (read and written with a token that lives for this run only)",
+    ));
 }
 
 fn remote_write_resource(doc: &serde_json::Value) -> Option<String> {
@@ -811,6 +1012,9 @@ fn instance_change(
     Some(c)
 }
 
+/// Number of the last phase of [`phase`].
+pub(crate) const LAST_PHASE: u8 = 10;
+
 /// Execution order of a plan's changes (also its print order).
 pub(crate) fn phase(c: &Change) -> u8 {
     use Action::*;
@@ -822,10 +1026,16 @@ pub(crate) fn phase(c: &Change) -> u8 {
             IamRolePolicy | IamRolePolicyAttachment | IamInstanceProfile,
             Create | Update | Replace,
         ) => 3,
+        (GrafanaRole, Create | Update | Replace) => 2,
+        (GrafanaRolePolicy, Create | Update | Replace) => 3,
         (Instance, _) => 4,
-        (IamRolePolicy | IamRolePolicyAttachment, Delete) => 5,
-        (AmpWorkspace | LogGroup | SecurityGroup | IamInstanceProfile, Delete) => 5,
-        (IamRole, Delete) => 6,
+        (GrafanaWorkspace, Create | Update | Replace) => 5,
+        (GrafanaPermissions, _) => 6,
+        (GrafanaContent, _) => 7,
+        (GrafanaWorkspace, Delete) => 8,
+        (IamRolePolicy | IamRolePolicyAttachment | GrafanaRolePolicy, Delete) => 9,
+        (AmpWorkspace | LogGroup | SecurityGroup | IamInstanceProfile, Delete) => 9,
+        (IamRole | GrafanaRole, Delete) => 10,
     }
 }
 
@@ -899,6 +1109,24 @@ pub fn plan_destroy(names: &Names, observed: &Observed) -> Plan {
             "destroy: log group tagged with the stack (its events are deleted)",
         ));
     }
+    if let Some(w) = &observed.grafana_workspace {
+        changes.push(Change::new(
+            Resource::new(
+                ResourceKind::GrafanaWorkspace,
+                &names.grafana_workspace,
+                Some(w.workspace.id.clone()),
+            ),
+            Action::Delete,
+            "destroy: Amazon Managed Grafana workspace tagged with the stack (its dashboards and users are deleted)",
+        ));
+    }
+    if let Some(r) = &observed.grafana_role {
+        changes.push(Change::new(
+            Resource::new(ResourceKind::GrafanaRole, &r.name, Some(r.arn.clone())),
+            Action::Delete,
+            "destroy: Grafana workspace role tagged with the stack (with its inline policy)",
+        ));
+    }
     for w in &observed.workspaces {
         changes.push(Change::new(
             Resource::new(
@@ -945,6 +1173,8 @@ mod tests {
             instance_profile: None,
             instances: vec![],
             amis: BTreeMap::new(),
+            grafana_role: None,
+            grafana_workspace: None,
         }
     }
 
@@ -974,6 +1204,87 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&p.render_json()).unwrap();
         assert_eq!(json["changes"][7]["resource"]["kind"], "instance");
         assert_eq!(json["changes"][7]["action"], "create");
+    }
+
+    fn grafana_stack() -> monitor_stack::Stack {
+        monitor_stack::from_toml_str(
+            "name = \"t\"\n[grafana]\nenabled = true\nadmin_group_ids = [\"906744f8-0011-70e6-ca9c-1a2b3c4d5e6f\"]\n[[hosts]]\nname = \"web-1\"\nlabels = { env = \"p\", role = \"w\", team = \"x\" }\n",
+            "stack.toml".as_ref(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn grafana_comes_after_amp_logs_and_hosts() {
+        let d = desired(&grafana_stack(), "123456789012", None).unwrap();
+        let p = plan(&d, &empty());
+        let order: Vec<String> = p.changes.iter().map(|c| c.resource.address()).collect();
+        assert_eq!(
+            order,
+            [
+                "amp_workspace.t",
+                "log_group./t/system",
+                "security_group.t-hosts",
+                "iam_role.t-ec2",
+                "grafana_role.t-grafana",
+                "iam_role_policy.t-ec2/monitoring",
+                "iam_role_policy_attachment.AmazonSSMManagedInstanceCore",
+                "iam_instance_profile.t-ec2",
+                "grafana_role_policy.t-grafana/grafana-datasources",
+                "instance.web-1",
+                "grafana_workspace.t-grafana",
+                "grafana_permissions.t-grafana",
+                "grafana_content.t-grafana",
+            ]
+        );
+        let text = p.render_text();
+        assert!(
+            text.contains("    + grafana_workspace.t-grafana\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    ~ grafana_permissions.t-grafana\n"),
+            "{text}"
+        );
+        assert!(text.contains("    ~ grafana_content.t-grafana\n"), "{text}");
+        assert!(text.contains("aps:QueryMetrics resource: (none) -> (known after apply)"));
+        // Disabled: no Grafana change at all.
+        let d = desired(&stack(), "123456789012", None).unwrap();
+        assert!(!plan(&d, &empty()).changes.iter().any(|c| c
+            .resource
+            .kind
+            .as_str()
+            .starts_with("grafana")));
+    }
+
+    #[test]
+    fn destroy_deletes_the_grafana_workspace_before_its_role() {
+        let mut o = empty();
+        o.grafana_workspace = Some(crate::observe::GrafanaWorkspaceState {
+            workspace: monitor_grafana::amg::Workspace {
+                id: "g-1".into(),
+                endpoint: "g-1.grafana-workspace.eu-west-1.amazonaws.com".into(),
+                grafana_version: "10.4".into(),
+                status: "ACTIVE".into(),
+                role_arn: None,
+                tags: BTreeMap::new(),
+            },
+            permissions: Some(vec![]),
+        });
+        o.grafana_role = Some(crate::observe::RoleState {
+            name: "t-grafana".into(),
+            arn: "arn:aws:iam::1:role/t-grafana".into(),
+            trust_policy: None,
+            inline_policy: None,
+            inline_policy_names: vec!["grafana-datasources".into()],
+            attached: vec![],
+        });
+        let p = plan_destroy(&Names::new("t"), &o);
+        let order: Vec<String> = p.changes.iter().map(|c| c.resource.address()).collect();
+        assert_eq!(
+            order,
+            ["grafana_workspace.t-grafana", "grafana_role.t-grafana"]
+        );
     }
 
     #[test]

@@ -63,6 +63,7 @@ fn opts() -> ApplyOptions {
             deadline: Duration::from_secs(5),
         },
         step_limit: None,
+        grafana_api_base: None,
     }
 }
 

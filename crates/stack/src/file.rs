@@ -29,8 +29,8 @@ pub struct StackFile {
     /// `[[hosts]]`: at least one.
     #[serde(default)]
     pub hosts: Vec<Spanned<HostFile>>,
-    /// `[grafana]`: reserved, filled by a later issue.
-    pub grafana: Option<crate::GrafanaConfig>,
+    /// `[grafana]`: Amazon Managed Grafana; disabled by default.
+    pub grafana: Option<Spanned<GrafanaFile>>,
     /// `[alerting]`: reserved, filled by a later issue.
     pub alerting: Option<crate::AlertingConfig>,
 }
@@ -117,4 +117,22 @@ pub struct HostFile {
     pub instance_type: Option<Spanned<String>>,
     /// External labels.
     pub labels: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+}
+
+/// `[grafana]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrafanaFile {
+    /// Provision the Amazon Managed Grafana workspace; default `false`.
+    pub enabled: Option<bool>,
+    /// IAM Identity Center group ids given the ADMIN role.
+    pub admin_group_ids: Option<Spanned<Vec<Spanned<String>>>>,
+    /// IAM Identity Center group ids given the EDITOR role.
+    pub editor_group_ids: Option<Spanned<Vec<Spanned<String>>>>,
+    /// IAM Identity Center group ids given the VIEWER role.
+    pub viewer_group_ids: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `CUSTOMER_MANAGED` (default) or `SERVICE_MANAGED`.
+    pub permission_type: Option<Spanned<String>>,
+    /// Grafana version of a new workspace, e.g. `10.4`.
+    pub grafana_version: Option<Spanned<String>>,
 }

@@ -8,10 +8,11 @@
 //! value, so each error names the file, the line and the key to fix
 //! (``stack.toml:9:16: key `hosts[0].labels.Bad-Name`: …``).
 //!
-//! `[grafana]` and `[alerting]` are reserved sections, filled by later issues: they are
-//! accepted only empty today. Add a key to the section struct ([`GrafanaConfig`],
-//! [`AlertingConfig`]) or a new `Option<…>` section to [`file::StackFile`] and [`Stack`],
-//! validating it in the same pass.
+//! `[grafana]` ([`GrafanaConfig`]) turns on Amazon Managed Grafana (`enabled = true`)
+//! and lists the IAM Identity Center groups per Grafana role. `[alerting]` is a reserved
+//! section, filled by a later issue: it is accepted only empty today. Add a key to its
+//! struct ([`AlertingConfig`]) or a new `Option<…>` section to [`file::StackFile`] and
+//! [`Stack`], validating it in the same pass.
 //!
 //! ```
 //! let text = r#"
@@ -37,7 +38,8 @@ use std::path::Path;
 pub use error::{Location, StackError};
 pub use model::{
     defaults, Adot, AlertingConfig, Architecture, Artifact, Collector, CollectorKind,
-    GrafanaConfig, Host, Logs, MonitorAgent, Network, NodeExporter, PerArch, Stack,
+    GrafanaConfig, GrafanaPermissionType, Host, Logs, MonitorAgent, Network, NodeExporter, PerArch,
+    Stack,
 };
 
 /// Reads and validates the stack file at `path`.

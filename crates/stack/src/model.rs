@@ -55,6 +55,10 @@ pub mod defaults {
     pub const INSTANCE_TYPE_ARM64: &str = "t4g.micro";
     /// Labels every host must set.
     pub const REQUIRED_LABELS: &[&str] = &["env", "role", "team"];
+    /// `[grafana] grafana_version`: the Grafana version pinned for a new Amazon Managed
+    /// Grafana workspace (equal to `monitor_grafana::amg::DEFAULT_GRAFANA_VERSION`; a
+    /// test in monitor-reconcile keeps the two in step).
+    pub const GRAFANA_VERSION: &str = "10.4";
     /// Label names a host may not set: filled in at boot (`instance_id`) or by the scraper.
     pub const RESERVED_LABELS: &[&str] = &["instance_id", "job", "instance"];
 }
@@ -76,7 +80,8 @@ pub struct Stack {
     pub hosts: Vec<Host>,
     /// `[network]`: where the hosts run (default VPC when empty).
     pub network: Network,
-    /// `[grafana]`: reserved, filled by a later issue.
+    /// `[grafana]`: Amazon Managed Grafana (`None` when the table is absent; see
+    /// [`Stack::grafana_enabled`]).
     pub grafana: Option<GrafanaConfig>,
     /// `[alerting]`: reserved, filled by a later issue.
     pub alerting: Option<AlertingConfig>,
@@ -85,6 +90,11 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// The `[grafana]` settings when `enabled = true`, else `None`.
+    pub fn grafana_enabled(&self) -> Option<&GrafanaConfig> {
+        self.grafana.as_ref().filter(|g| g.enabled)
+    }
+
     /// The host named `name`.
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
@@ -275,10 +285,46 @@ pub struct Host {
     pub labels: BTreeMap<String, String>,
 }
 
-/// `[grafana]`: reserved for the Grafana issue. Accepts no keys yet.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GrafanaConfig {}
+/// How the Amazon Managed Grafana workspace's IAM permissions are managed
+/// (`[grafana] permission_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GrafanaPermissionType {
+    /// `CUSTOMER_MANAGED` (default): monitor-provision creates and passes the workspace
+    /// role, which is what the AMG API expects for workspaces created through the API.
+    #[default]
+    CustomerManaged,
+    /// `SERVICE_MANAGED`: offered for parity with console-created workspaces; the role is
+    /// still created and passed.
+    ServiceManaged,
+}
+
+impl GrafanaPermissionType {
+    /// The value used in `stack.toml` and by the AMG API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CustomerManaged => "CUSTOMER_MANAGED",
+            Self::ServiceManaged => "SERVICE_MANAGED",
+        }
+    }
+}
+
+/// `[grafana]`: Amazon Managed Grafana for the stack, provisioned by `monitor-provision`
+/// when `enabled`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GrafanaConfig {
+    /// Create and manage the AMG workspace (default `false`).
+    pub enabled: bool,
+    /// IAM Identity Center group ids that get the Grafana ADMIN role.
+    pub admin_group_ids: Vec<String>,
+    /// IAM Identity Center group ids that get the Grafana EDITOR role.
+    pub editor_group_ids: Vec<String>,
+    /// IAM Identity Center group ids that get the Grafana VIEWER role.
+    pub viewer_group_ids: Vec<String>,
+    /// Permission type of the workspace (default `CUSTOMER_MANAGED`).
+    pub permission_type: GrafanaPermissionType,
+    /// Grafana version of a new workspace (default [`defaults::GRAFANA_VERSION`]).
+    pub grafana_version: String,
+}
 
 /// `[alerting]`: reserved for the alerting issue. Accepts no keys yet.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]

@@ -118,7 +118,10 @@ labels = {{ env = "prod", role = "web", team = "platform", az = "b" }}
     assert_eq!(m.artifact.arm64.as_ref().unwrap().sha256, "b".repeat(64));
     assert_eq!(s.hosts[1].labels["az"], "b");
     assert!(!s.node_exporter.systemd_collector);
-    assert_eq!(s.grafana, Some(GrafanaConfig {}));
+    let g = s.grafana.as_ref().unwrap();
+    assert!(!g.enabled && s.grafana_enabled().is_none());
+    assert_eq!(g.permission_type, GrafanaPermissionType::CustomerManaged);
+    assert_eq!(g.grafana_version, defaults::GRAFANA_VERSION);
     assert_eq!(s.host("web-2").unwrap().instance_type, "m7g.large");
 }
 
@@ -139,12 +142,100 @@ fn unknown_top_level_section() {
 }
 
 #[test]
-fn reserved_sections_accept_nothing_yet() {
+fn unknown_grafana_key_names_line_and_key() {
     assert_err(
         &format!("[grafana]\nurl = \"x\"\n{}", minimal()),
         2,
         "grafana.url",
         "unknown field `url`",
+    );
+}
+
+#[test]
+fn reserved_alerting_accepts_nothing_yet() {
+    let err = parse(&format!("[alerting]\nx = 1\n{}", minimal()))
+        .expect_err("alerting is reserved")
+        .to_string();
+    assert!(err.contains("unknown field `x`"), "{err}");
+}
+
+const ADMINS: &str = "906744f8-0011-70e6-ca9c-1a2b3c4d5e6f";
+const VIEWERS: &str = "1234567890-906744f8-0011-70e6-ca9c-1a2b3c4d5e70";
+
+#[test]
+fn grafana_is_parsed_with_defaults() {
+    let s = parse(&format!(
+        "[grafana]\nenabled = true\nadmin_group_ids = [\"{ADMINS}\"]\nviewer_group_ids = [\"{VIEWERS}\"]\n{}",
+        minimal()
+    ))
+    .unwrap();
+    let g = s.grafana_enabled().unwrap();
+    assert_eq!(g.admin_group_ids, [ADMINS]);
+    assert_eq!(g.viewer_group_ids, [VIEWERS]);
+    assert!(g.editor_group_ids.is_empty());
+    assert_eq!(g.permission_type, GrafanaPermissionType::CustomerManaged);
+    assert_eq!(g.permission_type.as_str(), "CUSTOMER_MANAGED");
+    assert_eq!(g.grafana_version, "10.4");
+
+    let s = parse(&format!(
+        "[grafana]\nenabled = true\npermission_type = \"SERVICE_MANAGED\"\ngrafana_version = \"12.4\"\n{}",
+        minimal()
+    ))
+    .unwrap();
+    let g = s.grafana_enabled().unwrap();
+    assert_eq!(g.permission_type, GrafanaPermissionType::ServiceManaged);
+    assert_eq!(g.grafana_version, "12.4");
+    // Absent table: disabled.
+    assert!(parse(&minimal()).unwrap().grafana_enabled().is_none());
+}
+
+#[test]
+fn grafana_errors_name_line_and_key() {
+    assert_err(
+        &format!(
+            "[grafana]\nenabled = true\neditor_group_ids = [\"{ADMINS}\", \"Platform Team\"]\n{}",
+            minimal()
+        ),
+        3,
+        "grafana.editor_group_ids[1]",
+        "not an IAM Identity Center group id",
+    );
+    assert_err(
+        &format!(
+            "[grafana]\nadmin_group_ids = [\"{ADMINS}\"]\nviewer_group_ids = [\"{ADMINS}\"]\n{}",
+            minimal()
+        ),
+        3,
+        "grafana.viewer_group_ids[0]",
+        "already listed in grafana.admin_group_ids",
+    );
+    assert_err(
+        &format!("[grafana]\npermission_type = \"customer\"\n{}", minimal()),
+        2,
+        "grafana.permission_type",
+        "`CUSTOMER_MANAGED` (default) or `SERVICE_MANAGED`",
+    );
+    assert_err(
+        &format!("[grafana]\ngrafana_version = \"latest\"\n{}", minimal()),
+        2,
+        "grafana.grafana_version",
+        "not a Grafana version",
+    );
+    assert_err(
+        &format!("[grafana]\nenabled = \"yes\"\n{}", minimal()),
+        2,
+        "grafana.enabled",
+        "invalid type",
+    );
+    assert_err(
+        &format!(
+            "name = \"{}\"\n[grafana]\nenabled = true\n{}",
+            "n".repeat(60),
+            minimal()
+        ),
+        1,
+        "name",
+        "at most 56 characters",
     );
 }
 

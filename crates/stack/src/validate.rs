@@ -7,10 +7,12 @@ use std::path::Path;
 use toml::Spanned;
 
 use crate::error::{Location, StackError};
-use crate::file::{CollectorFile, HostFile, LogsFile, NetworkFile, NodeExporterFile, StackFile};
+use crate::file::{
+    CollectorFile, GrafanaFile, HostFile, LogsFile, NetworkFile, NodeExporterFile, StackFile,
+};
 use crate::model::{
-    defaults, Adot, Architecture, Artifact, Collector, CollectorKind, Host, Logs, MonitorAgent,
-    Network, NodeExporter, PerArch, Stack,
+    defaults, Adot, Architecture, Artifact, Collector, CollectorKind, GrafanaConfig,
+    GrafanaPermissionType, Host, Logs, MonitorAgent, Network, NodeExporter, PerArch, Stack,
 };
 
 /// Carries the file name and text so any check can turn a span into `file:line:col`.
@@ -65,6 +67,11 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
     let logs = validate_logs(ctx, file.logs.as_ref(), &name)?;
     let collector = validate_collector(ctx, file.collector.as_ref(), &file.hosts, &hosts)?;
     let network = validate_network(ctx, file.network.as_ref())?;
+    let grafana = file
+        .grafana
+        .as_ref()
+        .map(|g| validate_grafana(ctx, g, &name, file.name.as_ref()))
+        .transpose()?;
 
     Ok(Stack {
         name,
@@ -74,7 +81,7 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
         logs,
         hosts,
         network,
-        grafana: file.grafana,
+        grafana,
         alerting: file.alerting,
         source: Some(ctx.path.to_path_buf()),
     })
@@ -460,6 +467,127 @@ fn validate_network(ctx: &Ctx<'_>, net: Option<&Spanned<NetworkFile>>) -> Result
     Ok(Network {
         subnet_id: id(&f.subnet_id, "subnet-", "network.subnet_id")?,
         vpc_id: id(&f.vpc_id, "vpc-", "network.vpc_id")?,
+    })
+}
+
+// ---------------------------------------------------------------- grafana
+
+/// Longest stack name with `[grafana] enabled`: the workspace role `<name>-grafana` must
+/// fit IAM's 64-character role name limit.
+const GRAFANA_MAX_STACK_NAME: usize = 64 - "-grafana".len();
+
+fn validate_grafana(
+    ctx: &Ctx<'_>,
+    g: &Spanned<GrafanaFile>,
+    name: &str,
+    name_span: Option<&Spanned<String>>,
+) -> Result<GrafanaConfig> {
+    let f = g.get_ref();
+    let enabled = f.enabled.unwrap_or(false);
+    if enabled && name.len() > GRAFANA_MAX_STACK_NAME {
+        let msg = format!(
+            "with [grafana] enabled the stack name may have at most {GRAFANA_MAX_STACK_NAME} characters (the workspace IAM role `<name>-grafana` is limited to 64), `{name}` has {}",
+            name.len()
+        );
+        return Err(match name_span {
+            Some(n) => ctx.bad(n, "name", msg),
+            None => ctx.invalid(Some(g.span()), "grafana.enabled", msg),
+        });
+    }
+    let mut seen: BTreeMap<String, &'static str> = BTreeMap::new();
+    let mut groups = |v: &Option<Spanned<Vec<Spanned<String>>>>,
+                      key: &'static str|
+     -> Result<Vec<String>> {
+        let Some(v) = v else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for (i, id) in v.get_ref().iter().enumerate() {
+            let k = format!("grafana.{key}[{i}]");
+            let s = id.get_ref();
+            if !is_identity_store_group_id(s) {
+                return Err(ctx.bad(
+                    id,
+                    &k,
+                    format!(
+                        "`{s}` is not an IAM Identity Center group id: use the \"Group ID\" shown on the group's page in the IAM Identity Center console (a UUID like 906744f8-0011-70e6-ca9c-1a2b3c4d5e6f), not the group's display name"
+                    ),
+                ));
+            }
+            if let Some(other) = seen.insert(s.clone(), key) {
+                return Err(ctx.bad(
+                    id,
+                    &k,
+                    format!("group `{s}` is already listed in grafana.{other}: a group has one Grafana role"),
+                ));
+            }
+            out.push(s.clone());
+        }
+        Ok(out)
+    };
+    let admin_group_ids = groups(&f.admin_group_ids, "admin_group_ids")?;
+    let editor_group_ids = groups(&f.editor_group_ids, "editor_group_ids")?;
+    let viewer_group_ids = groups(&f.viewer_group_ids, "viewer_group_ids")?;
+    let permission_type = match &f.permission_type {
+        None => GrafanaPermissionType::default(),
+        Some(p) => match p.get_ref().as_str() {
+            "CUSTOMER_MANAGED" => GrafanaPermissionType::CustomerManaged,
+            "SERVICE_MANAGED" => GrafanaPermissionType::ServiceManaged,
+            other => {
+                return Err(ctx.bad(
+                    p,
+                    "grafana.permission_type",
+                    format!(
+                        "`{other}` is not a permission type: use `CUSTOMER_MANAGED` (default) or `SERVICE_MANAGED`"
+                    ),
+                ))
+            }
+        },
+    };
+    let grafana_version = match &f.grafana_version {
+        None => defaults::GRAFANA_VERSION.to_string(),
+        Some(v) => {
+            let s = v.get_ref();
+            let parts: Vec<&str> = s.split('.').collect();
+            let ok = (1..=3).contains(&parts.len())
+                && parts.iter().all(|p| {
+                    !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit())
+                });
+            if !ok {
+                return Err(ctx.bad(
+                    v,
+                    "grafana.grafana_version",
+                    format!(
+                        "`{s}` is not a Grafana version as AMG lists them (e.g. `10.4`; `aws grafana list-versions` shows the supported ones)"
+                    ),
+                ));
+            }
+            s.clone()
+        }
+    };
+    Ok(GrafanaConfig {
+        enabled,
+        admin_group_ids,
+        editor_group_ids,
+        viewer_group_ids,
+        permission_type,
+        grafana_version,
+    })
+}
+
+/// An IAM Identity Store group id: a UUID, optionally prefixed with 10 hex digits and `-`.
+fn is_identity_store_group_id(id: &str) -> bool {
+    let uuid = match id.len() {
+        36 => id,
+        47 if id.as_bytes()[10] == b'-' && id[..10].bytes().all(|b| b.is_ascii_hexdigit()) => {
+            &id[11..]
+        }
+        _ => return false,
+    };
+    uuid.char_indices().all(|(i, c)| {
+        if [8, 13, 18, 23].contains(&i) {
+            c == '-'
+        } else {
+            c.is_ascii_hexdigit()
+        }
     })
 }
 

@@ -1,0 +1,345 @@
+//! Stateful wiremock stubs of the Amazon Managed Grafana control plane and of a
+//! workspace's Grafana HTTP API, shared by `crates/reconcile/tests/grafana.rs` and
+//! `bins/monitor-provision/tests/grafana.rs` (included with `#[path]`).
+//!
+//! AMG: REST-JSON as in the AMG API reference,
+//! <https://docs.aws.amazon.com/grafana/latest/APIReference/> (each route cites its page),
+//! the same shapes as monitor-grafana's `amg_contract.rs`. Grafana: grafana/grafana
+//! `docs/sources/developers/http_api/` (`folder.md`, `data_source.md`, `dashboard.md`), as
+//! in monitor-grafana's `api_contract.rs`.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub const WS: &str = "g-0123456789";
+pub const SECRET_PREFIX: &str = "glsa_test_secret_";
+
+// ---------------------------------------------------------------- AMG stub
+
+#[derive(Default)]
+pub struct AmgState {
+    /// The workspace description (API_WorkspaceDescription.html), once created.
+    pub workspace: Option<Value>,
+    pub create_bodies: Vec<Value>,
+    pub describes: usize,
+    pub deletes: usize,
+    /// (role, group id).
+    pub permissions: Vec<(String, String)>,
+    /// Live service accounts: id → name.
+    pub service_accounts: BTreeMap<String, String>,
+    /// Live tokens: (service account id, token id).
+    pub tokens: Vec<(String, String)>,
+    pub tokens_created: usize,
+    pub tokens_deleted: usize,
+    pub next_id: u32,
+    /// CreateWorkspace calls still to refuse as if the new role had not propagated.
+    pub create_failures: usize,
+}
+
+#[derive(Clone, Default)]
+pub struct AmgStub(pub Arc<Mutex<AmgState>>);
+
+fn json_response(status: u16, body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
+}
+
+fn not_found(what: &str) -> ResponseTemplate {
+    ResponseTemplate::new(404)
+        .insert_header("x-amzn-ErrorType", "ResourceNotFoundException")
+        .set_body_json(json!({"message": format!("{what} not found"), "resourceId": WS, "resourceType": "WORKSPACE"}))
+}
+
+impl Respond for AmgStub {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().unwrap();
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let path = req.url.path().to_string();
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (req.method.as_str(), parts.as_slice()) {
+            // API_ListWorkspaces.html: GET /workspaces → {"workspaces": [WorkspaceSummary]}
+            ("GET", ["workspaces"]) => {
+                let list: Vec<Value> = s.workspace.iter().cloned().collect();
+                json_response(200, json!({ "workspaces": list }))
+            }
+            // API_CreateWorkspace.html: POST /workspaces → 202 {"workspace": WorkspaceDescription}
+            ("POST", ["workspaces"]) => {
+                if s.create_failures > 0 {
+                    s.create_failures -= 1;
+                    // Errors: x-amzn-ErrorType + {"message"} (REST-JSON), as AMG answers a
+                    // role it cannot use yet.
+                    return ResponseTemplate::new(400)
+                        .insert_header("x-amzn-ErrorType", "ValidationException")
+                        .set_body_json(json!({"message": format!("Unable to assume the role {}", body["workspaceRoleArn"].as_str().unwrap_or_default())}));
+                }
+                s.create_bodies.push(body.clone());
+                let ws = json!({
+                    "id": WS,
+                    "name": body["workspaceName"],
+                    "status": "CREATING",
+                    "endpoint": format!("{WS}.grafana-workspace.eu-west-1.amazonaws.com"),
+                    "grafanaVersion": body["grafanaVersion"],
+                    "created": 1_764_000_000,
+                    "modified": 1_764_000_000,
+                    "dataSources": body["workspaceDataSources"],
+                    "notificationDestinations": body["workspaceNotificationDestinations"],
+                    "accountAccessType": body["accountAccessType"],
+                    "permissionType": body["permissionType"],
+                    "workspaceRoleArn": body["workspaceRoleArn"],
+                    "authentication": {"providers": body["authenticationProviders"]},
+                    "tags": body["tags"],
+                });
+                s.workspace = Some(ws.clone());
+                json_response(202, json!({ "workspace": ws }))
+            }
+            // API_DescribeWorkspace.html: GET /workspaces/{id}; CREATING once, then ACTIVE.
+            ("GET", ["workspaces", _]) => {
+                s.describes += 1;
+                let Some(ws) = s.workspace.clone() else {
+                    return not_found("workspace");
+                };
+                if ws["status"] == "CREATING" {
+                    if let Some(w) = s.workspace.as_mut() {
+                        w["status"] = json!("ACTIVE");
+                    }
+                }
+                json_response(200, json!({ "workspace": ws }))
+            }
+            // API_DeleteWorkspace.html: DELETE /workspaces/{id} → 202 {"workspace": …}
+            ("DELETE", ["workspaces", _]) => {
+                s.deletes += 1;
+                match s.workspace.take() {
+                    Some(mut ws) => {
+                        ws["status"] = json!("DELETING");
+                        json_response(202, json!({ "workspace": ws }))
+                    }
+                    None => not_found("workspace"),
+                }
+            }
+            // API_ListPermissions.html: GET /workspaces/{id}/permissions?userType=SSO_GROUP
+            ("GET", ["workspaces", _, "permissions"]) => {
+                let list: Vec<Value> = s
+                    .permissions
+                    .iter()
+                    .map(|(r, g)| json!({"role": r, "user": {"id": g, "type": "SSO_GROUP"}}))
+                    .collect();
+                json_response(200, json!({ "permissions": list }))
+            }
+            // API_UpdatePermissions.html: PATCH … {"updateInstructionBatch"} → 200 {"errors": []}
+            ("PATCH", ["workspaces", _, "permissions"]) => {
+                for ins in body["updateInstructionBatch"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let role = ins["role"].as_str().unwrap_or_default().to_string();
+                    for u in ins["users"].as_array().into_iter().flatten() {
+                        let id = u["id"].as_str().unwrap_or_default().to_string();
+                        s.permissions.retain(|(_, g)| *g != id);
+                        if ins["action"] == "ADD" {
+                            s.permissions.push((role.clone(), id));
+                        }
+                    }
+                }
+                json_response(200, json!({"errors": []}))
+            }
+            // API_ListWorkspaceServiceAccounts.html
+            ("GET", ["workspaces", _, "serviceaccounts"]) => {
+                let list: Vec<Value> = s
+                    .service_accounts
+                    .iter()
+                    .map(|(id, n)| json!({"id": id, "name": n, "grafanaRole": "ADMIN", "isDisabled": "false"}))
+                    .collect();
+                json_response(200, json!({"workspaceId": WS, "serviceAccounts": list}))
+            }
+            // API_CreateWorkspaceServiceAccount.html
+            ("POST", ["workspaces", _, "serviceaccounts"]) => {
+                s.next_id += 1;
+                let id = s.next_id.to_string();
+                let name = body["name"].as_str().unwrap_or_default().to_string();
+                s.service_accounts.insert(id.clone(), name.clone());
+                json_response(
+                    200,
+                    json!({"id": id, "name": name, "grafanaRole": body["grafanaRole"], "workspaceId": WS}),
+                )
+            }
+            // API_CreateWorkspaceServiceAccountToken.html
+            ("POST", ["workspaces", _, "serviceaccounts", sa, "tokens"]) => {
+                s.next_id += 1;
+                let id = s.next_id.to_string();
+                s.tokens.push((sa.to_string(), id.clone()));
+                s.tokens_created += 1;
+                json_response(
+                    200,
+                    json!({
+                        "serviceAccountId": sa,
+                        "serviceAccountToken": {"id": id, "key": format!("{SECRET_PREFIX}{id}"), "name": body["name"]},
+                        "workspaceId": WS
+                    }),
+                )
+            }
+            // API_DeleteWorkspaceServiceAccountToken.html
+            ("DELETE", ["workspaces", _, "serviceaccounts", sa, "tokens", t]) => {
+                let before = s.tokens.len();
+                s.tokens.retain(|(a, b)| !(a == sa && b == t));
+                if s.tokens.len() == before {
+                    return not_found("token");
+                }
+                s.tokens_deleted += 1;
+                json_response(
+                    200,
+                    json!({"serviceAccountId": sa, "tokenId": t, "workspaceId": WS}),
+                )
+            }
+            // API_DeleteWorkspaceServiceAccount.html
+            ("DELETE", ["workspaces", _, "serviceaccounts", sa]) => {
+                if s.service_accounts.remove(*sa).is_none() {
+                    return not_found("service account");
+                }
+                json_response(200, json!({"serviceAccountId": sa, "workspaceId": WS}))
+            }
+            _ => ResponseTemplate::new(400)
+                .insert_header("x-amzn-ErrorType", "ValidationException")
+                .set_body_json(json!({"message": format!("unexpected {} {path}", req.method)})),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Grafana HTTP API stub
+
+#[derive(Default)]
+pub struct GrafanaState {
+    pub folders: BTreeMap<String, String>,
+    pub datasources: BTreeMap<String, Value>,
+    pub dashboards: BTreeMap<String, u64>,
+    /// (method, path) of every request.
+    pub calls: Vec<(String, String)>,
+    /// Authorization headers seen.
+    pub auth: Vec<String>,
+    pub fail: bool,
+}
+
+#[derive(Clone, Default)]
+pub struct GrafanaStub(pub Arc<Mutex<GrafanaState>>);
+
+impl GrafanaStub {
+    pub fn count(&self, m: &str, p: &str) -> usize {
+        let s = self.0.lock().unwrap();
+        s.calls
+            .iter()
+            .filter(|(a, b)| {
+                a == m && (b == p || (p.ends_with('*') && b.starts_with(&p[..p.len() - 1])))
+            })
+            .count()
+    }
+}
+
+impl Respond for GrafanaStub {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().unwrap();
+        let path = req.url.path().to_string();
+        s.calls.push((req.method.to_string(), path.clone()));
+        s.auth.push(
+            req.headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+        );
+        if s.fail {
+            return json_response(500, json!({"message": "internal error"}));
+        }
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (req.method.as_str(), parts.as_slice()) {
+            // folder.md
+            ("GET", ["api", "folders", uid]) => match s.folders.get(*uid) {
+                Some(t) => {
+                    json_response(200, json!({"id": 5, "uid": uid, "title": t, "version": 1}))
+                }
+                None => json_response(404, json!({"message": "folder not found"})),
+            },
+            ("POST", ["api", "folders"]) => {
+                let uid = body["uid"].as_str().unwrap_or_default().to_string();
+                let title = body["title"].as_str().unwrap_or_default().to_string();
+                s.folders.insert(uid.clone(), title.clone());
+                json_response(
+                    200,
+                    json!({"id": 5, "uid": uid, "title": title, "version": 1}),
+                )
+            }
+            // data_source.md
+            ("GET", ["api", "datasources", "uid", uid, "health"]) => {
+                if s.datasources.contains_key(*uid) {
+                    json_response(
+                        200,
+                        json!({"status": "OK", "message": "Data source is working"}),
+                    )
+                } else {
+                    json_response(404, json!({"message": "Data source not found"}))
+                }
+            }
+            ("GET", ["api", "datasources", "uid", uid]) => match s.datasources.get(*uid) {
+                Some(d) => json_response(200, d.clone()),
+                None => json_response(404, json!({"message": "Data source not found"})),
+            },
+            ("POST", ["api", "datasources"]) => {
+                let uid = body["uid"].as_str().unwrap_or_default().to_string();
+                if s.datasources.values().any(|d| d["name"] == body["name"]) {
+                    return json_response(
+                        409,
+                        json!({"message": "data source with the same name already exists"}),
+                    );
+                }
+                s.datasources.insert(uid, body.clone());
+                json_response(
+                    200,
+                    json!({"id": 1, "message": "Datasource added", "datasource": body}),
+                )
+            }
+            ("PUT", ["api", "datasources", "uid", uid]) => {
+                s.datasources.insert(uid.to_string(), body.clone());
+                json_response(
+                    200,
+                    json!({"id": 1, "message": "Datasource updated", "datasource": body}),
+                )
+            }
+            // dashboard.md
+            ("POST", ["api", "dashboards", "db"]) => {
+                let uid = body["dashboard"]["uid"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let v = s.dashboards.entry(uid.clone()).or_insert(0);
+                *v += 1;
+                let version = *v;
+                json_response(
+                    200,
+                    json!({"id": 10, "uid": uid, "url": format!("/d/{uid}/x"), "status": "success", "version": version, "slug": "x"}),
+                )
+            }
+            _ => json_response(404, json!({"message": "Not found"})),
+        }
+    }
+}
+
+/// Starts both stubs: `(amg state, amg server, grafana state, grafana server)`.
+pub async fn start_stubs() -> (AmgStub, MockServer, GrafanaStub, MockServer) {
+    let amg = AmgStub::default();
+    let amg_server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(amg.clone())
+        .mount(&amg_server)
+        .await;
+    let grafana = GrafanaStub::default();
+    let grafana_server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(grafana.clone())
+        .mount(&grafana_server)
+        .await;
+    (amg, amg_server, grafana, grafana_server)
+}
