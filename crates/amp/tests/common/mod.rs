@@ -3,7 +3,7 @@
 //! client's signatures are checked by code that shares nothing with `aws-sigv4`.
 #![allow(dead_code)]
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
