@@ -56,11 +56,6 @@ impl PolicyDocument {
     }
 }
 
-/// Suggested role name for the stack's workspace role.
-pub fn workspace_role_name(stack_name: &str) -> String {
-    format!("{stack_name}-grafana-workspace")
-}
-
 /// Trust policy: `grafana.amazonaws.com` may assume the role, only for workspaces of this
 /// account in this region (confused-deputy guard; the workspace id is not known yet when
 /// the role is created, hence `workspaces/*`).
