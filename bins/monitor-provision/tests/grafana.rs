@@ -84,6 +84,15 @@ async fn apply_and_destroy_grafana_through_the_standard_endpoints() {
     }
     assert_eq!(grafana.0.lock().unwrap().datasources.len(), 2);
 
+    // Right after the apply, `plan` has nothing to do (exit 0): the content hash tagged on
+    // the workspace matches, so no `~ grafana_content`.
+    let o = run(envs.clone(), tmp.path(), &["plan", "--config", c]).await;
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    assert!(!out.contains("grafana_content"), "{out}");
+    assert_eq!(amg.0.lock().unwrap().tagged.len(), 1);
+
     let o = run(envs, tmp.path(), &["destroy", "--config", c, "--yes"]).await;
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(0), "{out}");

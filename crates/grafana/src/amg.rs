@@ -121,6 +121,20 @@ pub fn workspace_configuration(spec: &WorkspaceSpec) -> String {
     .unwrap_or_default()
 }
 
+/// The ARN of workspace `workspace_id` (`DescribeWorkspace` does not return it):
+/// `arn:{partition}:grafana:{region}:{account}:/workspaces/{id}`, as in the Service
+/// Authorization Reference for Amazon Managed Grafana.
+pub fn workspace_arn(region: &str, account_id: &str, workspace_id: &str) -> String {
+    let partition = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    format!("arn:{partition}:grafana:{region}:{account_id}:/workspaces/{workspace_id}")
+}
+
 /// What we need to know about a workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Workspace {
@@ -403,6 +417,19 @@ impl Amg {
             Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(false),
             Err(e) => Err(amg_err("DeleteWorkspace", e)),
         }
+    }
+
+    /// `TagResource` on a workspace (`POST /tags/{resourceArn}` with `{"tags": {…}}`,
+    /// <https://docs.aws.amazon.com/grafana/latest/APIReference/API_TagResource.html>):
+    /// adds `tags`, overwriting the values of keys it already carries. `arn` is the
+    /// workspace ARN ([`workspace_arn`]).
+    pub async fn tag_workspace(&self, arn: &str, tags: &BTreeMap<String, String>) -> Result<()> {
+        let mut req = self.client.tag_resource().resource_arn(arn);
+        for (k, v) in tags {
+            req = req.tags(k, v);
+        }
+        req.send().await.map_err(|e| amg_err("TagResource", e))?;
+        Ok(())
     }
 
     /// Finds the workspace by the spec's tags or creates it; `true` if created.
@@ -805,6 +832,15 @@ mod tests {
         );
         assert_eq!(s.permission_type, PermissionType::CustomerManaged);
         assert_eq!(s.grafana_version, DEFAULT_GRAFANA_VERSION);
+    }
+
+    #[test]
+    fn workspace_arn_has_the_documented_shape() {
+        assert_eq!(
+            workspace_arn("eu-west-1", "123456789012", "g-1"),
+            "arn:aws:grafana:eu-west-1:123456789012:/workspaces/g-1"
+        );
+        assert!(workspace_arn("cn-north-1", "1", "g-1").starts_with("arn:aws-cn:grafana:"));
     }
 
     #[test]

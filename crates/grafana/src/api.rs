@@ -566,8 +566,9 @@ impl GrafanaClient {
     }
 }
 
-/// Everything the stack puts into Grafana.
-#[derive(Debug, Clone)]
+/// Everything the stack puts into Grafana. Serialises to the JSON of what is sent (the
+/// reconciler hashes it to tell whether the content changed since the last apply).
+#[derive(Debug, Clone, Serialize)]
 pub struct ContentSpec {
     /// Folder holding our dashboards.
     pub folder: Folder,

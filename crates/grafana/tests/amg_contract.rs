@@ -12,7 +12,7 @@ use monitor_grafana::amg::{Amg, RoleAssignments, WorkspaceSpec, TOKEN_TTL};
 use monitor_grafana::api::{apply_content, ContentSpec, GrafanaClient, StackContent};
 use monitor_grafana::Error;
 use serde_json::{json, Value};
-use wiremock::matchers::{body_partial_json, header, method, path};
+use wiremock::matchers::{body_partial_json, header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const WS: &str = "g-0123456789";
@@ -612,4 +612,50 @@ async fn dropped_guard_still_deletes_the_token() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     aws.verify().await;
+}
+
+#[tokio::test]
+async fn tag_workspace_sends_the_documented_request() {
+    let server = MockServer::start().await;
+    // https://docs.aws.amazon.com/grafana/latest/APIReference/API_TagResource.html
+    // POST /tags/{resourceArn} {"tags": {…}} → 200 {} (the ARN is one URI label,
+    // percent-encoded).
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/tags/arn.+workspaces.+g-0123456789$"))
+        .and(body_partial_json(json!({
+            "tags": {"monitor:content-sha256": "ab12"}
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let arn = monitor_grafana::amg::workspace_arn("eu-west-1", "123456789012", WS);
+    assert_eq!(
+        arn,
+        "arn:aws:grafana:eu-west-1:123456789012:/workspaces/g-0123456789"
+    );
+    let tags = BTreeMap::from([("monitor:content-sha256".to_string(), "ab12".to_string())]);
+    amg(&server).tag_workspace(&arn, &tags).await.unwrap();
+    let reqs = server.received_requests().await.unwrap();
+    assert_sigv4(&reqs[0]);
+    let sent: Value = serde_json::from_slice(&reqs[0].body).unwrap();
+    assert_eq!(sent, json!({"tags": {"monitor:content-sha256": "ab12"}}));
+    let p = reqs[0].url.path().to_lowercase();
+    assert!(
+        p.contains("arn%3aaws%3agrafana%3aeu-west-1%3a123456789012%3a%2fworkspaces%2fg-0123456789"),
+        "the ARN is sent as one encoded label: {p}"
+    );
+
+    // Errors name the operation.
+    let other = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .insert_header("x-amzn-ErrorType", "ResourceNotFoundException")
+                .set_body_json(json!({"message": "Workspace not found", "resourceId": WS, "resourceType": "WORKSPACE"})),
+        )
+        .mount(&other)
+        .await;
+    let e = amg(&other).tag_workspace(&arn, &tags).await.unwrap_err();
+    assert!(e.to_string().contains("TagResource"), "{e}");
 }

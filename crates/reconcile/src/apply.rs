@@ -440,11 +440,11 @@ async fn run_step(
 
 mod grafana {
     use monitor_grafana::amg::{self, RoleAssignments, WorkspaceSpec};
-    use monitor_grafana::api::{self, ContentSpec, GrafanaClient, StackContent};
+    use monitor_grafana::api::{self, GrafanaClient};
 
     use super::{iam_tags, to_json, Env};
     use crate::error::{ReconcileError, Result};
-    use crate::names::GRAFANA_POLICY_NAME;
+    use crate::names::{GRAFANA_POLICY_NAME, TAG_CONTENT_SHA};
     use crate::policy;
 
     fn trust(env: &Env<'_>) -> Result<String> {
@@ -667,22 +667,23 @@ mod grafana {
         ))
     }
 
+    /// Puts the content into Grafana with a token living for this run only, then records
+    /// its hash in the workspace tag [`crate::names::TAG_CONTENT_SHA`] — only after the
+    /// content was applied, so a failure leaves the change pending for the next plan.
     pub(super) async fn content(env: &Env<'_>) -> Result<String> {
         let ws = active_workspace(env).await?;
         let (amp_id, _) = env.resolved.lock().await.workspace.clone().ok_or_else(|| {
             ReconcileError::Failed("no AMP workspace for the Grafana datasource".into())
         })?;
-        let spec = ContentSpec::for_stack(&StackContent {
-            stack_name: env.names.stack.clone(),
-            region: env.clients.region.clone(),
-            grafana_version: ws.grafana_version.clone(),
-            prometheus_endpoint: format!(
-                "https://aps-workspaces.{}.amazonaws.com/workspaces/{amp_id}/",
-                env.clients.region
-            ),
-            log_group_name: env.stack.logs.group.clone(),
-            log_group_arn: log_group_arn(env),
-        });
+        let spec = crate::desired::grafana_content(
+            &env.names.stack,
+            &env.clients.region,
+            &env.observed.account_id,
+            &env.stack.logs.group,
+            &amp_id,
+            &ws.grafana_version,
+        );
+        let sha = crate::desired::content_sha256(&spec);
         let base = env
             .opts
             .grafana_api_base
@@ -696,11 +697,15 @@ mod grafana {
                 api::apply_content(&client, &spec).await
             })
             .await?;
+        let arn = amg::workspace_arn(&env.clients.region, &env.observed.account_id, &ws.id);
+        let tags = std::collections::BTreeMap::from([(TAG_CONTENT_SHA.to_string(), sha.clone())]);
+        env.clients.grafana.tag_workspace(&arn, &tags).await?;
         Ok(format!(
-            "folder {:?}, {} datasource(s) healthy, {} dashboard(s) saved",
+            "folder {:?}, {} datasource(s) healthy, {} dashboard(s) saved; tagged {TAG_CONTENT_SHA}={}",
             report.folder,
             report.datasources.len(),
-            report.dashboards.len()
+            report.dashboards.len(),
+            &sha[..12]
         ))
     }
 }

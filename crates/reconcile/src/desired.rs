@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use monitor_bootstrap::{RenderInputs, RenderedFile};
+use monitor_grafana::api::{ContentSpec, StackContent};
 use monitor_stack::{Host, Stack};
 
 use crate::error::Result;
@@ -72,6 +73,78 @@ pub struct Desired {
     /// `[grafana]` when `enabled = true`: the Grafana role, workspace, permissions and
     /// content are part of the stack.
     pub grafana: Option<monitor_stack::GrafanaConfig>,
+}
+
+impl Desired {
+    /// The Grafana content (folder, datasources, dashboards) apply puts into a workspace
+    /// running `grafana_version`; `None` without `[grafana] enabled` or while the AMP
+    /// workspace (the AMP datasource's URL) is not known yet.
+    pub fn grafana_content(&self, grafana_version: &str) -> Option<ContentSpec> {
+        self.grafana.as_ref()?;
+        let amp_id = self.workspace_id.as_deref()?;
+        Some(grafana_content(
+            &self.names.stack,
+            &self.region,
+            &self.account_id,
+            &self.log_group,
+            amp_id,
+            grafana_version,
+        ))
+    }
+
+    /// [`content_sha256`] of [`Desired::grafana_content`].
+    pub fn grafana_content_sha256(&self, grafana_version: &str) -> Option<String> {
+        self.grafana_content(grafana_version)
+            .map(|c| content_sha256(&c))
+    }
+}
+
+/// The standard Grafana content of a stack whose AMP workspace is `amp_workspace_id`, for
+/// a workspace running `grafana_version` (it picks the Prometheus plugin). Apply puts
+/// exactly this into Grafana, and the plan hashes exactly this.
+pub fn grafana_content(
+    stack_name: &str,
+    region: &str,
+    account_id: &str,
+    log_group: &str,
+    amp_workspace_id: &str,
+    grafana_version: &str,
+) -> ContentSpec {
+    ContentSpec::for_stack(&StackContent {
+        stack_name: stack_name.to_string(),
+        region: region.to_string(),
+        grafana_version: grafana_version.to_string(),
+        prometheus_endpoint: format!(
+            "https://aps-workspaces.{region}.amazonaws.com/workspaces/{amp_workspace_id}/"
+        ),
+        log_group_name: log_group.to_string(),
+        log_group_arn: crate::policy::log_group_arn(region, account_id, log_group),
+    })
+}
+
+/// Lower-case hex sha256 of the canonical JSON of `spec` (object keys sorted, no
+/// whitespace): the value of the workspace tag [`crate::names::TAG_CONTENT_SHA`].
+pub fn content_sha256(spec: &ContentSpec) -> String {
+    let value = serde_json::to_value(spec).unwrap_or_default();
+    sha256_hex(&canonical(&value).to_string())
+}
+
+/// `v` with every object's keys in sorted order (whatever map `serde_json` is built with).
+fn canonical(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let sorted: BTreeMap<&String, &Value> = m.iter().collect();
+            Value::Object(
+                sorted
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Renders the desired state. `workspace_id` is the workspace the hosts will write to,
@@ -181,5 +254,52 @@ mod tests {
         .unwrap();
         assert_ne!(c.hosts[0].rendered.as_ref().unwrap().base_sha, ra.base_sha);
         assert_eq!(a.hosts[0].tags(&a.names)["label:team"], "a");
+    }
+
+    fn grafana_stack(region: &str) -> Stack {
+        monitor_stack::from_toml_str(
+            &format!("name = \"t\"\nregion = \"{region}\"\n[grafana]\nenabled = true\n[[hosts]]\nname = \"web-1\"\nlabels = {{ env = \"p\", role = \"w\", team = \"x\" }}\n"),
+            "stack.toml".as_ref(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn content_hash_is_stable_and_follows_what_is_sent() {
+        let d = desired(&grafana_stack("eu-west-1"), "1", Some("ws-1")).unwrap();
+        let h = d.grafana_content_sha256("10.4").unwrap();
+        assert_eq!(h.len(), 64);
+        assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(
+            d.grafana_content_sha256("10.4").as_deref(),
+            Some(h.as_str())
+        );
+        // Same as hashing what apply sends.
+        let spec = d.grafana_content("10.4").unwrap();
+        assert_eq!(content_sha256(&spec), h);
+        assert_eq!(spec.datasources[0].kind, "prometheus");
+        // Grafana 12 switches the Prometheus plugin: a different datasource.
+        assert_ne!(d.grafana_content_sha256("12.4").unwrap(), h);
+        // Another region, another AMP workspace: different content.
+        let other = desired(&grafana_stack("us-east-1"), "1", Some("ws-1")).unwrap();
+        assert_ne!(other.grafana_content_sha256("10.4").unwrap(), h);
+        let other = desired(&grafana_stack("eu-west-1"), "1", Some("ws-2")).unwrap();
+        assert_ne!(other.grafana_content_sha256("10.4").unwrap(), h);
+        // Unknown AMP workspace, or Grafana disabled: nothing to hash.
+        let d = desired(&grafana_stack("eu-west-1"), "1", None).unwrap();
+        assert!(d.grafana_content_sha256("10.4").is_none());
+        let d = desired(
+            &stack(r#"env = "p", role = "w", team = "a""#),
+            "1",
+            Some("ws-1"),
+        )
+        .unwrap();
+        assert!(d.grafana_content("10.4").is_none());
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys() {
+        let v = serde_json::json!({"b": 1, "a": [{"d": 2, "c": 3}]});
+        assert_eq!(canonical(&v).to_string(), r#"{"a":[{"c":3,"d":2}],"b":1}"#);
     }
 }

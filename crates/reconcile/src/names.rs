@@ -18,6 +18,10 @@ pub const TAG_USER_DATA_SHA: &str = "monitor:user-data-sha256";
 /// except the labels. A change here replaces the instance; a change of labels only is
 /// pushed in place.
 pub const TAG_BASE_SHA: &str = "monitor:base-sha256";
+/// Grafana workspace tag: sha256 of the Grafana content (folder, datasources,
+/// dashboards) the last successful apply put into the workspace
+/// ([`crate::desired::content_sha256`]). Missing or different = the content is applied.
+pub const TAG_CONTENT_SHA: &str = "monitor:content-sha256";
 /// Prefix of the instance tags mirroring the host's labels (`label:env = prod`).
 pub const LABEL_TAG_PREFIX: &str = "label:";
 /// The AWS managed policy the SSM agent needs.

@@ -49,6 +49,18 @@ pub struct GrafanaWorkspaceState {
     pub permissions: Option<Vec<monitor_grafana::amg::GroupPermission>>,
 }
 
+impl GrafanaWorkspaceState {
+    /// The workspace tag [`crate::names::TAG_CONTENT_SHA`]: the hash of the content the
+    /// last successful apply put into Grafana; `None` if content was never applied.
+    pub fn content_sha256(&self) -> Option<&str> {
+        self.workspace
+            .tags
+            .get(crate::names::TAG_CONTENT_SHA)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
+}
+
 /// An IAM role of the stack (the EC2 role, or the Grafana workspace role).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoleState {

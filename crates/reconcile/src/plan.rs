@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::desired::Desired;
 use crate::names::{
     Names, GRAFANA_POLICY_NAME, INLINE_POLICY_NAME, LABEL_TAG_PREFIX, SSM_CORE_POLICY_ARN,
-    TAG_BASE_SHA, TAG_USER_DATA_SHA,
+    TAG_BASE_SHA, TAG_CONTENT_SHA, TAG_USER_DATA_SHA,
 };
 use crate::observe::{InstanceState, Observed};
 use crate::policy;
@@ -827,15 +827,57 @@ fn grafana_changes(
             .detail(Detail::new("groups", None, Some(&show(&want)))),
         ),
     }
-    changes.push(Change::new(
-        Resource::new(
-            ResourceKind::GrafanaContent,
-            &names.grafana_workspace,
-            ws.map(|w| w.workspace.id.clone()),
-        ),
-        Action::Update,
-        "folder, AMP and CloudWatch datasources and dashboards are upserted by uid on every apply (read and written with a token that lives for this run only)",
-    ));
+    if let Some(c) = content_change(desired, ws, failed, &g.grafana_version) {
+        changes.push(c);
+    }
+}
+
+/// `~ grafana_content` unless the workspace's [`crate::names::TAG_CONTENT_SHA`] tag says
+/// the last successful apply put exactly the desired content into it. (The content itself
+/// cannot be read without a Grafana token, which plan never creates.)
+fn content_change(
+    desired: &Desired,
+    ws: Option<&crate::observe::GrafanaWorkspaceState>,
+    failed: bool,
+    configured_version: &str,
+) -> Option<Change> {
+    let names = &desired.names;
+    let version = ws.map_or(configured_version, |w| {
+        if w.workspace.grafana_version.is_empty() {
+            configured_version
+        } else {
+            w.workspace.grafana_version.as_str()
+        }
+    });
+    let want = desired.grafana_content_sha256(version);
+    let have = ws.filter(|_| !failed).and_then(|w| w.content_sha256());
+    let reason = match (ws, &want, have) {
+        (None, _, _) => "never applied: the workspace is created by this apply",
+        _ if failed => "the workspace is replaced; its content is applied again",
+        (_, None, _) => {
+            "the AMP workspace is (re)created: the AMP datasource URL is known after apply"
+        }
+        (_, Some(_), None) => "never applied (the workspace carries no monitor:content-sha256 tag)",
+        (_, Some(w), Some(h)) if w == h => return None,
+        (_, Some(_), Some(_)) => "dashboards or datasources changed since the last apply",
+    };
+    let short = |h: &str| h.chars().take(12).collect::<String>();
+    Some(
+        Change::new(
+            Resource::new(
+                ResourceKind::GrafanaContent,
+                &names.grafana_workspace,
+                ws.map(|w| w.workspace.id.clone()),
+            ),
+            Action::Update,
+            format!("{reason} (folder, datasources and dashboards are upserted by uid with a token that lives for this run only)"),
+        )
+        .detail(Detail::new(
+            TAG_CONTENT_SHA,
+            have.map(short).as_deref(),
+            Some(want.as_deref().map_or(KNOWN_AFTER_APPLY.to_string(), short).as_str()),
+        )),
+    )
 }
 
 fn remote_write_resource(doc: &serde_json::Value) -> Option<String> {
@@ -1255,6 +1297,56 @@ mod tests {
             .kind
             .as_str()
             .starts_with("grafana")));
+    }
+
+    #[test]
+    fn grafana_content_is_planned_only_when_its_tag_is_missing_or_stale() {
+        let d = desired(&grafana_stack(), "123456789012", Some("ws-1")).unwrap();
+        let sha = d.grafana_content_sha256("10.4").unwrap();
+        let observed = |tag: Option<&str>, version: &str| {
+            let mut o = empty();
+            let mut tags = d.names.owner_tags();
+            if let Some(t) = tag {
+                tags.insert(TAG_CONTENT_SHA.into(), t.into());
+            }
+            o.grafana_workspace = Some(crate::observe::GrafanaWorkspaceState {
+                workspace: monitor_grafana::amg::Workspace {
+                    id: "g-1".into(),
+                    endpoint: "g-1.grafana-workspace.eu-west-1.amazonaws.com".into(),
+                    grafana_version: version.into(),
+                    status: "ACTIVE".into(),
+                    role_arn: None,
+                    tags,
+                },
+                permissions: Some(vec![]),
+            });
+            o
+        };
+        let content = |o: &Observed| {
+            plan(&d, o)
+                .changes
+                .into_iter()
+                .find(|c| c.resource.kind == ResourceKind::GrafanaContent)
+        };
+        assert!(content(&observed(Some(&sha), "10.4")).is_none());
+        let c = content(&observed(None, "10.4")).unwrap();
+        assert!(c.reason.starts_with("never applied"), "{}", c.reason);
+        let c = content(&observed(Some("0123"), "10.4")).unwrap();
+        assert!(
+            c.reason
+                .starts_with("dashboards or datasources changed since the last apply"),
+            "{}",
+            c.reason
+        );
+        // The workspace's own version picks the Prometheus plugin: an upgraded workspace
+        // gets other content.
+        let c = content(&observed(Some(&sha), "12.4")).unwrap();
+        assert!(c.reason.starts_with("dashboards or datasources changed"));
+        assert_eq!(c.details[0].attribute, TAG_CONTENT_SHA);
+        assert_eq!(c.details[0].before.as_deref(), Some(&sha[..12]));
+        // No workspace yet.
+        let c = content(&empty()).unwrap();
+        assert!(c.reason.starts_with("never applied"), "{}", c.reason);
     }
 
     #[test]

@@ -31,6 +31,8 @@ use wiremock::MockServer;
 
 const ADMINS: &str = "906744f8-0011-70e6-ca9c-1a2b3c4d5e6f";
 const VIEWERS: &str = "906744f8-0011-70e6-ca9c-1a2b3c4d5e70";
+/// The workspace tag holding the hash of the applied content.
+const CONTENT_TAG: &str = "monitor:content-sha256";
 
 fn stack_text() -> String {
     format!(
@@ -115,9 +117,15 @@ async fn apply_once(
     h: &Harness,
     stack: &Stack,
 ) -> monitor_reconcile::Result<monitor_reconcile::Plan> {
-    let (observed, plan) = plan_apply(&h.clients, stack).await?;
-    apply(&h.clients, stack, &observed, &plan, &opts(h)).await?;
+    let (observed, plan) = Box::pin(plan_apply(&h.clients, stack)).await?;
+    Box::pin(apply(&h.clients, stack, &observed, &plan, &opts(h))).await?;
     Ok(plan)
+}
+
+/// The apply plan only (boxed: the test's future stays small enough for the test thread's
+/// stack).
+async fn plan_only(h: &Harness, stack: &Stack) -> monitor_reconcile::Plan {
+    Box::pin(plan_apply(&h.clients, stack)).await.unwrap().1
 }
 
 async fn amp_workspace_arn(clients: &Clients) -> String {
@@ -257,11 +265,11 @@ async fn grafana_apply_is_idempotent_cleans_its_token_and_is_destroyed() {
     assert_eq!(h.grafana.count("PUT", "/api/datasources/uid/*"), 0);
 
     let out = Outputs::from_observed(
-        &monitor_reconcile::observe::observe(
+        &Box::pin(monitor_reconcile::observe::observe(
             &h.clients,
             &stack,
             monitor_reconcile::observe::Scope::Destroy,
-        )
+        ))
         .await
         .unwrap(),
     );
@@ -273,30 +281,47 @@ async fn grafana_apply_is_idempotent_cleans_its_token_and_is_destroyed() {
         .render_text()
         .contains("grafana_url        = https://g-0123456789"));
 
-    // ---- second apply: nothing to create; content upserted in place.
-    let plan = apply_once(&h, &stack).await.expect("second apply");
-    assert_eq!(
-        actions(&plan),
-        BTreeMap::from([("grafana_content.gt-grafana".to_string(), Action::Update)]),
-        "{}",
-        plan.render_text()
-    );
-    assert_eq!(
-        h.amg.0.lock().unwrap().create_bodies.len(),
-        1,
-        "no second CreateWorkspace"
-    );
-    assert_eq!(
-        h.grafana.count("POST", "/api/datasources"),
-        2,
-        "no second POST"
-    );
-    assert_eq!(h.grafana.count("PUT", "/api/datasources/uid/*"), 2);
-    assert_eq!(h.grafana.count("POST", "/api/folders"), 1);
-    assert_eq!(h.grafana.0.lock().unwrap().datasources.len(), 2);
-    assert_tokens_cleaned(&h);
+    // ---- the content's hash was tagged on the workspace once the content was applied
+    // (TagResource), next to the ownership tags it is found by.
+    let first_sha = {
+        let s = h.amg.0.lock().unwrap();
+        assert_eq!(s.tagged.len(), 1, "one TagResource");
+        assert!(
+            s.tagged[0].starts_with("arn:aws:grafana:eu-west-1:")
+                && s.tagged[0].ends_with(":/workspaces/g-0123456789"),
+            "{}",
+            s.tagged[0]
+        );
+        let tags = &s.workspace.as_ref().unwrap()["tags"];
+        assert_eq!(tags["stack"], "gt");
+        assert_eq!(tags["managed-by"], "monitor-provision");
+        let sha = tags[CONTENT_TAG].as_str().unwrap().to_string();
+        assert_eq!(sha.len(), 64, "{sha}");
+        sha
+    };
 
-    // ---- a group removed from stack.toml is revoked.
+    // ---- plan right after a successful apply: no changes (exit 0); applying it creates
+    // no workspace, no token and makes no Grafana API call.
+    let plan = plan_only(&h, &stack).await;
+    assert!(!plan.has_changes(), "{}", plan.render_text());
+    let grafana_calls = h.grafana.0.lock().unwrap().calls.len();
+    let tokens = h.amg.0.lock().unwrap().tokens_created;
+    let plan = apply_once(&h, &stack).await.expect("second apply");
+    assert!(!plan.has_changes(), "{}", plan.render_text());
+    {
+        let s = h.amg.0.lock().unwrap();
+        assert_eq!(s.create_bodies.len(), 1, "no second CreateWorkspace");
+        assert_eq!(s.tokens_created, tokens, "no token created");
+        assert_eq!(s.tagged.len(), 1, "no second TagResource");
+    }
+    assert_eq!(
+        h.grafana.0.lock().unwrap().calls.len(),
+        grafana_calls,
+        "no Grafana API call"
+    );
+    assert_eq!(h.grafana.0.lock().unwrap().datasources.len(), 2);
+
+    // ---- a group removed from stack.toml is revoked; the content is left alone.
     let fewer = monitor_stack::from_toml_str(
         &stack_text().replace(&format!("viewer_group_ids = [\"{VIEWERS}\"]\n"), ""),
         "stack.toml".as_ref(),
@@ -305,16 +330,43 @@ async fn grafana_apply_is_idempotent_cleans_its_token_and_is_destroyed() {
     let plan = apply_once(&h, &fewer)
         .await
         .expect("apply with fewer groups");
-    assert_eq!(
-        actions(&plan)["grafana_permissions.gt-grafana"],
-        Action::Update
-    );
+    let a = actions(&plan);
+    assert_eq!(a["grafana_permissions.gt-grafana"], Action::Update);
+    assert!(!a.contains_key("grafana_content.gt-grafana"), "{a:?}");
     assert_eq!(
         h.amg.0.lock().unwrap().permissions,
         [("ADMIN".to_string(), ADMINS.to_string())]
     );
+    assert_eq!(h.grafana.0.lock().unwrap().calls.len(), grafana_calls);
 
-    // ---- a failing content apply still deletes its token.
+    // ---- the workspace now runs Grafana 12 (upgraded in the console): the AMP
+    // datasource changes plugin, so the content differs from what was applied.
+    {
+        let mut s = h.amg.0.lock().unwrap();
+        s.workspace.as_mut().unwrap()["grafanaVersion"] = json!("12.4");
+    }
+    let plan = plan_only(&h, &fewer).await;
+    let content = |plan: &monitor_reconcile::Plan| {
+        plan.changes
+            .iter()
+            .find(|c| c.resource.address() == "grafana_content.gt-grafana")
+            .cloned()
+    };
+    let c = content(&plan).unwrap_or_else(|| panic!("{}", plan.render_text()));
+    assert_eq!(c.action, Action::Update);
+    assert!(
+        c.reason
+            .contains("dashboards or datasources changed since the last apply"),
+        "{}",
+        c.reason
+    );
+    assert_eq!(plan.changes.len(), 1, "{}", plan.render_text());
+    assert!(plan
+        .render_text()
+        .contains("    ~ grafana_content.gt-grafana (g-0123456789)\n"));
+
+    // ---- a failing content apply still deletes its token, and writes no tag: the
+    // change stays pending.
     h.grafana.0.lock().unwrap().fail = true;
     let e = apply_once(&h, &fewer)
         .await
@@ -323,10 +375,52 @@ async fn grafana_apply_is_idempotent_cleans_its_token_and_is_destroyed() {
     assert!(msg.contains("HTTP 500"), "{msg}");
     assert!(!msg.contains(SECRET_PREFIX), "{msg}");
     assert_tokens_cleaned(&h);
+    assert_eq!(
+        h.amg.0.lock().unwrap().tagged.len(),
+        1,
+        "no tag after a failure"
+    );
+    let plan = plan_only(&h, &fewer).await;
+    assert!(content(&plan).is_some(), "{}", plan.render_text());
     h.grafana.0.lock().unwrap().fail = false;
 
+    // ---- applied again: Grafana 12's datasource, a new tag, and no changes after.
+    apply_once(&h, &fewer).await.expect("content applied");
+    assert_tokens_cleaned(&h);
+    assert!(h
+        .grafana
+        .0
+        .lock()
+        .unwrap()
+        .datasources
+        .values()
+        .any(|d| d["type"] == "grafana-amazonprometheus-datasource"));
+    let second_sha = {
+        let s = h.amg.0.lock().unwrap();
+        assert_eq!(s.tagged.len(), 2);
+        s.workspace.as_ref().unwrap()["tags"][CONTENT_TAG]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(second_sha, first_sha);
+    let plan = plan_only(&h, &fewer).await;
+    assert!(!plan.has_changes(), "{}", plan.render_text());
+
+    // ---- a workspace without the tag (content never applied by this tool) is applied.
+    {
+        let mut s = h.amg.0.lock().unwrap();
+        let tags = s.workspace.as_mut().unwrap()["tags"]
+            .as_object_mut()
+            .unwrap();
+        tags.remove(CONTENT_TAG);
+    }
+    let plan = plan_only(&h, &fewer).await;
+    let c = content(&plan).unwrap_or_else(|| panic!("{}", plan.render_text()));
+    assert!(c.reason.contains("never applied"), "{}", c.reason);
+
     // ---- destroy: workspace and role go, before/with the rest.
-    let (observed, plan) = plan_destroy(&h.clients, &stack).await.unwrap();
+    let (observed, plan) = Box::pin(plan_destroy(&h.clients, &stack)).await.unwrap();
     let a = actions(&plan);
     assert_eq!(a["grafana_workspace.gt-grafana"], Action::Delete);
     assert_eq!(a["grafana_role.gt-grafana"], Action::Delete);
@@ -337,7 +431,7 @@ async fn grafana_apply_is_idempotent_cleans_its_token_and_is_destroyed() {
             .unwrap()
     };
     assert!(pos("grafana_workspace.gt-grafana") < pos("grafana_role.gt-grafana"));
-    apply(&h.clients, &stack, &observed, &plan, &opts(&h))
+    Box::pin(apply(&h.clients, &stack, &observed, &plan, &opts(&h)))
         .await
         .expect("destroy");
     assert!(h.amg.0.lock().unwrap().workspace.is_none());
@@ -350,7 +444,7 @@ async fn grafana_apply_is_idempotent_cleans_its_token_and_is_destroyed() {
         .send()
         .await;
     assert!(gone.is_err(), "Grafana role deleted");
-    let (_, plan) = plan_destroy(&h.clients, &stack).await.unwrap();
+    let (_, plan) = Box::pin(plan_destroy(&h.clients, &stack)).await.unwrap();
     assert!(!plan.has_changes(), "{}", plan.render_text());
 }
 

@@ -39,6 +39,8 @@ pub struct AmgState {
     pub next_id: u32,
     /// CreateWorkspace calls still to refuse as if the new role had not propagated.
     pub create_failures: usize,
+    /// Resource ARNs of the TagResource calls, in order.
+    pub tagged: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -201,6 +203,29 @@ impl Respond for AmgStub {
                     return not_found("service account");
                 }
                 json_response(200, json!({"serviceAccountId": sa, "workspaceId": WS}))
+            }
+            // API_TagResource.html: POST /tags/{resourceArn} {"tags": {…}} → 200 {}; the
+            // tags come back from ListWorkspaces and DescribeWorkspace.
+            ("POST", ["tags", arn]) => {
+                let arn = arn
+                    .replace("%3A", ":")
+                    .replace("%3a", ":")
+                    .replace("%2F", "/")
+                    .replace("%2f", "/");
+                if !arn.ends_with(&format!(":/workspaces/{WS}")) {
+                    return not_found("resource");
+                }
+                let Some(ws) = s.workspace.as_mut() else {
+                    return not_found("workspace");
+                };
+                if !ws["tags"].is_object() {
+                    ws["tags"] = json!({});
+                }
+                for (k, v) in body["tags"].as_object().into_iter().flatten() {
+                    ws["tags"][k] = v.clone();
+                }
+                s.tagged.push(arn);
+                json_response(200, json!({}))
             }
             _ => ResponseTemplate::new(400)
                 .insert_header("x-amzn-ErrorType", "ValidationException")
