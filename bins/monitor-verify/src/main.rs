@@ -31,6 +31,19 @@ enum Command {
     /// The whole checklist: the metrics checks, then the log checks of the stack's log
     /// group for every host (from --instance, or discovered from the metrics' instance_id).
     All(AllArgs),
+    /// Amazon Managed Grafana: the workspace is ACTIVE, Identity Center groups hold their
+    /// roles, datasources exist and are healthy, dashboards are in the stack folder.
+    Grafana(GrafanaArgs),
+}
+
+#[derive(Debug, Args)]
+struct GrafanaArgs {
+    /// The stack file (name, region, [grafana]).
+    #[arg(long, value_name = "stack.toml")]
+    config: std::path::PathBuf,
+    /// table or json.
+    #[arg(long, default_value = "table")]
+    output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +206,7 @@ fn main() -> ExitCode {
         Command::Query(a) => a.endpoint.output,
         Command::Logs(a) => a.output,
         Command::All(a) => a.metrics.endpoint.output,
+        Command::Grafana(a) => a.output,
     };
     match rt.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
@@ -250,6 +264,26 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 .results
                 .extend(monitor_logs::checks::run_log_checks(&client, &plan).await);
             render(&report, a.metrics.endpoint.output, &mut out)?;
+            Ok(report.exit_code())
+        }
+        Command::Grafana(a) => {
+            let stack =
+                monitor_stack::load(&a.config).map_err(|e| ChecksError::Usage(e.to_string()))?;
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(stack.region.clone()))
+                .load()
+                .await;
+            let clients = monitor_reconcile::Clients::new(&sdk)
+                .map_err(|e| ChecksError::Usage(e.to_string()))?;
+            // Test/support only, as for monitor-provision: replaces https://<workspace endpoint>.
+            let api_base = std::env::var("MONITOR_GRAFANA_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty());
+            let results = monitor_reconcile::verify::verify_grafana(&clients, &stack, api_base)
+                .await
+                .map_err(|e| ChecksError::Usage(e.to_string()))?;
+            let report = monitor_checks::Report { results };
+            render(&report, a.output, &mut out)?;
             Ok(report.exit_code())
         }
         Command::Query(a) => {

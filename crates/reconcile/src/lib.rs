@@ -41,6 +41,7 @@ pub mod names;
 pub mod observe;
 pub mod plan;
 pub mod policy;
+pub mod verify;
 
 use monitor_stack::Stack;
 use serde::Serialize;

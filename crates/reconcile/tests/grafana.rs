@@ -474,3 +474,44 @@ async fn disabled_grafana_plans_nothing_for_grafana() {
         "the stack default and the pinned AMG version must agree"
     );
 }
+
+/// `monitor-verify grafana`'s checks (monitor_reconcile::verify) on the state apply left:
+/// all pass; a dashboard deleted in Grafana fails with the apply hint; the token used to
+/// read the content is deleted like apply's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_grafana_passes_after_apply_and_names_a_missing_dashboard() {
+    let h = start().await;
+    let stack = stack();
+    apply_once(&h, &stack).await.expect("apply");
+    let results = Box::pin(monitor_reconcile::verify::verify_grafana(
+        &h.clients,
+        &stack,
+        Some(h.grafana_server.uri()),
+    ))
+    .await
+    .expect("verify");
+    let ids: Vec<&str> = results.iter().map(|r| r.check.as_str()).collect();
+    for id in [
+        "grafana.workspace",
+        "grafana.permissions",
+        "grafana.datasource",
+        "grafana.dashboard",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    assert!(results.iter().all(|r| r.passed()), "{results:#?}");
+
+    h.grafana.0.lock().unwrap().dashboards.clear();
+    let results = Box::pin(monitor_reconcile::verify::verify_grafana(
+        &h.clients,
+        &stack,
+        Some(h.grafana_server.uri()),
+    ))
+    .await
+    .expect("verify");
+    let failed: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
+    assert_eq!(failed.len(), 2, "both dashboards missing: {results:#?}");
+    assert!(failed.iter().all(|r| r.check == "grafana.dashboard"
+        && r.hint.as_deref() == Some(monitor_grafana::checks::HINT_RUN_APPLY)));
+    assert_tokens_cleaned(&h);
+}

@@ -241,6 +241,8 @@ pub struct GrafanaState {
     pub folders: BTreeMap<String, String>,
     pub datasources: BTreeMap<String, Value>,
     pub dashboards: BTreeMap<String, u64>,
+    /// Folder uid of each saved dashboard (`folderUid` of the save request).
+    pub dashboard_folders: BTreeMap<String, String>,
     /// (method, path) of every request.
     pub calls: Vec<(String, String)>,
     /// Authorization headers seen.
@@ -339,6 +341,8 @@ impl Respond for GrafanaStub {
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
+                let folder = body["folderUid"].as_str().unwrap_or_default().to_string();
+                s.dashboard_folders.insert(uid.clone(), folder);
                 let v = s.dashboards.entry(uid.clone()).or_insert(0);
                 *v += 1;
                 let version = *v;
@@ -347,6 +351,15 @@ impl Respond for GrafanaStub {
                     json!({"id": 10, "uid": uid, "url": format!("/d/{uid}/x"), "status": "success", "version": version, "slug": "x"}),
                 )
             }
+            // dashboard.md: GET /api/dashboards/uid/:uid → {dashboard, meta{folderUid}}
+            ("GET", ["api", "dashboards", "uid", uid]) => match s.dashboards.get(*uid) {
+                Some(v) => json_response(
+                    200,
+                    json!({"dashboard": {"uid": uid, "title": "x", "version": v},
+                           "meta": {"folderUid": s.dashboard_folders.get(*uid).cloned().unwrap_or_default()}}),
+                ),
+                None => json_response(404, json!({"message": "Dashboard not found"})),
+            },
             _ => json_response(404, json!({"message": "Not found"})),
         }
     }
