@@ -238,15 +238,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             let mut hosts = parse_instances(&a.instances)?;
             if hosts.is_empty() {
                 // Discover: every host the metrics checks found by its instance_id.
-                let mut ids: Vec<String> = report
-                    .results
-                    .iter()
-                    .filter_map(|r| r.host.clone())
-                    .filter(|h| h.starts_with("i-"))
+                hosts = report
+                    .instance_ids()
+                    .into_iter()
+                    .map(|id| (id.clone(), id))
                     .collect();
-                ids.sort();
-                ids.dedup();
-                hosts = ids.into_iter().map(|id| (id.clone(), id)).collect();
             }
             let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .region(aws_config::Region::new(stack.region.clone()))

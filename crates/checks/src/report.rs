@@ -113,6 +113,20 @@ struct JsonReport<'a> {
 }
 
 impl Report {
+    /// The EC2 instance ids (`i-…`) the results are about, sorted, without repeats —
+    /// how `monitor-verify all` finds the hosts whose logs to check from the metrics run.
+    pub fn instance_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .results
+            .iter()
+            .filter_map(|r| r.host.clone())
+            .filter(|h| h.starts_with("i-"))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
     /// An empty report.
     pub fn new() -> Report {
         Report::default()
@@ -230,6 +244,23 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn instance_ids_are_the_hosts_that_look_like_ec2_ids() {
+        let r = Report {
+            results: vec![
+                CheckResult::pass("metrics.up", Some("i-0b"), "ok"),
+                CheckResult::pass("metrics.up", Some("127.0.0.1:9100"), "ok"),
+                CheckResult::fail("metrics.labels", Some("i-0a"), "x", "y"),
+                CheckResult::pass("metrics.fresh.cpu", Some("i-0b"), "ok"),
+                CheckResult::skip("aws.ssm_online", None, "later"),
+            ],
+        };
+        assert_eq!(
+            r.instance_ids(),
+            vec!["i-0a".to_string(), "i-0b".to_string()]
+        );
+    }
     use super::*;
 
     fn sample() -> Report {
