@@ -436,26 +436,15 @@ pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
 
     // ---- IAM role, inline policy, managed policy, instance profile
     let trust = serde_json::to_value(policy::trust_policy()).unwrap_or_default();
-    match &observed.role {
-        None => changes.push(Change::new(
-            Resource::new(ResourceKind::IamRole, &names.role, None),
-            Action::Create,
-            "EC2 role does not exist",
-        )),
-        Some(r) => {
-            if !r
-                .trust_policy
-                .as_ref()
-                .is_some_and(|t| policy::same_policy(t, &trust))
-            {
-                changes.push(Change::new(
-                    Resource::new(ResourceKind::IamRole, &names.role, Some(r.arn.clone())),
-                    Action::Update,
-                    "trust policy differs (only ec2.amazonaws.com may assume the role)",
-                ));
-            }
-        }
-    }
+    role_changes(
+        &mut changes,
+        ResourceKind::IamRole,
+        &names.role,
+        observed.role.as_ref(),
+        &trust,
+        "EC2 role does not exist",
+        "trust policy differs (only ec2.amazonaws.com may assume the role)",
+    );
     let policy_name = format!("{}/{INLINE_POLICY_NAME}", names.role);
     let current_policy = observed
         .role
@@ -669,30 +658,15 @@ fn grafana_changes(
     let names = &desired.names;
     let trust = serde_json::to_value(iam::trust_policy(&desired.account_id, &desired.region))
         .unwrap_or_default();
-    match &observed.grafana_role {
-        None => changes.push(Change::new(
-            Resource::new(ResourceKind::GrafanaRole, &names.grafana_role, None),
-            Action::Create,
-            "Grafana workspace role does not exist",
-        )),
-        Some(r) => {
-            if !r
-                .trust_policy
-                .as_ref()
-                .is_some_and(|t| policy::same_policy(t, &trust))
-            {
-                changes.push(Change::new(
-                    Resource::new(
-                        ResourceKind::GrafanaRole,
-                        &names.grafana_role,
-                        Some(r.arn.clone()),
-                    ),
-                    Action::Update,
-                    "trust policy differs (only grafana.amazonaws.com, for this account's workspaces, may assume the role)",
-                ));
-            }
-        }
-    }
+    role_changes(
+        changes,
+        ResourceKind::GrafanaRole,
+        &names.grafana_role,
+        observed.grafana_role.as_ref(),
+        &trust,
+        "Grafana workspace role does not exist",
+        "trust policy differs (only grafana.amazonaws.com, for this account's workspaces, may assume the role)",
+    );
     let policy_name = format!("{}/{GRAFANA_POLICY_NAME}", names.grafana_role);
     let current = observed
         .grafana_role
@@ -1182,6 +1156,39 @@ pub fn plan_destroy(names: &Names, observed: &Observed) -> Plan {
     }
     order(&mut changes);
     Plan::new(&names.stack, &observed.region, "destroy", changes)
+}
+
+/// The role itself: create it when absent, update its trust policy when it differs from
+/// `trust` (shared by the EC2 role and the Grafana workspace role).
+fn role_changes(
+    changes: &mut Vec<Change>,
+    kind: ResourceKind,
+    name: &str,
+    observed: Option<&crate::observe::RoleState>,
+    trust: &serde_json::Value,
+    missing: &str,
+    differs: &str,
+) {
+    match observed {
+        None => changes.push(Change::new(
+            Resource::new(kind, name, None),
+            Action::Create,
+            missing,
+        )),
+        Some(r) => {
+            if !r
+                .trust_policy
+                .as_ref()
+                .is_some_and(|t| policy::same_policy(t, trust))
+            {
+                changes.push(Change::new(
+                    Resource::new(kind, name, Some(r.arn.clone())),
+                    Action::Update,
+                    differs,
+                ));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
