@@ -67,3 +67,71 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 pub fn amp_remote_write_url(region: &str, workspace_id: &str) -> String {
     format!("https://aps-workspaces.{region}.amazonaws.com/workspaces/{workspace_id}/api/v1/remote_write")
 }
+
+/// What Prometheus makes of a label name: the one label-name rule of the workspace.
+///
+/// Prometheus label names match `[a-zA-Z_][a-zA-Z0-9_]*`; names starting with `__` are
+/// reserved for internal use (`__name__`, `__address__`, relabelling temporaries). A
+/// label a user configures (stack.toml host labels, the agent's `[labels]`) must be
+/// [`LabelName::User`]; a parser of scraped data accepts every name that is not
+/// [`LabelName::Invalid`].
+///
+/// ```
+/// use monitor_amp::LabelName;
+/// assert_eq!(LabelName::of("env"), LabelName::User);
+/// assert_eq!(LabelName::of("__name__"), LabelName::Reserved);
+/// assert_eq!(LabelName::of("a-b"), LabelName::Invalid);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelName {
+    /// Valid and not reserved: a user may set it.
+    User,
+    /// Valid syntax but `__`-prefixed, reserved for Prometheus' internal use.
+    Reserved,
+    /// Not `[a-zA-Z_][a-zA-Z0-9_]*` (empty, starts with a digit, or has other characters).
+    Invalid,
+}
+
+impl LabelName {
+    /// Classifies `name` by the Prometheus label-name rule.
+    pub fn of(name: &str) -> LabelName {
+        let mut chars = name.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            LabelName::Invalid
+        } else if name.starts_with("__") {
+            LabelName::Reserved
+        } else {
+            LabelName::User
+        }
+    }
+}
+
+#[cfg(test)]
+mod label_name_tests {
+    use super::LabelName;
+
+    #[test]
+    fn user_names() {
+        for n in ["env", "_x1", "a", "A_b_9", "_"] {
+            assert_eq!(LabelName::of(n), LabelName::User, "{n}");
+        }
+    }
+
+    #[test]
+    fn double_underscore_is_reserved_not_invalid() {
+        for n in ["__name__", "__", "__x", "___x", "__address__"] {
+            assert_eq!(LabelName::of(n), LabelName::Reserved, "{n}");
+        }
+    }
+
+    #[test]
+    fn invalid_names() {
+        for n in ["", "1x", "a-b", "a.b", "é", "a b", "a:b", "__a-b"] {
+            assert_eq!(LabelName::of(n), LabelName::Invalid, "{n}");
+        }
+    }
+}

@@ -3,7 +3,9 @@
 //! `sigv4auth` extension. Serialised with serde_yaml_ng, never templated.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use monitor_stack::format_prometheus_duration;
 use serde::{Deserialize, Serialize};
 
 /// Root of the ADOT (OpenTelemetry collector) config file.
@@ -68,7 +70,7 @@ pub struct PrometheusConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusGlobal {
-    /// e.g. `15s`.
+    /// e.g. `15s` (a Prometheus duration, from [`format_prometheus_duration`]).
     pub scrape_interval: String,
     /// e.g. `10s`.
     pub scrape_timeout: String,
@@ -156,8 +158,8 @@ pub fn config(
     endpoint: &str,
     job: &str,
     target: &str,
-    interval: &str,
-    timeout: &str,
+    interval: Duration,
+    timeout: Duration,
     labels: &BTreeMap<String, String>,
 ) -> AdotConfig {
     const RECEIVER: &str = "prometheus";
@@ -174,8 +176,8 @@ pub fn config(
             prometheus: PrometheusReceiver {
                 config: PrometheusConfig {
                     global: PrometheusGlobal {
-                        scrape_interval: interval.to_string(),
-                        scrape_timeout: timeout.to_string(),
+                        scrape_interval: format_prometheus_duration(interval),
+                        scrape_timeout: format_prometheus_duration(timeout),
                     },
                     scrape_configs: vec![ScrapeConfig {
                         job_name: job.to_string(),

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use monitor_stack::{Adot, Architecture, CollectorKind, Host, MonitorAgent, Stack};
+use monitor_stack::{
+    format_prometheus_duration, Adot, Architecture, CollectorKind, Host, MonitorAgent, Stack,
+};
 
 use crate::script::{sq, Script};
 use crate::systemd::UnitFile;
@@ -205,8 +207,8 @@ pub fn render_host(
                 &endpoint,
                 &ne.job,
                 &target,
-                &stack.collector.scrape_interval,
-                &stack.collector.scrape_timeout,
+                stack.collector.scrape_interval,
+                stack.collector.scrape_timeout,
                 &labels,
             );
             let file = RenderedFile {
@@ -224,8 +226,8 @@ pub fn render_host(
                 scrape: vec![agent::Scrape {
                     job: ne.job.clone(),
                     url: metrics_url.clone(),
-                    interval: stack.collector.scrape_interval.clone(),
-                    timeout: stack.collector.scrape_timeout.clone(),
+                    interval: format_prometheus_duration(stack.collector.scrape_interval),
+                    timeout: format_prometheus_duration(stack.collector.scrape_timeout),
                 }],
                 remote_write: agent::RemoteWrite {
                     url: endpoint.clone(),

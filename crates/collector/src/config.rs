@@ -241,7 +241,7 @@ impl AgentConfig {
         let mut labels = BTreeMap::new();
         for (k, v) in &raw.labels {
             let name = k.get_ref();
-            if !crate::exposition::is_label_name(name) || name.starts_with("__") {
+            if monitor_amp::LabelName::of(name) != monitor_amp::LabelName::User {
                 return Err(err(
                     Some(k.span()),
                     &format!("labels.{name}"),

@@ -11,6 +11,7 @@
 //! `-Inf`; optional integer millisecond timestamps; a trailing comma in a label set;
 //! empty label values (meaning "label absent", so they are dropped).
 
+use monitor_amp::LabelName;
 use std::collections::HashMap;
 
 /// The `# TYPE` of a metric family.
@@ -155,12 +156,6 @@ pub fn is_metric_name(s: &str) -> bool {
     matches!(cs.next(), Some(c) if is_name_start(c, true)) && cs.all(|c| is_name_char(c, true))
 }
 
-/// True for a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
-pub fn is_label_name(s: &str) -> bool {
-    let mut cs = s.chars();
-    matches!(cs.next(), Some(c) if is_name_start(c, false)) && cs.all(|c| is_name_char(c, false))
-}
-
 fn parse_sample(line: &str) -> Result<ParsedSample, String> {
     let mut c = Cursor { s: line, pos: 0 };
     let name = c.take_while(|ch| is_name_char(ch, true));
@@ -182,7 +177,8 @@ fn parse_sample(line: &str) -> Result<ParsedSample, String> {
                 _ => {}
             }
             let lname = c.take_while(|ch| is_name_char(ch, false));
-            if !is_label_name(lname) {
+            // Scraped data may carry reserved `__` names; only malformed ones are refused.
+            if LabelName::of(lname) == LabelName::Invalid {
                 return Err(format!("invalid label name at {:?}", truncate(c.rest())));
             }
             c.skip_ws();
@@ -293,6 +289,14 @@ mod tests {
             vec![("cpu".into(), "0".into()), ("mode".into(), "idle".into())]
         );
         assert_eq!(s.timestamp_ms, Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn reserved_label_names_parse_malformed_ones_do_not() {
+        // Exporters may expose `__`-prefixed labels; that is syntax Prometheus accepts.
+        let s = one(r#"m{__x="1"} 1"#);
+        assert_eq!(s.labels, vec![("__x".into(), "1".into())]);
+        assert!(parse(r#"m{1x="1"} 1"#).is_err());
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! `deny_unknown_fields` structs ([`mod@file`]) that keep the position of every value, then a
 //! pure validation pass fills the documented defaults ([`defaults`]) and checks every
 //! value, so each error names the file, the line and the key to fix
-//! (``stack.toml:9:16: key `hosts[0].labels.Bad-Name`: …``).
+//! (``stack.toml:9:16: key `hosts[0].labels.Bad-Name`: …``). Values come out typed:
+//! `[collector] kind` is a [`CollectorKind`] whose variant holds only that collector's
+//! keys, durations are [`std::time::Duration`] (parsed with `humantime`), addresses are
+//! [`std::net::SocketAddr`].
 //!
 //! `[grafana]` ([`GrafanaConfig`]) turns on Amazon Managed Grafana (`enabled = true`)
 //! and lists the IAM Identity Center groups per Grafana role. `[alerting]` is a reserved
@@ -26,6 +29,8 @@
 //! assert_eq!(stack.hosts[0].instance_type, "t3.micro");
 //! assert_eq!(stack.logs.retention_days, 30);
 //! assert_eq!(stack.network.subnet_id, None);
+//! assert_eq!(stack.collector.scrape_interval, std::time::Duration::from_secs(15));
+//! assert!(matches!(stack.collector.kind, monitor_stack::CollectorKind::Adot(_)));
 //! ```
 
 mod error;
@@ -37,9 +42,9 @@ use std::path::Path;
 
 pub use error::{Location, StackError};
 pub use model::{
-    defaults, Adot, AlertingConfig, Architecture, Artifact, Collector, CollectorKind,
-    GrafanaConfig, GrafanaPermissionType, Host, Logs, MonitorAgent, Network, NodeExporter, PerArch,
-    Stack,
+    defaults, format_prometheus_duration, Adot, AlertingConfig, Architecture, Artifact, Collector,
+    CollectorKind, GrafanaConfig, GrafanaPermissionType, Host, Logs, MonitorAgent, Network,
+    NodeExporter, PerArch, Stack,
 };
 
 /// Reads and validates the stack file at `path`.
@@ -74,11 +79,6 @@ pub fn from_toml_str(text: &str, path: &Path) -> Result<Stack, StackError> {
         }
     })?;
     validate::validate(&validate::Ctx { path, text }, file)
-}
-
-/// Whether `s` is a valid Prometheus label name that a user may set (not `__`-prefixed).
-pub fn is_label_name(s: &str) -> bool {
-    validate::is_label_name(s)
 }
 
 #[cfg(test)]

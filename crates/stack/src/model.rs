@@ -4,12 +4,15 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 /// Default values of every optional key, in one place so docs, the example file and code
 /// agree.
 pub mod defaults {
+    use std::time::Duration;
+
     /// `name`.
     pub const NAME: &str = "monitoring-test";
     /// `region`.
@@ -23,10 +26,11 @@ pub mod defaults {
     ];
     /// `[logs] files`.
     pub const LOG_FILES: &[&str] = &["/var/log/messages", "/var/log/cloud-init-output.log"];
-    /// `[collector] scrape_interval`.
-    pub const SCRAPE_INTERVAL: &str = "15s";
-    /// `[collector] scrape_timeout`.
-    pub const SCRAPE_TIMEOUT: &str = "10s";
+    /// `[collector] scrape_interval` (`15s`).
+    pub const SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
+    /// `[collector] scrape_timeout` (`10s`) when the interval is longer; else 80 % of
+    /// the interval.
+    pub const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
     /// `[collector] adot_version`: ADOT collector release (aws-otel-collector v0.49.0,
     /// 2026-07-10), installed from the versioned RPM URL.
     pub const ADOT_VERSION: &str = "v0.49.0";
@@ -179,11 +183,38 @@ impl<T> PerArch<T> {
 pub struct Collector {
     /// Which collector, with its install settings.
     pub kind: CollectorKind,
-    /// Scrape interval as a Prometheus duration (default `15s`).
-    pub scrape_interval: String,
-    /// Scrape timeout as a Prometheus duration, below the interval (default `10s`, or
-    /// 80 % of a shorter interval).
-    pub scrape_timeout: String,
+    /// Scrape interval, a whole number of milliseconds above zero (default `15s`).
+    /// Rendered back into collector configs with [`format_prometheus_duration`].
+    pub scrape_interval: Duration,
+    /// Scrape timeout, a whole number of milliseconds strictly below the interval
+    /// (default `10s`, or 80 % of a shorter interval).
+    pub scrape_timeout: Duration,
+}
+
+/// `d` as a Prometheus (and Go `time.ParseDuration`) duration in its largest exact unit
+/// (`h`, `m`, `s`, else `ms`): single-unit values print as written (`15s`, `800ms`, `1m`,
+/// `90s`), others as an equal value (`60s` → `1m`, `1m 30s` → `90s`). Sub-millisecond
+/// parts, which validation refuses, are dropped.
+///
+/// ```
+/// use std::time::Duration;
+/// use monitor_stack::format_prometheus_duration as f;
+/// assert_eq!(f(Duration::from_secs(15)), "15s");
+/// assert_eq!(f(Duration::from_secs(120)), "2m");
+/// assert_eq!(f(Duration::from_millis(800)), "800ms");
+/// ```
+pub fn format_prometheus_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    let (n, unit) = if ms != 0 && ms.is_multiple_of(3_600_000) {
+        (ms / 3_600_000, "h")
+    } else if ms != 0 && ms.is_multiple_of(60_000) {
+        (ms / 60_000, "m")
+    } else if ms.is_multiple_of(1_000) {
+        (ms / 1_000, "s")
+    } else {
+        (ms, "ms")
+    };
+    format!("{n}{unit}")
 }
 
 /// The collector that scrapes node_exporter and remote-writes to AMP.

@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
 
@@ -37,8 +38,16 @@ fn defaults_are_filled() {
         s.logs.files,
         vec!["/var/log/messages", "/var/log/cloud-init-output.log"]
     );
-    assert_eq!(s.collector.scrape_interval, "15s");
-    assert_eq!(s.collector.scrape_timeout, "10s");
+    assert_eq!(s.collector.scrape_interval, Duration::from_secs(15));
+    assert_eq!(s.collector.scrape_timeout, Duration::from_secs(10));
+    assert_eq!(
+        format_prometheus_duration(s.collector.scrape_interval),
+        "15s"
+    );
+    assert_eq!(
+        format_prometheus_duration(s.collector.scrape_timeout),
+        "10s"
+    );
     match &s.collector.kind {
         CollectorKind::Adot(a) => {
             assert_eq!(a.version, defaults::ADOT_VERSION);
@@ -428,9 +437,12 @@ fn scrape_timeout_within_interval() {
     assert_err(&text, 3, "collector.scrape_timeout", "must be less than");
     let text = format!("[collector]\nscrape_interval = \"5s\"\n{}", minimal());
     let s = parse(&text).unwrap();
-    assert_eq!(s.collector.scrape_timeout, "4s");
+    assert_eq!(s.collector.scrape_timeout, Duration::from_secs(4));
+    assert_eq!(format_prometheus_duration(s.collector.scrape_timeout), "4s");
     let text = format!("[collector]\nscrape_interval = \"1s\"\n{}", minimal());
-    assert_eq!(parse(&text).unwrap().collector.scrape_timeout, "800ms");
+    let timeout = parse(&text).unwrap().collector.scrape_timeout;
+    assert_eq!(timeout, Duration::from_millis(800));
+    assert_eq!(format_prometheus_duration(timeout), "800ms");
     let text = format!("[collector]\nscrape_interval = \"soon\"\n{}", minimal());
     assert_err(&text, 2, "collector.scrape_interval", "not a duration");
 }
@@ -473,6 +485,11 @@ fn load_reads_file_and_names_it() {
     let err = load(&dir.path().join("missing.toml")).unwrap_err();
     assert!(matches!(err, StackError::Read { .. }));
     assert!(err.to_string().contains("missing.toml"));
+}
+
+/// The rule stack.toml applies to host label names.
+fn is_label_name(s: &str) -> bool {
+    monitor_amp::LabelName::of(s) == monitor_amp::LabelName::User
 }
 
 #[test]
@@ -528,4 +545,34 @@ fn network_ids() {
         "network.subnet",
         "unknown field `subnet`",
     );
+}
+
+#[test]
+fn durations_are_typed_and_render_back() {
+    let text = format!(
+        "[collector]\nscrape_interval = \"1m\"\nscrape_timeout = \"1500ms\"\n{}",
+        minimal()
+    );
+    let c = parse(&text).unwrap().collector;
+    assert_eq!(c.scrape_interval, Duration::from_secs(60));
+    assert_eq!(c.scrape_timeout, Duration::from_millis(1500));
+    assert_eq!(format_prometheus_duration(c.scrape_interval), "1m");
+    assert_eq!(format_prometheus_duration(c.scrape_timeout), "1500ms");
+    // humantime's compound form is accepted and printed in one unit Prometheus reads.
+    let text = format!("[collector]\nscrape_interval = \"1m 30s\"\n{}", minimal());
+    let c = parse(&text).unwrap().collector;
+    assert_eq!(format_prometheus_duration(c.scrape_interval), "90s");
+    assert_eq!(format_prometheus_duration(Duration::from_secs(7200)), "2h");
+    for bad in ["0s", "10us"] {
+        let text = format!("[collector]\nscrape_interval = \"{bad}\"\n{}", minimal());
+        assert_err(&text, 2, "collector.scrape_interval", "whole milliseconds");
+    }
+    let text = format!("[collector]\nscrape_timeout = \"15\"\n{}", minimal());
+    assert_err(&text, 2, "collector.scrape_timeout", "not a duration");
+}
+
+#[test]
+fn reserved_double_underscore_host_label_is_rejected() {
+    let text = "[[hosts]]\nname = \"a\"\nlabels = { env = \"p\", role = \"w\", team = \"t\", __name__ = \"x\" }\n";
+    assert_err(text, 3, "hosts[0].labels.__name__", "not start with `__`");
 }

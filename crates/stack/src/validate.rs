@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
 
+use monitor_amp::LabelName;
 use toml::Spanned;
 
 use crate::error::{Location, StackError};
@@ -11,8 +13,9 @@ use crate::file::{
     CollectorFile, GrafanaFile, HostFile, LogsFile, NetworkFile, NodeExporterFile, StackFile,
 };
 use crate::model::{
-    defaults, Adot, Architecture, Artifact, Collector, CollectorKind, GrafanaConfig,
-    GrafanaPermissionType, Host, Logs, MonitorAgent, Network, NodeExporter, PerArch, Stack,
+    defaults, format_prometheus_duration, Adot, Architecture, Artifact, Collector, CollectorKind,
+    GrafanaConfig, GrafanaPermissionType, Host, Logs, MonitorAgent, Network, NodeExporter, PerArch,
+    Stack,
 };
 
 /// Carries the file name and text so any check can turn a span into `file:line:col`.
@@ -163,7 +166,8 @@ fn validate_labels(
     for (k, v) in labels.get_ref() {
         let name = k.get_ref();
         let lkey = format!("{key}.{name}");
-        if !is_label_name(name) {
+        // Host labels become external labels: `__` names are Prometheus-internal.
+        if LabelName::of(name) != LabelName::User {
             return Err(ctx.bad(
                 k,
                 &lkey,
@@ -605,39 +609,28 @@ fn validate_collector(
                 version: defaults::ADOT_VERSION.to_string(),
                 rpm_sha256: PerArch::default(),
             }),
-            scrape_interval: defaults::SCRAPE_INTERVAL.to_string(),
-            scrape_timeout: defaults::SCRAPE_TIMEOUT.to_string(),
+            scrape_interval: defaults::SCRAPE_INTERVAL,
+            scrape_timeout: defaults::SCRAPE_TIMEOUT,
         });
     };
     let f = c.get_ref();
 
-    let (scrape_interval, interval_ms) = duration(
-        ctx,
-        f.scrape_interval.as_ref(),
-        "collector.scrape_interval",
-        defaults::SCRAPE_INTERVAL,
-    )?;
-    let (scrape_timeout, timeout_ms) = match f.scrape_timeout.as_ref() {
-        Some(t) => duration(
-            ctx,
-            Some(t),
-            "collector.scrape_timeout",
-            defaults::SCRAPE_TIMEOUT,
-        )?,
-        None => {
-            // Like monitor-agent: 10 s, but never reaching a shorter interval.
-            let ms = 10_000.min(interval_ms * 8 / 10).max(1);
-            let text = if ms % 1000 == 0 {
-                format!("{}s", ms / 1000)
-            } else {
-                format!("{ms}ms")
-            };
-            (text, ms)
-        }
+    let scrape_interval = match &f.scrape_interval {
+        Some(v) => duration(ctx, v, "collector.scrape_interval")?,
+        None => defaults::SCRAPE_INTERVAL,
+    };
+    let scrape_timeout = match &f.scrape_timeout {
+        Some(v) => duration(ctx, v, "collector.scrape_timeout")?,
+        // Like monitor-agent: 10 s, but never reaching a shorter interval (whole ms).
+        None => defaults::SCRAPE_TIMEOUT
+            .min(Duration::from_millis(
+                u64::try_from(scrape_interval.as_millis() * 8 / 10).unwrap_or(u64::MAX),
+            ))
+            .max(Duration::from_millis(1)),
     };
     // Strictly below: a scrape must finish before the next one starts (monitor-agent
     // refuses timeout == interval).
-    if timeout_ms >= interval_ms {
+    if scrape_timeout >= scrape_interval {
         return Err(ctx.invalid(
             f.scrape_timeout
                 .as_ref()
@@ -645,7 +638,9 @@ fn validate_collector(
                 .map(Spanned::span),
             "collector.scrape_timeout",
             format!(
-                "scrape_timeout ({scrape_timeout}) must be less than scrape_interval ({scrape_interval})"
+                "scrape_timeout ({}) must be less than scrape_interval ({})",
+                format_prometheus_duration(scrape_timeout),
+                format_prometheus_duration(scrape_interval)
             ),
         ));
     }
@@ -807,36 +802,27 @@ fn artifact(
     }
 }
 
-fn duration(
-    ctx: &Ctx<'_>,
-    v: Option<&Spanned<String>>,
-    key: &str,
-    default: &str,
-) -> Result<(String, u64)> {
-    let s = v.map_or(default, |v| v.get_ref().as_str());
-    match prom_duration_ms(s) {
-        Some(ms) if ms > 0 => Ok((s.to_string(), ms)),
-        _ => Err(ctx.invalid(
-            v.map(Spanned::span),
+/// A `humantime` duration (`15s`, `500ms`, `1m`, `1m 30s`) that Prometheus can express:
+/// above zero and a whole number of milliseconds.
+fn duration(ctx: &Ctx<'_>, v: &Spanned<String>, key: &str) -> Result<Duration> {
+    let s = v.get_ref();
+    let d = humantime::parse_duration(s).map_err(|e| {
+        ctx.bad(
+            v,
             key,
-            format!("`{s}` is not a duration like `15s`, `500ms`, `1m` (one number, one unit)"),
-        )),
+            format!("`{s}` is not a duration like `15s`, `500ms`, `1m` ({e})"),
+        )
+    })?;
+    if d.is_zero() || !d.subsec_nanos().is_multiple_of(1_000_000) {
+        return Err(ctx.bad(
+            v,
+            key,
+            format!(
+                "`{s}` is not a duration above zero in whole milliseconds (e.g. `15s`, `500ms`)"
+            ),
+        ));
     }
-}
-
-/// Milliseconds of a single-unit Prometheus duration (`500ms`, `15s`, `1m`, `1h`).
-pub(crate) fn prom_duration_ms(s: &str) -> Option<u64> {
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => return None,
-    };
-    n.checked_mul(mult)
+    Ok(d)
 }
 
 // ---------------------------------------------------------------- small checks
@@ -901,14 +887,4 @@ fn is_semver(s: &str) -> bool {
         && parts
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-}
-
-/// Prometheus label name rule, minus the reserved `__` prefix.
-pub(crate) fn is_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !s.starts_with("__")
 }
