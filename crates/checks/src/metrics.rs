@@ -398,9 +398,10 @@ impl Ctx<'_> {
     }
 
     async fn cpu(&self) -> Outcome {
+        // The dashboards' definition, in percent, over every CPU of this host.
         let q = format!(
-            "100 * (1 - avg(rate(node_cpu_seconds_total{{mode=\"idle\",{}}}[1m])))",
-            self.sel
+            "100 * ({})",
+            monitor_promql::cpu_utilisation_total(&self.sel, "1m")
         );
         let v = self.q(METRICS_CPU_UTILISATION, &q).await?;
         let Some(u) = v.first().map(|s| s.value.value) else {
@@ -427,8 +428,8 @@ impl Ctx<'_> {
     }
 
     async fn memory(&self) -> Outcome {
-        let qa = format!("node_memory_MemAvailable_bytes{{{}}}", self.sel);
-        let qt = format!("node_memory_MemTotal_bytes{{{}}}", self.sel);
+        let qa = monitor_promql::memory_available_bytes(&self.sel);
+        let qt = monitor_promql::memory_total_bytes(&self.sel);
         let (avail, total) = futures::join!(
             self.q(METRICS_MEMORY_SANE, &qa),
             self.q(METRICS_MEMORY_SANE, &qt)
