@@ -1,5 +1,7 @@
 //! From `--endpoint`/`--region`/`--no-sigv4` to a [`QueryClient`]: decide the auth mode
-//! (pure, validated before any I/O), then build the client.
+//! (pure, validated before any I/O), then build the client. [`sdk_config`] builds the one
+//! `aws_config::SdkConfig` a process shares between its AWS clients (CloudWatch Logs, the
+//! reconciler's clients for `monitor-verify grafana`).
 
 use crate::ChecksError;
 use monitor_amp::auth::{Auth, SigV4};
@@ -68,6 +70,18 @@ pub async fn connect(endpoint: &str, mode: &AuthMode) -> Result<QueryClient, Che
     Ok(QueryClient::new(endpoint, auth)?)
 }
 
+/// The process's AWS configuration from the standard chain (environment, profile/SSO,
+/// instance profile; `AWS_ENDPOINT_URL` too, which is how tests point it at moto), with
+/// `region` overriding the chain's region when given. Credentials resolve lazily, on the
+/// first call: an auth failure surfaces there as a runtime error, not here.
+pub async fn sdk_config(region: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r.to_string()));
+    }
+    loader.load().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +124,11 @@ mod tests {
             Some("ap-south-2")
         );
         assert_eq!(region_from_host("example.amazonaws.com"), None);
+    }
+
+    #[tokio::test]
+    async fn sdk_config_takes_the_given_region_over_the_chain() {
+        let sdk = sdk_config(Some("ap-south-2")).await;
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("ap-south-2"));
     }
 }

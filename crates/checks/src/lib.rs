@@ -5,7 +5,9 @@
 //! network data reach AMP (or a local Prometheus) fresh and sane; [`catalog`] maps every
 //! check id to the seed's troubleshooting failure modes and hints, so the provisioning,
 //! AMG and logs checks of later issues join the same report. [`adhoc`] runs one PromQL
-//! query for `monitor-verify query`; [`connect`] turns endpoint flags into a client.
+//! query for `monitor-verify query`; [`connect`] turns endpoint flags into a client and
+//! builds the process's one AWS `SdkConfig`; [`checklist`] is `monitor-verify all`: the
+//! metrics checks, host discovery, the per-host log checks, one report.
 //!
 //! ```no_run
 //! use monitor_checks::{connect, metrics::{run_metrics_checks, MetricsCheckConfig}};
@@ -22,6 +24,7 @@
 
 pub mod adhoc;
 pub mod catalog;
+pub mod checklist;
 pub mod connect;
 pub mod metrics;
 pub mod report;
@@ -30,14 +33,15 @@ pub use report::{CheckResult, Report, Status, Summary};
 
 use monitor_amp::query::QueryError;
 
-/// Errors that stop a verification run (exit code 2). A failing check is not an error:
-/// it is a [`CheckResult`] with [`Status::Fail`].
+/// Errors that stop a verification run (exit code 2, see `docs/ARCHITECTURE.md`, "Exit
+/// codes"). A failing check is not an error: it is a [`CheckResult`] with [`Status::Fail`].
 #[derive(Debug, thiserror::Error)]
 pub enum ChecksError {
-    /// Invalid flags or configuration.
+    /// Invalid flags or configuration (found before any I/O).
     #[error("{0}")]
     Usage(String),
-    /// The endpoint could not be queried: unreachable, wrong URL, auth or permissions.
+    /// A runtime error: the endpoint could not be queried (unreachable, wrong URL, auth
+    /// or permissions).
     #[error(transparent)]
     Query(#[from] QueryError),
     /// Writing the output failed.
@@ -46,13 +50,14 @@ pub enum ChecksError {
 }
 
 impl ChecksError {
-    /// The process exit code for this error (always 2: usage, config or auth).
+    /// The process exit code for this error: always 2 (usage, config or runtime error).
     pub fn exit_code(&self) -> u8 {
         2
     }
 }
 
-/// How a report or query result is printed.
+/// How a report, query result or log rows are printed: the one output format of every
+/// `monitor-verify` subcommand (`monitor_logs::report` re-exports it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputFormat {
     /// Aligned columns.

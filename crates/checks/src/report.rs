@@ -175,6 +175,15 @@ impl Report {
         self.results.iter().filter(move |r| r.check == check)
     }
 
+    /// Renders the report as `format` says: [`Report::render_table`] or
+    /// [`Report::render_json`].
+    pub fn render(&self, format: crate::OutputFormat, out: &mut impl Write) -> std::io::Result<()> {
+        match format {
+            crate::OutputFormat::Table => self.render_table(out),
+            crate::OutputFormat::Json => self.render_json(out),
+        }
+    }
+
     /// Aligned columns `STATUS CHECK HOST DETAIL`, a `→ hint:` line under each failure
     /// (`as above` when it repeats the previous failure's hint), and a summary line.
     pub fn render_table(&self, out: &mut impl Write) -> std::io::Result<()> {

@@ -52,3 +52,24 @@ pub use error::{LogsError, CONCURRENT_QUERY_HINT};
 pub fn client(sdk: &aws_config::SdkConfig) -> Client {
     Client::new(sdk)
 }
+
+/// The [`checks`] over CloudWatch Logs, as `monitor_checks::checklist::run_all`
+/// (`monitor-verify all`) and `monitor-verify logs --check` run them.
+#[derive(Debug, Clone, Copy)]
+pub struct LogChecks<'a>(pub &'a Client);
+
+impl monitor_checks::checklist::LogChecker for LogChecks<'_> {
+    async fn run_log_checks(
+        &self,
+        plan: &monitor_checks::checklist::LogPlan,
+    ) -> Vec<monitor_checks::CheckResult> {
+        let plan = checks::LogCheckPlan {
+            group: plan.group.clone(),
+            expected_retention: plan.expected_retention,
+            hosts: plan.hosts.clone(),
+            max_age: plan.max_age,
+            cloud_init_since: plan.cloud_init_since,
+        };
+        checks::run_log_checks(self.0, &plan).await
+    }
+}

@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_cloudwatchlogs::Client;
@@ -14,29 +13,9 @@ use crate::query::DEFAULT_QUERY;
 use crate::tail::{LogEvent, Tail, TailOptions};
 use crate::time::format_ms;
 
-/// How rows are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OutputFormat {
-    /// Aligned columns with a header and a summary line.
-    #[default]
-    Table,
-    /// One JSON object per row (JSON lines).
-    Json,
-}
-
-impl FromStr for OutputFormat {
-    type Err = LogsError;
-
-    fn from_str(s: &str) -> Result<OutputFormat, LogsError> {
-        match s.to_ascii_lowercase().as_str() {
-            "table" => Ok(OutputFormat::Table),
-            "json" => Ok(OutputFormat::Json),
-            other => Err(LogsError::InvalidRequest(format!(
-                "unknown output format {other:?} (expected table or json)"
-            ))),
-        }
-    }
-}
+/// How rows are printed: the workspace's one output format (aligned table, or JSON —
+/// here one object per row, JSON lines), defined in `monitor-checks`.
+pub use monitor_checks::OutputFormat;
 
 /// The `monitor-verify logs` request, flags already parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
