@@ -3,15 +3,14 @@
 //! Thin dispatcher, like ripgrep's `core/main.rs`: parse flags, call one library entry
 //! point per subcommand, print the outcome, map it to an exit code.
 //!
-//! - `render`: 0 ok, 2 config, usage or runtime error.
-//! - `plan`, `apply`, `destroy` follow `terraform plan -detailed-exitcode`: 0 success
-//!   (for `plan`: no changes), 1 error, 2 `plan` only: changes pending. clap's usage
-//!   errors exit 2 for every subcommand.
+//! Exit codes (the convention of all three binaries, `docs/ARCHITECTURE.md`): 0 done
+//! (`plan`: no changes), 1 `plan`: changes pending, 2 usage, config or runtime error.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod progress;
 mod provision;
 mod render;
 
@@ -26,7 +25,7 @@ struct Cli {
 enum Command {
     /// Render each host's EC2 user_data and the files it writes into a directory, offline.
     Render(render::RenderArgs),
-    /// Show what `apply` would change. Exit 0: no changes, 2: changes, 1: error.
+    /// Show what `apply` would change. Exit 0: no changes, 1: changes, 2: error.
     Plan(provision::PlanArgs),
     /// Create or update the stack's AWS resources (asks first unless --yes).
     Apply(provision::ApplyArgs),
@@ -61,13 +60,12 @@ enum Failure {
 /// What a successful subcommand reports.
 enum Outcome {
     Done,
-    /// `plan` found changes (exit 2).
+    /// `plan` found changes (exit 1).
     ChangesPending,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let terraform_codes = !matches!(cli.command, Command::Render(_));
     let result = match &cli.command {
         Command::Render(args) => render::run(args).map(|()| Outcome::Done),
         Command::Plan(args) => provision::plan(args),
@@ -76,10 +74,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
-        Ok(Outcome::ChangesPending) => ExitCode::from(2),
+        Ok(Outcome::ChangesPending) => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(if terraform_codes { 1 } else { 2 })
+            ExitCode::from(2)
         }
     }
 }

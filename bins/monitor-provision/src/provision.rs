@@ -132,8 +132,9 @@ pub fn apply(args: &ApplyArgs) -> Result<Outcome, Failure> {
             }
             println!();
             let opts = apply_options();
+            let reporter = crate::progress::Bars::new();
             let outcome = interruptible(monitor_reconcile::apply::apply(
-                &clients, &stack, &observed, &plan, &opts,
+                &clients, &stack, &observed, &plan, &opts, &reporter,
             ))
             .await?;
             let s = plan.summary;
@@ -175,8 +176,9 @@ pub fn destroy(args: &ApplyArgs) -> Result<Outcome, Failure> {
         }
         println!();
         let opts = ApplyOptions::default();
+        let reporter = crate::progress::Bars::new();
         interruptible(monitor_reconcile::apply::apply(
-            &clients, &stack, &observed, &plan, &opts,
+            &clients, &stack, &observed, &plan, &opts, &reporter,
         ))
         .await?;
         println!(

@@ -63,22 +63,22 @@ fn plan_apply_destroy_exit_codes_and_output() {
     let home = tmp.path();
 
     let o = run(e, true, home, &["plan", "--config", c]);
-    assert_eq!(o.status.code(), Some(2), "{}{}", out(&o), err(&o));
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
     assert!(out(&o).contains("    + amp_workspace.cli"), "{}", out(&o));
     assert!(out(&o).contains("Plan: 8 to add, 0 to change, 0 to replace, 0 to destroy."));
 
     let o = run(e, true, home, &["plan", "--config", c, "--output", "json"]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
     assert_eq!(v["summary"]["create"], 8);
 
     // No terminal, no --yes: refused, nothing changed.
     let o = run(e, true, home, &["apply", "--config", c]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("pass --yes"), "{}", err(&o));
     assert_eq!(
         run(e, true, home, &["plan", "--config", c]).status.code(),
-        Some(2)
+        Some(1)
     );
 
     let o = run(e, true, home, &["apply", "--yes", "--config", c]);
@@ -103,7 +103,7 @@ fn plan_apply_destroy_exit_codes_and_output() {
     assert!(out(&o).starts_with("No changes."), "{}", out(&o));
 
     let o = run(e, true, home, &["destroy", "--config", c]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("pass --yes"));
     let o = run(e, true, home, &["destroy", "--yes", "--config", c]);
     assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
@@ -113,12 +113,12 @@ fn plan_apply_destroy_exit_codes_and_output() {
     assert!(out(&o).contains("nothing to destroy"), "{}", out(&o));
     assert_eq!(
         run(e, true, home, &["plan", "--config", c]).status.code(),
-        Some(2)
+        Some(1)
     );
 }
 
 #[test]
-fn errors_exit_1_with_a_clear_message() {
+fn errors_exit_2_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path();
     let bad = write_stack(tmp.path(), &format!("{STACK}colour = \"x\"\n"));
@@ -128,7 +128,7 @@ fn errors_exit_1_with_a_clear_message() {
         home,
         &["plan", "--config", bad.to_str().unwrap()],
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("stack.toml:6:"), "{}", err(&o));
 
     // No credentials anywhere in the chain: said before any resource is read.
@@ -139,7 +139,7 @@ fn errors_exit_1_with_a_clear_message() {
         home,
         &["plan", "--config", good.to_str().unwrap()],
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("no AWS credentials"), "{}", err(&o));
 
     // Nothing listening at the endpoint.
@@ -149,6 +149,6 @@ fn errors_exit_1_with_a_clear_message() {
         home,
         &["plan", "--config", good.to_str().unwrap()],
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("sts:GetCallerIdentity"), "{}", err(&o));
 }

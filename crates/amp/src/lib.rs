@@ -25,6 +25,9 @@
 //! # Ok(()) }
 //! ```
 
+// Libraries never print: they report through return values, traits and `tracing`.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod auth;
 mod error;
 pub mod proto;
@@ -63,9 +66,23 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// The AMP endpoint of a workspace (`https://aps-workspaces.<region>.amazonaws.com/workspaces/<id>/`):
+/// the Prometheus-compatible base URL of its query API and of Grafana's datasource.
+pub fn amp_workspace_url(region: &str, workspace_id: &str) -> String {
+    format!("https://aps-workspaces.{region}.amazonaws.com/workspaces/{workspace_id}/")
+}
+
 /// The AMP remote-write URL of a workspace.
 pub fn amp_remote_write_url(region: &str, workspace_id: &str) -> String {
-    format!("https://aps-workspaces.{region}.amazonaws.com/workspaces/{workspace_id}/api/v1/remote_write")
+    join_endpoint(
+        &amp_workspace_url(region, workspace_id),
+        "api/v1/remote_write",
+    )
+}
+
+/// The AMP instant-query URL of a workspace (`…/api/v1/query`).
+pub fn amp_query_url(region: &str, workspace_id: &str) -> String {
+    join_endpoint(&amp_workspace_url(region, workspace_id), "api/v1/query")
 }
 
 /// What Prometheus makes of a label name: the one label-name rule of the workspace.

@@ -21,6 +21,9 @@
 //! assert!(host.files.iter().any(|f| f.path == monitor_bootstrap::ADOT_CONFIG_PATH));
 //! ```
 
+// Libraries never print: they report through return values, traits and `tracing`.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod adot;
 pub mod agent;
 pub mod cwagent;

@@ -22,6 +22,9 @@
 //! # }
 //! ```
 
+// Libraries never print: they report through return values, traits and `tracing`.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod adhoc;
 pub mod catalog;
 pub mod checklist;

@@ -19,6 +19,9 @@
 //! # Ok(()) }
 //! ```
 
+// Libraries never print: they report through return values, traits and `tracing`.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod agent;
 pub mod config;
 pub mod disk_queue;

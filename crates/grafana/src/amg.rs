@@ -62,7 +62,7 @@ pub struct WorkspaceSpec {
     pub name: String,
     /// Description.
     pub description: String,
-    /// ARN of the workspace IAM role (see [`crate::iam`]).
+    /// ARN of the workspace IAM role (created by the provisioning reconciler).
     pub role_arn: String,
     /// Permission type (default customer-managed).
     pub permission_type: PermissionType,
@@ -135,6 +135,13 @@ pub fn workspace_arn(region: &str, account_id: &str, workspace_id: &str) -> Stri
     format!("arn:{partition}:grafana:{region}:{account_id}:/workspaces/{workspace_id}")
 }
 
+fn status_str<S: serde::Serializer>(
+    s: &WorkspaceStatus,
+    ser: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    ser.serialize_str(s.as_str())
+}
+
 /// What we need to know about a workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Workspace {
@@ -144,8 +151,9 @@ pub struct Workspace {
     pub endpoint: String,
     /// Grafana version.
     pub grafana_version: String,
-    /// Status (`ACTIVE`, `CREATING`, …).
-    pub status: String,
+    /// Status, as the SDK's enum (serialised as its AWS string).
+    #[serde(serialize_with = "status_str")]
+    pub status: WorkspaceStatus,
     /// Workspace IAM role.
     pub role_arn: Option<String>,
     /// Tags.
@@ -153,12 +161,32 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// Whether the workspace is ACTIVE (ready for permissions, tokens and content).
+    pub fn is_active(&self) -> bool {
+        self.status == WorkspaceStatus::Active
+    }
+
+    /// Whether the workspace is in a failed state (`FAILED`, `CREATION_FAILED`, …): it
+    /// must be deleted and created again.
+    pub fn is_failed(&self) -> bool {
+        matches!(
+            self.status,
+            WorkspaceStatus::Failed
+                | WorkspaceStatus::CreationFailed
+                | WorkspaceStatus::DeletionFailed
+                | WorkspaceStatus::UpdateFailed
+                | WorkspaceStatus::UpgradeFailed
+                | WorkspaceStatus::LicenseRemovalFailed
+                | WorkspaceStatus::VersionUpdateFailed
+        )
+    }
+
     fn from_description(d: &aws_sdk_grafana::types::WorkspaceDescription) -> Workspace {
         Workspace {
             id: d.id().to_string(),
             endpoint: d.endpoint().to_string(),
             grafana_version: d.grafana_version().to_string(),
-            status: d.status().as_str().to_string(),
+            status: d.status().clone(),
             role_arn: d.workspace_role_arn().map(str::to_string),
             tags: d
                 .tags()
@@ -177,6 +205,27 @@ pub struct WaitProgress {
     pub elapsed: Duration,
     /// The deadline.
     pub deadline: Duration,
+}
+
+impl From<&monitor_stack::GrafanaConfig> for RoleAssignments {
+    fn from(g: &monitor_stack::GrafanaConfig) -> RoleAssignments {
+        RoleAssignments {
+            admin_group_ids: g.admin_group_ids.clone(),
+            editor_group_ids: g.editor_group_ids.clone(),
+            viewer_group_ids: g.viewer_group_ids.clone(),
+        }
+    }
+}
+
+impl From<monitor_stack::GrafanaPermissionType> for PermissionType {
+    fn from(p: monitor_stack::GrafanaPermissionType) -> PermissionType {
+        match p {
+            monitor_stack::GrafanaPermissionType::CustomerManaged => {
+                PermissionType::CustomerManaged
+            }
+            monitor_stack::GrafanaPermissionType::ServiceManaged => PermissionType::ServiceManaged,
+        }
+    }
 }
 
 /// Identity Center group ids per Grafana role (`[grafana]` of stack.toml).
@@ -453,23 +502,23 @@ impl Amg {
         loop {
             let w = self.describe(workspace_id).await?;
             progress(&WaitProgress {
-                status: w.status.clone(),
+                status: w.status.as_str().to_string(),
                 elapsed: start.elapsed(),
                 deadline,
             });
-            if w.status == WorkspaceStatus::Active.as_str() {
+            if w.is_active() {
                 return Ok(w);
             }
-            if w.status.ends_with("FAILED") || w.status == WorkspaceStatus::Failed.as_str() {
+            if w.is_failed() {
                 return Err(Error::WorkspaceFailed {
                     workspace_id: workspace_id.into(),
-                    status: w.status,
+                    status: w.status.as_str().to_string(),
                 });
             }
             if start.elapsed() + poll > deadline {
                 return Err(Error::WorkspaceTimeout {
                     workspace_id: workspace_id.into(),
-                    status: w.status,
+                    status: w.status.as_str().to_string(),
                     waited_secs: start.elapsed().as_secs(),
                 });
             }

@@ -30,7 +30,7 @@ pub fn check_workspace(found: Option<&Workspace>) -> CheckResult {
             "no AMG workspace carries the stack tags",
             HINT_RUN_APPLY,
         ),
-        Some(w) if w.status == "ACTIVE" => CheckResult::pass(
+        Some(w) if w.is_active() => CheckResult::pass(
             GRAFANA_WORKSPACE,
             None,
             format!("{} ACTIVE, Grafana {}, https://{}", w.id, w.grafana_version, w.endpoint),
@@ -38,7 +38,7 @@ pub fn check_workspace(found: Option<&Workspace>) -> CheckResult {
         Some(w) => CheckResult::fail(
             GRAFANA_WORKSPACE,
             None,
-            format!("{} is {}", w.id, w.status),
+            format!("{} is {}", w.id, w.status.as_str()),
             "CREATING/UPDATING take a few minutes — re-run later; a *_FAILED status needs the workspace deleted and apply re-run",
         ),
     }
@@ -216,13 +216,13 @@ mod tests {
             id: "g-1".into(),
             endpoint: "g-1.grafana-workspace.eu-west-1.amazonaws.com".into(),
             grafana_version: "10.4".into(),
-            status: "ACTIVE".into(),
+            status: aws_sdk_grafana::types::WorkspaceStatus::Active,
             role_arn: None,
             tags: Default::default(),
         };
         assert_eq!(check_workspace(Some(&w)).status, Status::Pass);
         let creating = Workspace {
-            status: "CREATING".into(),
+            status: aws_sdk_grafana::types::WorkspaceStatus::Creating,
             ..w
         };
         assert_eq!(check_workspace(Some(&creating)).status, Status::Fail);

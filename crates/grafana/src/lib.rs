@@ -1,8 +1,8 @@
 //! Amazon Managed Grafana for the monitoring stack, hands-off. [`amg`] drives the AMG
 //! control plane (find the workspace by tags or create it with `AWS_SSO`, the workspace
 //! IAM role and a pinned Grafana version; wait for ACTIVE; give IAM Identity Center groups
-//! their roles; a per-run service-account token that is deleted afterwards). [`iam`]
-//! renders the workspace role's trust and permissions policies. [`api`] talks to the
+//! their roles; a per-run service-account token that is deleted afterwards; the workspace
+//! role and its policies are the provisioning reconciler's). [`api`] talks to the
 //! workspace's Grafana HTTP API and upserts our folder, AMP and CloudWatch datasources
 //! (health-checked) and dashboards idempotently. [`dashboards`] builds those dashboards
 //! as typed Grafana JSON; every PromQL expression in them is executed against real
@@ -32,11 +32,13 @@
 //! # Ok(()) }
 //! ```
 
+// Libraries never print: they report through return values, traits and `tracing`.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod amg;
 pub mod api;
 pub mod checks;
 pub mod dashboards;
 mod error;
-pub mod iam;
 
 pub use error::{Error, Result};

@@ -112,7 +112,7 @@ async fn create_workspace_sends_the_documented_body() {
     let spec = WorkspaceSpec::new("monitoring-test", ROLE_ARN, tags());
     let w = amg(&server).create(&spec).await.unwrap();
     assert_eq!(w.id, WS);
-    assert_eq!(w.status, "CREATING");
+    assert_eq!(w.status, aws_sdk_grafana::types::WorkspaceStatus::Creating);
 
     let reqs = server.received_requests().await.unwrap();
     assert_sigv4(&reqs[0]);
@@ -223,7 +223,7 @@ async fn wait_active_polls_with_progress_then_fails_fast_on_creation_failed() {
         )
         .await
         .unwrap();
-    assert_eq!(w.status, "ACTIVE");
+    assert_eq!(w.status, aws_sdk_grafana::types::WorkspaceStatus::Active);
     assert_eq!(seen, ["CREATING", "CREATING", "ACTIVE"]);
 
     let failed = MockServer::start().await;

@@ -36,6 +36,9 @@
 //! # }
 //! ```
 
+// Libraries never print: they report through return values, traits and `tracing`.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod admin;
 pub mod checks;
 mod error;

@@ -16,6 +16,9 @@
 //! );
 //! ```
 
+// Libraries never print: they report through return values, traits and `tracing`.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 /// Matchers that keep real filesystems (tmpfs and other virtual file systems excluded).
 pub const REAL_FILESYSTEMS: &str = "fstype!~\"tmpfs|ramfs|squashfs|overlay|nsfs\",mountpoint!=\"\"";
 

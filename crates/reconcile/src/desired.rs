@@ -13,10 +13,12 @@ use crate::names::{
     sha256_hex, Names, LABEL_TAG_PREFIX, TAG_BASE_SHA, TAG_HOST, TAG_USER_DATA_SHA,
 };
 
-/// A host's user_data rendered for a known workspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A host's user_data rendered for a known workspace. Serialised (in the plan's JSON)
+/// as its two hashes only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RenderedUserData {
     /// The user_data exactly as EC2 receives it (before base64).
+    #[serde(skip)]
     pub user_data: String,
     /// sha256 of `user_data` (tag [`TAG_USER_DATA_SHA`]).
     pub full_sha: String,
@@ -24,6 +26,7 @@ pub struct RenderedUserData {
     pub base_sha: String,
     /// Files whose content depends on the labels (the collector config): what an
     /// in-place label update pushes to the host.
+    #[serde(skip)]
     pub label_files: Vec<RenderedFile>,
 }
 
@@ -76,6 +79,11 @@ pub struct Desired {
 }
 
 impl Desired {
+    /// ARN of the stack's log group.
+    pub fn log_group_arn(&self) -> String {
+        crate::policy::log_group_arn(&self.region, &self.account_id, &self.log_group)
+    }
+
     /// The Grafana content (folder, datasources, dashboards) apply puts into a workspace
     /// running `grafana_version`; `None` without `[grafana] enabled` or while the AMP
     /// workspace (the AMP datasource's URL) is not known yet.
@@ -114,9 +122,7 @@ pub fn grafana_content(
         stack_name: stack_name.to_string(),
         region: region.to_string(),
         grafana_version: grafana_version.to_string(),
-        prometheus_endpoint: format!(
-            "https://aps-workspaces.{region}.amazonaws.com/workspaces/{amp_workspace_id}/"
-        ),
+        prometheus_endpoint: monitor_amp::amp_workspace_url(region, amp_workspace_id),
         log_group_name: log_group.to_string(),
         log_group_arn: crate::policy::log_group_arn(region, account_id, log_group),
     })
@@ -180,7 +186,11 @@ pub fn desired(stack: &Stack, account_id: &str, workspace_id: Option<&str>) -> R
 /// Renders `host` for workspace `ws`, twice: as is, and with every label value replaced
 /// by a fixed one, so the hashes separate "only labels changed" (pushed in place) from
 /// "anything else changed" (the instance is replaced).
-fn render(stack: &Stack, host: &Host, ws: &str) -> Result<RenderedUserData> {
+/// Renders `host`'s user_data for AMP workspace `ws`, with its hashes.
+///
+/// # Errors
+/// [`crate::ReconcileError::Bootstrap`] when the host cannot be rendered.
+pub fn render(stack: &Stack, host: &Host, ws: &str) -> Result<RenderedUserData> {
     let inputs = RenderInputs {
         workspace_id: Some(ws.to_string()),
     };

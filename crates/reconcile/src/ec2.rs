@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification,
-    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceType, ResourceType, Tag,
-    TagSpecification, VolumeType,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, InstanceStateName, InstanceType,
+    ResourceType, Tag, TagSpecification, VolumeType,
 };
 use base64::Engine as _;
 
 use crate::error::{ReconcileError, Result};
+use crate::poll::{poll_until, Poll, Wait};
 
 /// Root device of the AL2023 AMIs.
 pub const ROOT_DEVICE: &str = "/dev/xvda";
@@ -188,11 +189,14 @@ pub async fn run_instance(
     }
 }
 
-/// Current state name of instance `id` (`None` when EC2 no longer knows it).
+/// Current state of instance `id` (`None` when EC2 no longer knows it).
 ///
 /// # Errors
 /// The mapped DescribeInstances error.
-pub async fn instance_state(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Option<String>> {
+pub async fn instance_state(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> Result<Option<InstanceStateName>> {
     match ec2.describe_instances().instance_ids(id).send().await {
         Ok(out) => Ok(out
             .reservations()
@@ -201,7 +205,7 @@ pub async fn instance_state(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Optio
             .find(|i| i.instance_id() == Some(id))
             .and_then(|i| i.state())
             .and_then(|s| s.name())
-            .map(|n| n.as_str().to_string())),
+            .cloned()),
         Err(e) => {
             let e = ReconcileError::from_sdk("ec2:DescribeInstances", e);
             if e.is_not_found() {
@@ -213,58 +217,54 @@ pub async fn instance_state(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<Optio
     }
 }
 
-/// Polls until instance `id` is in one of `states` (a vanished instance counts as
-/// `terminated`).
+/// Waits until instance `id` is running.
 ///
 /// # Errors
-/// [`ReconcileError::Timeout`] after `timeout`; [`ReconcileError::Failed`] when the
-/// instance terminates while waiting for it to run.
-pub async fn wait_instance(
-    ec2: &aws_sdk_ec2::Client,
-    id: &str,
-    states: &[&str],
-    poll: Duration,
-    timeout: Duration,
-) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        let state = instance_state(ec2, id)
-            .await?
-            .unwrap_or_else(|| "terminated".to_string());
-        if states.contains(&state.as_str()) {
-            return Ok(());
-        }
-        if !states.contains(&"terminated") && (state == "terminated" || state == "shutting-down") {
-            return Err(ReconcileError::Failed(format!(
-                "instance {id} is {state} instead of {}: check its console output",
-                states.join("/")
-            )));
-        }
-        if started.elapsed() > timeout {
-            return Err(ReconcileError::Timeout {
-                what: format!("instance {id} to be {} (it is {state})", states.join("/")),
-                seconds: timeout.as_secs(),
-            });
-        }
-        tokio::time::sleep(poll).await;
-    }
+/// [`ReconcileError::Failed`] when it stops or terminates instead (check its console
+/// output); [`ReconcileError::Timeout`] after `wait.timeout`.
+pub async fn wait_running(ec2: &aws_sdk_ec2::Client, id: &str, wait: Wait) -> Result<()> {
+    let what = format!("instance {id} to be running");
+    poll_until(
+        &what,
+        wait,
+        |_, _| {},
+        || async {
+            match instance_state(ec2, id).await? {
+                Some(InstanceStateName::Running) => Ok(Poll::Ready(())),
+                Some(InstanceStateName::Pending) => Ok(Poll::Pending("pending".into())),
+                s => Err(ReconcileError::Failed(format!(
+                    "instance {id} is {} instead of running: check its console output",
+                    s.as_ref().map_or("gone", |s| s.as_str())
+                ))),
+            }
+        },
+    )
+    .await
 }
 
-/// Terminates `id` (already gone counts as done) and waits until it is terminated.
+/// Terminates `id` (already gone counts as done) and waits until it is terminated (a
+/// vanished instance counts as terminated).
 ///
 /// # Errors
 /// The mapped TerminateInstances error or a wait error.
-pub async fn terminate_and_wait(
-    ec2: &aws_sdk_ec2::Client,
-    id: &str,
-    poll: Duration,
-    timeout: Duration,
-) -> Result<()> {
+pub async fn terminate_and_wait(ec2: &aws_sdk_ec2::Client, id: &str, wait: Wait) -> Result<()> {
     if let Err(e) = ec2.terminate_instances().instance_ids(id).send().await {
         let e = ReconcileError::from_sdk("ec2:TerminateInstances", e);
         if !e.is_not_found() {
             return Err(e);
         }
     }
-    wait_instance(ec2, id, &["terminated"], poll, timeout).await
+    let what = format!("instance {id} to be terminated");
+    poll_until(
+        &what,
+        wait,
+        |_, _| {},
+        || async {
+            Ok(match instance_state(ec2, id).await? {
+                None | Some(InstanceStateName::Terminated) => Poll::Ready(()),
+                Some(s) => Poll::Pending(s.as_str().to_string()),
+            })
+        },
+    )
+    .await
 }

@@ -26,27 +26,35 @@
 //! print!("{}", plan.render_text());
 //! if plan.has_changes() {
 //!     let opts = monitor_reconcile::apply::ApplyOptions::default();
-//!     monitor_reconcile::apply::apply(&clients, &stack, &observed, &plan, &opts).await?;
+//!     let reporter = monitor_reconcile::report::NoReporter;
+//!     monitor_reconcile::apply::apply(&clients, &stack, &observed, &plan, &opts, &reporter).await?;
 //! }
 //! # Ok(())
 //! # }
 //! ```
+
+// Libraries never print: they report through return values, traits and `tracing`.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod apply;
 mod clients;
 pub mod desired;
 pub mod ec2;
 mod error;
+pub mod family;
 pub mod names;
 pub mod observe;
 pub mod plan;
 pub mod policy;
+pub mod poll;
+pub mod report;
 pub mod verify;
 
 use monitor_stack::Stack;
 use serde::Serialize;
 
 pub use clients::Clients;
+pub use desired::Desired;
 pub use error::{ReconcileError, Result};
 pub use plan::{Action, Change, Plan};
 
@@ -56,12 +64,8 @@ pub use plan::{Action, Change, Plan};
 /// Any [`ReconcileError`] from reading the current state or rendering the hosts.
 pub async fn plan_apply(clients: &Clients, stack: &Stack) -> Result<(observe::Observed, Plan)> {
     let observed = observe::observe(clients, stack, observe::Scope::Apply).await?;
-    let ws = observed
-        .workspaces
-        .iter()
-        .find(|w| w.status != "CREATION_FAILED")
-        .map(|w| w.id.clone());
-    let want = desired::desired(stack, &observed.account_id, ws.as_deref())?;
+    let ws = observed.amp_workspace().map(|w| w.id.as_str());
+    let want = desired::desired(stack, &observed.account_id, ws)?;
     let plan = plan::plan(&want, &observed);
     Ok((observed, plan))
 }
@@ -115,24 +119,16 @@ pub struct Outputs {
 impl Outputs {
     /// Reads the outputs from an observed state.
     pub fn from_observed(observed: &observe::Observed) -> Outputs {
-        let ws = observed
-            .workspaces
-            .iter()
-            .find(|w| w.status != "CREATION_FAILED");
-        let base = ws.map(|w| {
-            format!(
-                "https://aps-workspaces.{}.amazonaws.com/workspaces/{}/",
-                observed.region, w.id
-            )
-        });
+        let ws = observed.amp_workspace();
+        let grafana = observed.grafana_workspace.as_ref();
         Outputs {
             workspace_id: ws.map(|w| w.id.clone()),
             workspace_arn: ws.map(|w| w.arn.clone()),
             remote_write_url: ws
                 .map(|w| monitor_amp::amp_remote_write_url(&observed.region, &w.id)),
-            query_url: base.map(|b| monitor_amp::join_endpoint(&b, "api/v1/query")),
+            query_url: ws.map(|w| monitor_amp::amp_query_url(&observed.region, &w.id)),
             log_group: observed.log_group.as_ref().map(|g| g.name.clone()),
-            security_group_id: observed.security_groups.first().map(|g| g.id.clone()),
+            security_group_id: observed.security_group().map(|g| g.id.clone()),
             instance_profile: observed.instance_profile.as_ref().map(|p| p.name.clone()),
             instances: observed
                 .instances
@@ -140,16 +136,11 @@ impl Outputs {
                 .map(|i| HostOutput {
                     host: i.host.clone(),
                     instance_id: i.id.clone(),
-                    state: i.state.clone(),
+                    state: i.state.as_str().to_string(),
                 })
                 .collect(),
-            grafana_workspace_id: observed
-                .grafana_workspace
-                .as_ref()
-                .map(|g| g.workspace.id.clone()),
-            grafana_url: observed
-                .grafana_workspace
-                .as_ref()
+            grafana_workspace_id: grafana.map(|g| g.workspace.id.clone()),
+            grafana_url: grafana
                 .filter(|g| !g.workspace.endpoint.is_empty())
                 .map(|g| format!("https://{}", g.workspace.endpoint)),
         }
@@ -189,6 +180,8 @@ impl Outputs {
 /// # Errors
 /// Any [`ReconcileError`] from reading the current state.
 pub async fn outputs(clients: &Clients, stack: &Stack) -> Result<Outputs> {
-    let observed = observe::observe(clients, stack, observe::Scope::Destroy).await?;
+    // Scope::Apply resolves the network, so the security group is chosen as the plan
+    // chooses it (the one in the stack's VPC).
+    let observed = observe::observe(clients, stack, observe::Scope::Apply).await?;
     Ok(Outputs::from_observed(&observed))
 }

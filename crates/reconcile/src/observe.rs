@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_amp::types::WorkspaceStatusCode;
+use aws_sdk_ec2::types::{Filter, InstanceStateName};
 use monitor_logs::admin::LogGroupInfo;
 use monitor_stack::{Architecture, Stack};
 
@@ -19,8 +20,8 @@ pub struct WorkspaceState {
     pub id: String,
     /// Its ARN.
     pub arn: String,
-    /// Status code (`ACTIVE`, `CREATING`, `CREATION_FAILED`, …).
-    pub status: String,
+    /// Status code, as the SDK's enum.
+    pub status: WorkspaceStatusCode,
     /// Creation time, seconds since the epoch (oldest is kept when there are several).
     pub created: i64,
 }
@@ -70,11 +71,10 @@ pub struct RoleState {
     pub arn: String,
     /// Its trust policy.
     pub trust_policy: Option<serde_json::Value>,
-    /// The stack's inline policy ([`crate::names::INLINE_POLICY_NAME`] on the EC2 role,
-    /// [`crate::names::GRAFANA_POLICY_NAME`] on the Grafana role), if present.
-    pub inline_policy: Option<serde_json::Value>,
-    /// Names of every inline policy (for destroy).
-    pub inline_policy_names: Vec<String>,
+    /// Every inline policy by name; the document is read for the stack's own policy
+    /// ([`crate::names::INLINE_POLICY_NAME`] on the EC2 role,
+    /// [`crate::names::GRAFANA_POLICY_NAME`] on the Grafana role) and `None` for others.
+    pub inline_policies: BTreeMap<String, Option<serde_json::Value>>,
     /// ARNs of the attached managed policies.
     pub attached: Vec<String>,
 }
@@ -97,8 +97,8 @@ pub struct InstanceState {
     pub id: String,
     /// The `monitor:host` tag (empty when missing).
     pub host: String,
-    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down`.
-    pub state: String,
+    /// Its state (never `terminated`: those are not observed).
+    pub state: InstanceStateName,
     /// Instance type.
     pub instance_type: String,
     /// `x86_64` or `arm64`.
@@ -165,6 +165,32 @@ pub struct Observed {
     pub grafana_role: Option<RoleState>,
     /// The Grafana workspace found by the stack's tags (only with `[grafana] enabled`).
     pub grafana_workspace: Option<GrafanaWorkspaceState>,
+}
+
+impl Observed {
+    /// The stack's AMP workspace: the oldest one whose creation did not fail. Plan,
+    /// apply, outputs and verify all choose with this.
+    pub fn amp_workspace(&self) -> Option<&WorkspaceState> {
+        self.workspaces
+            .iter()
+            .find(|w| w.status != WorkspaceStatusCode::CreationFailed)
+    }
+
+    /// The hosts' security group: the one in the stack's VPC; without a resolved
+    /// network ([`Scope::Destroy`]), the first tagged one.
+    pub fn security_group(&self) -> Option<&SecurityGroupState> {
+        match &self.network {
+            Some(n) => self.security_groups.iter().find(|g| g.vpc_id == n.vpc_id),
+            None => self.security_groups.first(),
+        }
+    }
+
+    /// The stack's Grafana workspace unless it failed (a failed one is replaced).
+    pub fn grafana_workspace(&self) -> Option<&GrafanaWorkspaceState> {
+        self.grafana_workspace
+            .as_ref()
+            .filter(|w| !w.workspace.is_failed())
+    }
 }
 
 /// The SSM public parameter holding the latest AL2023 AMI for `arch`.
@@ -244,7 +270,7 @@ async fn grafana_workspace(
     let Some(workspace) = clients.grafana.find_by_tags(&names.owner_tags()).await? else {
         return Ok(None);
     };
-    let permissions = if workspace.status == "ACTIVE" {
+    let permissions = if workspace.is_active() {
         Some(
             clients
                 .grafana
@@ -305,11 +331,10 @@ async fn workspaces(clients: &Clients, names: &Names) -> Result<Vec<WorkspaceSta
             if !names.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
                 continue;
             }
-            let status = w
-                .status()
-                .map(|s| s.status_code().as_str().to_string())
-                .unwrap_or_default();
-            if status == "DELETING" {
+            let Some(status) = w.status().map(|s| s.status_code().clone()) else {
+                continue;
+            };
+            if status == WorkspaceStatusCode::Deleting {
                 continue;
             }
             out.push(WorkspaceState {
@@ -463,19 +488,23 @@ async fn role(
         .map_err(|e| ReconcileError::from_sdk("iam:ListRolePolicies", e))?
         .policy_names()
         .to_vec();
-    let inline_policy = if inline_policy_names.iter().any(|n| n == policy_name) {
-        let out = clients
-            .iam
-            .get_role_policy()
-            .role_name(role_name)
-            .policy_name(policy_name)
-            .send()
-            .await
-            .map_err(|e| ReconcileError::from_sdk("iam:GetRolePolicy", e))?;
-        parse_document(out.policy_document())
-    } else {
-        None
-    };
+    let mut inline_policies = BTreeMap::new();
+    for name in inline_policy_names {
+        let doc = if name == policy_name {
+            let out = clients
+                .iam
+                .get_role_policy()
+                .role_name(role_name)
+                .policy_name(policy_name)
+                .send()
+                .await
+                .map_err(|e| ReconcileError::from_sdk("iam:GetRolePolicy", e))?;
+            parse_document(out.policy_document())
+        } else {
+            None
+        };
+        inline_policies.insert(name, doc);
+    }
     let attached = clients
         .iam
         .list_attached_role_policies()
@@ -491,8 +520,7 @@ async fn role(
         name: role.role_name().to_string(),
         arn: role.arn().to_string(),
         trust_policy: role.assume_role_policy_document().and_then(parse_document),
-        inline_policy,
-        inline_policy_names,
+        inline_policies,
         attached,
     }))
 }
@@ -582,12 +610,10 @@ async fn instances(clients: &Clients, names: &Names) -> Result<Vec<InstanceState
                 if !names.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
                     continue;
                 }
-                let state = i
-                    .state()
-                    .and_then(|s| s.name())
-                    .map(|n| n.as_str().to_string())
-                    .unwrap_or_default();
-                if state == "terminated" {
+                let Some(state) = i.state().and_then(|s| s.name()).cloned() else {
+                    continue;
+                };
+                if state == InstanceStateName::Terminated {
                     continue;
                 }
                 out.push(InstanceState {

@@ -32,19 +32,15 @@ pub async fn verify_grafana(
     let observed = observe(clients, stack, Scope::Destroy).await?;
     let state = observed.grafana_workspace.as_ref();
     let mut out = vec![checks::check_workspace(state.map(|s| &s.workspace))];
-    let Some(state) = state.filter(|s| s.workspace.status == "ACTIVE") else {
+    let Some(state) = state.filter(|s| s.workspace.is_active()) else {
         return Ok(out);
     };
-    let wanted = RoleAssignments {
-        admin_group_ids: g.admin_group_ids.clone(),
-        editor_group_ids: g.editor_group_ids.clone(),
-        viewer_group_ids: g.viewer_group_ids.clone(),
-    };
+    let wanted = RoleAssignments::from(g);
     out.extend(checks::check_permissions(
         state.permissions.as_deref().unwrap_or(&[]),
         &wanted,
     ));
-    let Some(amp) = observed.workspaces.first() else {
+    let Some(spec) = expected_content(stack, &observed) else {
         out.push(CheckResult::fail(
             checks::GRAFANA_DATASOURCE,
             None,
@@ -54,14 +50,6 @@ pub async fn verify_grafana(
         return Ok(out);
     };
     let ws = &state.workspace;
-    let spec = grafana_content(
-        &stack.name,
-        &clients.region,
-        &observed.account_id,
-        &stack.logs.group,
-        &amp.id,
-        &ws.grafana_version,
-    );
     let base = grafana_api_base.unwrap_or_else(|| ws.endpoint.clone());
     let content = clients
         .grafana
@@ -72,4 +60,86 @@ pub async fn verify_grafana(
         .await?;
     out.extend(content);
     Ok(out)
+}
+
+/// The content `apply` put into the stack's Grafana workspace: built for the AMP
+/// workspace [`crate::observe::Observed::amp_workspace`] chooses (never a failed one left by an
+/// interrupted re-create) and the Grafana workspace's own version. `None` without an AMP
+/// or a Grafana workspace.
+pub fn expected_content(
+    stack: &Stack,
+    observed: &crate::observe::Observed,
+) -> Option<monitor_grafana::api::ContentSpec> {
+    let amp = observed.amp_workspace()?;
+    let ws = observed.grafana_workspace.as_ref()?;
+    Some(grafana_content(
+        &stack.name,
+        &observed.region,
+        &observed.account_id,
+        &stack.logs.group,
+        &amp.id,
+        &ws.workspace.grafana_version,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use aws_sdk_amp::types::WorkspaceStatusCode;
+
+    use super::*;
+    use crate::observe::{GrafanaWorkspaceState, Observed, WorkspaceState};
+
+    /// After an interrupted re-create the failed AMP workspace (older) is listed first:
+    /// verify must check the datasource against the healthy one, as the plan does.
+    #[test]
+    fn expected_content_uses_the_healthy_amp_workspace_not_the_first() {
+        let stack = monitor_stack::from_toml_str(
+            "name = \"v\"\n[grafana]\nenabled = true\n[[hosts]]\nname = \"web-1\"\nlabels = { env = \"p\", role = \"w\", team = \"x\" }\n",
+            "stack.toml".as_ref(),
+        )
+        .unwrap();
+        let ws = |id: &str, status, created| WorkspaceState {
+            id: id.into(),
+            arn: format!("arn:aws:aps:eu-west-1:1:workspace/{id}"),
+            status,
+            created,
+        };
+        let observed = Observed {
+            account_id: "1".into(),
+            region: "eu-west-1".into(),
+            workspaces: vec![
+                ws("ws-failed", WorkspaceStatusCode::CreationFailed, 1),
+                ws("ws-good", WorkspaceStatusCode::Active, 2),
+            ],
+            log_group: None,
+            network: None,
+            security_groups: vec![],
+            role: None,
+            instance_profile: None,
+            instances: vec![],
+            amis: BTreeMap::new(),
+            grafana_role: None,
+            grafana_workspace: Some(GrafanaWorkspaceState {
+                workspace: monitor_grafana::amg::Workspace {
+                    id: "g-1".into(),
+                    endpoint: "g-1.grafana-workspace.eu-west-1.amazonaws.com".into(),
+                    grafana_version: "10.4".into(),
+                    status: aws_sdk_grafana::types::WorkspaceStatus::Active,
+                    role_arn: None,
+                    tags: BTreeMap::new(),
+                },
+                permissions: Some(vec![]),
+            }),
+        };
+        let spec = expected_content(&stack, &observed).unwrap();
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(json.contains("/workspaces/ws-good/"), "{json}");
+        assert!(!json.contains("ws-failed"), "{json}");
+        assert_eq!(
+            observed.amp_workspace().map(|w| w.id.as_str()),
+            Some("ws-good")
+        );
+    }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
 use monitor_grafana::amg::Amg;
-use monitor_reconcile::apply::{apply, ApplyOptions};
+use monitor_reconcile::apply::{apply, ApplyOptions, NoReporter};
 use monitor_reconcile::ec2::Backoff;
 use monitor_reconcile::policy::parse_document;
 use monitor_reconcile::{plan_apply, plan_destroy, Action, Clients, Outputs};
@@ -92,8 +92,6 @@ async fn start() -> Harness {
 
 fn opts(h: &Harness) -> ApplyOptions {
     ApplyOptions {
-        progress: false,
-        echo: false,
         poll: Duration::from_millis(20),
         wait_timeout: Duration::from_secs(30),
         iam_propagation: Backoff {
@@ -118,7 +116,15 @@ async fn apply_once(
     stack: &Stack,
 ) -> monitor_reconcile::Result<monitor_reconcile::Plan> {
     let (observed, plan) = Box::pin(plan_apply(&h.clients, stack)).await?;
-    Box::pin(apply(&h.clients, stack, &observed, &plan, &opts(h))).await?;
+    Box::pin(apply(
+        &h.clients,
+        stack,
+        &observed,
+        &plan,
+        &opts(h),
+        &NoReporter,
+    ))
+    .await?;
     Ok(plan)
 }
 
@@ -431,9 +437,16 @@ async fn grafana_apply_is_idempotent_cleans_its_token_and_is_destroyed() {
             .unwrap()
     };
     assert!(pos("grafana_workspace.gt-grafana") < pos("grafana_role.gt-grafana"));
-    Box::pin(apply(&h.clients, &stack, &observed, &plan, &opts(&h)))
-        .await
-        .expect("destroy");
+    Box::pin(apply(
+        &h.clients,
+        &stack,
+        &observed,
+        &plan,
+        &opts(&h),
+        &NoReporter,
+    ))
+    .await
+    .expect("destroy");
     assert!(h.amg.0.lock().unwrap().workspace.is_none());
     assert_eq!(h.amg.0.lock().unwrap().deletes, 1);
     let gone = h

@@ -12,7 +12,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::Filter;
 use base64::Engine as _;
-use monitor_reconcile::apply::{apply, ApplyOptions};
+use monitor_reconcile::apply::{apply, ApplyOptions, NoReporter};
 use monitor_reconcile::ec2::Backoff;
 use monitor_reconcile::names::{Names, SSM_CORE_POLICY_ARN, TAG_USER_DATA_SHA};
 use monitor_reconcile::plan::ResourceKind;
@@ -53,8 +53,6 @@ async fn start() -> (Moto, Clients) {
 
 fn opts() -> ApplyOptions {
     ApplyOptions {
-        progress: false,
-        echo: false,
         poll: Duration::from_millis(50),
         wait_timeout: Duration::from_secs(30),
         iam_propagation: Backoff {
@@ -70,7 +68,7 @@ fn opts() -> ApplyOptions {
 /// plan + apply; returns the plan that was applied.
 async fn converge(clients: &Clients, stack: &Stack) -> Plan {
     let (observed, plan) = plan_apply(clients, stack).await.expect("plan");
-    let out = apply(clients, stack, &observed, &plan, &opts())
+    let out = apply(clients, stack, &observed, &plan, &opts(), &NoReporter)
         .await
         .expect("apply");
     assert!(out.complete);
@@ -389,7 +387,9 @@ async fn apply_creates_every_resource_then_is_a_no_op() {
     // Second apply: nothing to do.
     assert_no_changes(&c, &s).await;
     let (observed, plan) = plan_apply(&c, &s).await.unwrap();
-    let out = apply(&c, &s, &observed, &plan, &opts()).await.unwrap();
+    let out = apply(&c, &s, &observed, &plan, &opts(), &NoReporter)
+        .await
+        .unwrap();
     assert!(out.steps.is_empty());
     assert_eq!(instance_ids(&c, "mt").await, ids);
 }
@@ -422,7 +422,7 @@ async fn label_change_is_an_in_place_update() {
         .iter()
         .any(|d| d.attribute == "label:role" && d.after.as_deref() == Some("frontend")));
     assert!(plan.render_text().contains("  ~ instance.web-1"));
-    apply(&c, &changed, &observed, &plan, &opts())
+    apply(&c, &changed, &observed, &plan, &opts(), &NoReporter)
         .await
         .unwrap();
 
@@ -529,9 +529,7 @@ async fn workspace_replaced_rescopes_the_policy_in_place() {
     // Policy drift alone (someone edited it): updated in place with PutRolePolicy.
     let drifted = monitor_reconcile::policy::host_policy(
         "arn:aws:aps:eu-west-1:123456789012:workspace/ws-other",
-        "eu-west-1",
-        "123456789012",
-        "/mt/system",
+        &monitor_reconcile::policy::log_group_arn("eu-west-1", "123456789012", "/mt/system"),
     );
     c.iam
         .put_role_policy()
@@ -625,7 +623,9 @@ async fn destroy_removes_only_the_stack_and_is_safe_to_rerun() {
     let (observed, plan) = plan_destroy(&c, &s).await.unwrap();
     assert!(plan.changes.iter().all(|ch| ch.action == Action::Delete));
     assert_eq!(plan.mode, "destroy");
-    let out = apply(&c, &s, &observed, &plan, &opts()).await.unwrap();
+    let out = apply(&c, &s, &observed, &plan, &opts(), &NoReporter)
+        .await
+        .unwrap();
     assert!(out.complete);
 
     // Nothing tagged stack=mt is left…
@@ -710,7 +710,9 @@ async fn interrupted_apply_converges_without_duplicates() {
         let (observed, plan) = plan_apply(&c, &s).await.unwrap();
         let mut o = opts();
         o.step_limit = Some(limit);
-        let out = apply(&c, &s, &observed, &plan, &o).await.unwrap();
+        let out = apply(&c, &s, &observed, &plan, &o, &NoReporter)
+            .await
+            .unwrap();
         assert!(!out.complete);
         assert_eq!(out.steps.len(), limit);
     }

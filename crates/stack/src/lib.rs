@@ -33,6 +33,9 @@
 //! assert!(matches!(stack.collector.kind, monitor_stack::CollectorKind::Adot(_)));
 //! ```
 
+// Libraries never print: they report through return values, traits and `tracing`.
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
 mod error;
 pub mod file;
 mod model;

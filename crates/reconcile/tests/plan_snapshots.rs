@@ -1,0 +1,227 @@
+//! The rendered plan is the contract of `monitor-provision plan`: golden files (insta)
+//! for each situation an operator meets, computed from typed observed states (no AWS).
+//! A change to what the plan says shows up here as a snapshot diff to review.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use aws_sdk_amp::types::WorkspaceStatusCode;
+use aws_sdk_ec2::types::InstanceStateName;
+use monitor_logs::admin::LogGroupInfo;
+use monitor_reconcile::desired::{desired, Desired};
+use monitor_reconcile::names::{Names, SSM_CORE_POLICY_ARN};
+use monitor_reconcile::observe::{
+    InstanceState, NetworkState, Observed, ProfileState, RoleState, SecurityGroupState,
+    WorkspaceState,
+};
+use monitor_reconcile::plan::plan;
+use monitor_reconcile::policy;
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "eu-west-1";
+const WS_ARN: &str = "arn:aws:aps:eu-west-1:123456789012:workspace/ws-1";
+
+fn stack(labels: &str) -> monitor_stack::Stack {
+    monitor_stack::from_toml_str(
+        &format!("name = \"snap\"\n[[hosts]]\nname = \"web-1\"\nlabels = {{ {labels} }}\n"),
+        "stack.toml".as_ref(),
+    )
+    .unwrap()
+}
+
+fn base_labels() -> &'static str {
+    r#"env = "prod", role = "web", team = "core""#
+}
+
+fn empty() -> Observed {
+    Observed {
+        account_id: ACCOUNT.into(),
+        region: REGION.into(),
+        workspaces: vec![],
+        log_group: None,
+        network: Some(NetworkState {
+            vpc_id: "vpc-1".into(),
+            subnet_id: None,
+        }),
+        security_groups: vec![],
+        role: None,
+        instance_profile: None,
+        instances: vec![],
+        amis: BTreeMap::from([(monitor_stack::Architecture::X86_64, "ami-1".to_string())]),
+        grafana_role: None,
+        grafana_workspace: None,
+    }
+}
+
+fn workspace(id: &str, status: WorkspaceStatusCode, created: i64) -> WorkspaceState {
+    WorkspaceState {
+        id: id.into(),
+        arn: format!("arn:aws:aps:eu-west-1:123456789012:workspace/{id}"),
+        status,
+        created,
+    }
+}
+
+/// The state a finished apply of `d` leaves behind.
+fn converged(d: &Desired) -> Observed {
+    let names = Names::new("snap");
+    let mut o = empty();
+    o.workspaces = vec![workspace("ws-1", WorkspaceStatusCode::Active, 1)];
+    o.log_group = Some(LogGroupInfo {
+        name: d.log_group.clone(),
+        arn: d.log_group_arn(),
+        retention_days: Some(d.retention_days as i32),
+        tags: names.owner_tags(),
+    });
+    o.security_groups = vec![SecurityGroupState {
+        id: "sg-1".into(),
+        name: "snap-hosts".into(),
+        vpc_id: "vpc-1".into(),
+        ingress: vec![],
+        egress: vec!["tcp 443 0.0.0.0/0".into()],
+    }];
+    o.role = Some(RoleState {
+        name: "snap-ec2".into(),
+        arn: "arn:aws:iam::123456789012:role/snap-ec2".into(),
+        trust_policy: Some(policy::trust_policy().to_value()),
+        inline_policies: BTreeMap::from([(
+            "monitoring".to_string(),
+            Some(policy::host_policy(WS_ARN, &d.log_group_arn()).to_value()),
+        )]),
+        attached: vec![SSM_CORE_POLICY_ARN.into()],
+    });
+    o.instance_profile = Some(ProfileState {
+        name: "snap-ec2".into(),
+        arn: "arn:aws:iam::123456789012:instance-profile/snap-ec2".into(),
+        roles: vec!["snap-ec2".into()],
+    });
+    let h = &d.hosts[0];
+    o.instances = vec![InstanceState {
+        id: "i-1".into(),
+        host: "web-1".into(),
+        state: InstanceStateName::Running,
+        instance_type: h.host.instance_type.clone(),
+        architecture: "x86_64".into(),
+        image_id: "ami-1".into(),
+        profile_arn: Some("arn:aws:iam::123456789012:instance-profile/snap-ec2".into()),
+        security_groups: vec!["sg-1".into()],
+        subnet_id: Some("subnet-1".into()),
+        http_tokens: Some("required".into()),
+        tags: h.tags(&names),
+        launched: 1,
+    }];
+    o
+}
+
+fn wanted(labels: &str) -> Desired {
+    desired(&stack(labels), ACCOUNT, Some("ws-1")).unwrap()
+}
+
+#[test]
+fn empty_account() {
+    let d = desired(&stack(base_labels()), ACCOUNT, None).unwrap();
+    insta::assert_snapshot!(plan(&d, &empty()).render_text());
+}
+
+#[test]
+fn converged_stack_has_no_changes() {
+    let d = wanted(base_labels());
+    let p = plan(&d, &converged(&d));
+    assert!(!p.has_changes(), "{}", p.render_text());
+    insta::assert_snapshot!(p.render_text());
+}
+
+#[test]
+fn drift_of_every_kind() {
+    let d = wanted(base_labels());
+    let mut o = converged(&d);
+    o.log_group.as_mut().unwrap().retention_days = Some(7);
+    o.security_groups[0].ingress = vec!["tcp 22 0.0.0.0/0".into()];
+    o.security_groups[0].egress = vec!["all -1 0.0.0.0/0".into()];
+    let role = o.role.as_mut().unwrap();
+    role.trust_policy = Some(serde_json::json!({"Version": "2012-10-17", "Statement": []}));
+    role.inline_policies.insert(
+        "monitoring".into(),
+        Some(
+            policy::host_policy(
+                "arn:aws:aps:eu-west-1:123456789012:workspace/ws-other",
+                &d.log_group_arn(),
+            )
+            .to_value(),
+        ),
+    );
+    role.attached.clear();
+    o.instance_profile.as_mut().unwrap().roles = vec!["someone-else".into()];
+    o.instances[0].http_tokens = Some("optional".into());
+    insta::assert_snapshot!(plan(&d, &o).render_text());
+}
+
+#[test]
+fn label_only_change_is_an_in_place_update() {
+    let before = wanted(base_labels());
+    let o = converged(&before);
+    let after = wanted(r#"env = "prod", role = "api", team = "core""#);
+    let p = plan(&after, &o);
+    assert_eq!(p.changes.len(), 1);
+    insta::assert_snapshot!(p.render_text());
+    // The JSON carries the typed operation apply performs.
+    insta::assert_snapshot!(p.render_json());
+}
+
+#[test]
+fn user_data_change_replaces_the_instance() {
+    let d = wanted(base_labels());
+    let mut o = converged(&d);
+    o.instances[0]
+        .tags
+        .insert("monitor:base-sha256".into(), "0".repeat(64));
+    insta::assert_snapshot!(plan(&d, &o).render_text());
+}
+
+#[test]
+fn new_workspace_arn_after_a_failed_creation() {
+    let d = desired(&stack(base_labels()), ACCOUNT, None).unwrap();
+    let mut o = converged(&wanted(base_labels()));
+    o.workspaces = vec![workspace("ws-1", WorkspaceStatusCode::CreationFailed, 1)];
+    insta::assert_snapshot!(plan(&d, &o).render_text());
+}
+
+#[test]
+fn interrupted_apply_plans_only_what_is_left() {
+    let d = wanted(base_labels());
+    let mut o = converged(&d);
+    o.role.as_mut().unwrap().inline_policies.clear();
+    o.instance_profile = None;
+    o.instances.clear();
+    insta::assert_snapshot!(plan(&d, &o).render_text());
+}
+
+#[test]
+fn look_alike_resources() {
+    // A security group tagged with the stack in another VPC is deleted, not used; the
+    // duplicate workspace (a second healthy one) too. Same-named resources without the
+    // stack's tags never reach the plan: observe refuses them
+    // (`ReconcileError::NotOurs`, tests/moto.rs).
+    let d = wanted(base_labels());
+    let mut o = converged(&d);
+    o.security_groups.insert(
+        0,
+        SecurityGroupState {
+            id: "sg-0".into(),
+            name: "snap-hosts".into(),
+            vpc_id: "vpc-elsewhere".into(),
+            ingress: vec![],
+            egress: vec!["tcp 443 0.0.0.0/0".into()],
+        },
+    );
+    o.workspaces
+        .push(workspace("ws-2", WorkspaceStatusCode::Active, 2));
+    insta::assert_snapshot!(plan(&d, &o).render_text());
+    let e = monitor_reconcile::ReconcileError::NotOurs {
+        kind: "IAM role",
+        name: "snap-ec2".into(),
+        stack: "snap".into(),
+    };
+    insta::assert_snapshot!(e.to_string());
+}
