@@ -10,18 +10,7 @@ NE_PORT=${NE_PORT:-9100}
 PROM_PORT=${PROM_PORT:-9090}
 AGENT_PORT=${AGENT_PORT:-9465}
 
-missing=()
-command -v prometheus >/dev/null || missing+=(prometheus)
-command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "Missing Debian packages: ${missing[*]}" >&2
-    echo "Installing them needs root: sudo apt-get install -y ${missing[*]}" >&2
-    exit 2
-  fi
-  echo "Installing ${missing[*]} ..."
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+./scripts/setup.sh local
 
 for port in "$NE_PORT" "$PROM_PORT" "$AGENT_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

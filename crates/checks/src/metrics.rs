@@ -98,7 +98,9 @@ impl MetricsCheckConfig {
             return Err(ChecksError::Usage("--job must not be empty".into()));
         }
         for l in &self.expected_labels {
-            if !is_label_name(l) {
+            // `--label` names a label to group hosts by; a reserved `__` name is a valid
+            // PromQL label, so only malformed names are refused.
+            if monitor_amp::LabelName::of(l) == monitor_amp::LabelName::Invalid {
                 return Err(ChecksError::Usage(format!(
                     "--label {l:?} is not a label name (letters, digits and _, not starting with a digit)"
                 )));
@@ -109,12 +111,6 @@ impl MetricsCheckConfig {
         }
         Ok(())
     }
-}
-
-fn is_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 /// A PromQL string literal.
