@@ -6,6 +6,9 @@
 //! Grafana 9), datasources upserted by uid (`GET` → `PUT`, or `POST` on 404, since `POST`
 //! on an existing name is a 409), dashboards saved with `overwrite: true` and always with
 //! `folderUid` (an update without it moves the dashboard to the root folder).
+//!
+//! The request and response types are in `model.rs`, the stack's content and
+//! [`apply_content`] in `content.rs`; both are re-exported here.
 
 use std::fmt;
 use std::time::Duration;
@@ -14,8 +17,16 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::dashboards::{self, Dashboard};
 use crate::error::{Error, Result};
+
+mod content;
+mod model;
+
+pub use content::{apply_content, datasource_uids, ContentReport, ContentSpec, StackContent};
+pub use model::{
+    prometheus_type_for, Change, CloudWatchJsonData, DashboardInfo, Datasource, Folder, Health,
+    JsonData, PrometheusJsonData, SavedDashboard,
+};
 
 /// A Grafana API token (service-account token). The secret is never printed: `Debug` and
 /// `Display` show `***`.
@@ -78,206 +89,6 @@ pub fn endpoint_url(endpoint: &str) -> Result<url::Url> {
         u.set_path(&p);
     }
     Ok(u)
-}
-
-/// What an upsert did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Change {
-    /// Did not exist, created.
-    Created,
-    /// Existed, written again.
-    Updated,
-    /// Existed and matched; nothing written.
-    Unchanged,
-}
-
-/// A folder (`GET /api/folders/:uid`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Folder {
-    /// Folder uid.
-    pub uid: String,
-    /// Folder title.
-    pub title: String,
-}
-
-/// Datasource `jsonData` for a Prometheus-compatible datasource signing with SigV4.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PrometheusJsonData {
-    /// `POST` (AMP accepts form-encoded POST queries; long queries do not hit URL limits).
-    pub http_method: String,
-    /// Sign requests with SigV4.
-    pub sig_v4_auth: bool,
-    /// `ec2_iam_role` = "Workspace IAM Role" on AMG (gotcha 19).
-    pub sig_v4_auth_type: String,
-    /// Region of the AMP workspace.
-    pub sig_v4_region: String,
-}
-
-/// Datasource `jsonData` for CloudWatch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CloudWatchJsonData {
-    /// `ec2_iam_role` = the workspace IAM role on AMG.
-    pub auth_type: String,
-    /// Default region for queries.
-    pub default_region: String,
-}
-
-/// A datasource's `jsonData`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum JsonData {
-    /// Prometheus / Amazon Managed Prometheus.
-    Prometheus(PrometheusJsonData),
-    /// CloudWatch.
-    CloudWatch(CloudWatchJsonData),
-}
-
-/// A datasource as sent to `POST /api/datasources` / `PUT /api/datasources/uid/:uid`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Datasource {
-    /// Fixed uid (how we find it again).
-    pub uid: String,
-    /// Display name (unique in Grafana).
-    pub name: String,
-    /// Plugin id.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// `proxy`: Grafana's backend makes the requests (and signs them).
-    pub access: String,
-    /// URL (AMP workspace root for Prometheus; empty for CloudWatch).
-    pub url: String,
-    /// Default datasource of the organisation.
-    pub is_default: bool,
-    /// Plugin settings.
-    pub json_data: JsonData,
-}
-
-/// Plugin id of the Prometheus datasource to use for AMP on a Grafana version: the core
-/// `prometheus` before 12, `grafana-amazonprometheus-datasource` from 12 on (Grafana 12
-/// deprecates SigV4 in the core datasource and migrates such datasources; gotcha 20).
-pub fn prometheus_type_for(grafana_version: &str) -> &'static str {
-    let major: u32 = grafana_version
-        .trim()
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    if major >= 12 {
-        "grafana-amazonprometheus-datasource"
-    } else {
-        dashboards::PROMETHEUS_CORE_TYPE
-    }
-}
-
-impl Datasource {
-    /// The AMP datasource: workspace root URL (`prometheusEndpoint`, not `…/api/v1/query`),
-    /// SigV4 with the workspace IAM role, POST queries; the organisation default.
-    pub fn amp(
-        uid: &str,
-        name: &str,
-        grafana_version: &str,
-        prometheus_endpoint: &str,
-        region: &str,
-    ) -> Datasource {
-        let mut url = prometheus_endpoint.trim().to_string();
-        if !url.ends_with('/') {
-            url.push('/');
-        }
-        Datasource {
-            uid: uid.into(),
-            name: name.into(),
-            kind: prometheus_type_for(grafana_version).into(),
-            access: "proxy".into(),
-            url,
-            is_default: true,
-            json_data: JsonData::Prometheus(PrometheusJsonData {
-                http_method: "POST".into(),
-                sig_v4_auth: true,
-                sig_v4_auth_type: "ec2_iam_role".into(),
-                sig_v4_region: region.into(),
-            }),
-        }
-    }
-
-    /// The CloudWatch datasource: workspace IAM role, the stack region.
-    pub fn cloudwatch(uid: &str, name: &str, region: &str) -> Datasource {
-        Datasource {
-            uid: uid.into(),
-            name: name.into(),
-            kind: "cloudwatch".into(),
-            access: "proxy".into(),
-            url: String::new(),
-            is_default: false,
-            json_data: JsonData::CloudWatch(CloudWatchJsonData {
-                auth_type: "ec2_iam_role".into(),
-                default_region: region.into(),
-            }),
-        }
-    }
-
-    /// The hint printed when this datasource's health check fails.
-    pub fn health_hint(&self) -> String {
-        match &self.json_data {
-            JsonData::Prometheus(j) => format!(
-                "the AMG workspace IAM role probably lacks AMP query permissions (aps:QueryMetrics, aps:GetSeries, aps:GetLabels, aps:GetMetricMetadata on the AMP workspace ARN) or the policy names another workspace — `monitor-provision apply` rewrites it; also check the URL is the workspace root ({}) and sigV4Region {} matches the AMP workspace",
-                self.url, j.sig_v4_region
-            ),
-            JsonData::CloudWatch(j) => format!(
-                "the AMG workspace IAM role probably lacks CloudWatch read permissions (cloudwatch:GetMetricData/ListMetrics, logs:DescribeLogGroups, logs:StartQuery/GetQueryResults on the stack log group) in {} — `monitor-provision apply` rewrites the policy",
-                j.default_region
-            ),
-        }
-    }
-}
-
-/// Result of `GET /api/datasources/uid/:uid/health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Health {
-    /// `OK` or `ERROR`.
-    pub status: String,
-    /// Grafana's message.
-    #[serde(default)]
-    pub message: String,
-}
-
-impl Health {
-    /// Whether the datasource answered.
-    pub fn is_ok(&self) -> bool {
-        self.status.eq_ignore_ascii_case("ok")
-    }
-}
-
-/// Result of `POST /api/dashboards/db`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedDashboard {
-    /// Dashboard uid.
-    pub uid: String,
-    /// Path of the dashboard in Grafana (`/d/uid/slug`).
-    #[serde(default)]
-    pub url: String,
-    /// New version number.
-    #[serde(default)]
-    pub version: u64,
-    /// `success`.
-    #[serde(default)]
-    pub status: String,
-}
-
-/// What `GET /api/dashboards/uid/:uid` tells about a dashboard.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DashboardInfo {
-    /// Title.
-    pub title: String,
-    /// uid of the folder holding it (empty = root).
-    pub folder_uid: String,
-    /// Version number.
-    pub version: u64,
-    /// The dashboard JSON as stored.
-    pub dashboard: Value,
 }
 
 #[derive(Deserialize)]
@@ -566,146 +377,6 @@ impl GrafanaClient {
     }
 }
 
-/// Everything the stack puts into Grafana. Serialises to the JSON of what is sent (the
-/// reconciler hashes it to tell whether the content changed since the last apply).
-#[derive(Debug, Clone, Serialize)]
-pub struct ContentSpec {
-    /// Folder holding our dashboards.
-    pub folder: Folder,
-    /// Datasources, upserted by uid and health-checked.
-    pub datasources: Vec<Datasource>,
-    /// Our dashboards.
-    pub dashboards: Vec<Dashboard>,
-    /// grafana.com dashboards to import into the folder (e.g. 1860), mapped to the first
-    /// Prometheus datasource.
-    pub gnet_imports: Vec<u64>,
-}
-
-/// The stack facts the standard content is built from.
-#[derive(Debug, Clone)]
-pub struct StackContent {
-    /// Stack name.
-    pub stack_name: String,
-    /// Region of AMP, the log group and CloudWatch.
-    pub region: String,
-    /// The workspace's Grafana version (chooses the Prometheus plugin).
-    pub grafana_version: String,
-    /// AMP `prometheusEndpoint` (workspace root URL).
-    pub prometheus_endpoint: String,
-    /// The stack's log group name.
-    pub log_group_name: String,
-    /// The stack's log group ARN.
-    pub log_group_arn: String,
-}
-
-/// Fixed datasource uids derived from the stack name.
-pub fn datasource_uids(stack_name: &str) -> (String, String) {
-    (
-        dashboards::stack_uid(stack_name, "amp"),
-        dashboards::stack_uid(stack_name, "cloudwatch"),
-    )
-}
-
-impl ContentSpec {
-    /// The standard content: folder `<stack>`, AMP + CloudWatch datasources, the hosts and
-    /// system-logs dashboards (Prometheus references retargeted to the version's plugin).
-    pub fn for_stack(s: &StackContent) -> ContentSpec {
-        let (amp_uid, cw_uid) = datasource_uids(&s.stack_name);
-        let ty = prometheus_type_for(&s.grafana_version);
-        ContentSpec {
-            folder: Folder {
-                uid: dashboards::stack_uid(&s.stack_name, "folder"),
-                title: s.stack_name.clone(),
-            },
-            datasources: vec![
-                Datasource::amp(
-                    &amp_uid,
-                    &format!("{} AMP", s.stack_name),
-                    &s.grafana_version,
-                    &s.prometheus_endpoint,
-                    &s.region,
-                ),
-                Datasource::cloudwatch(&cw_uid, &format!("{} CloudWatch", s.stack_name), &s.region),
-            ],
-            dashboards: vec![
-                dashboards::hosts_dashboard(&s.stack_name).with_prometheus_type(ty),
-                dashboards::logs_dashboard(
-                    &s.stack_name,
-                    &s.region,
-                    &s.log_group_name,
-                    &s.log_group_arn,
-                )
-                .with_prometheus_type(ty),
-            ],
-            gnet_imports: Vec::new(),
-        }
-    }
-}
-
-/// What [`apply_content`] did.
-#[derive(Debug, Clone, Serialize)]
-pub struct ContentReport {
-    /// Folder change.
-    pub folder: Change,
-    /// `(uid, change, health)` per datasource.
-    pub datasources: Vec<(String, Change, Health)>,
-    /// Saved dashboards.
-    pub dashboards: Vec<SavedDashboard>,
-}
-
-/// Puts `spec` into Grafana: folder, datasources (each health-checked right after its
-/// upsert; an unhealthy datasource stops the apply with a hint), then dashboards.
-/// Idempotent: a second run updates in place and creates nothing new.
-pub async fn apply_content(client: &GrafanaClient, spec: &ContentSpec) -> Result<ContentReport> {
-    let folder = client
-        .ensure_folder(&spec.folder.uid, &spec.folder.title)
-        .await?;
-    let mut datasources = Vec::new();
-    for ds in &spec.datasources {
-        let change = client.upsert_datasource(ds).await?;
-        let health = client.datasource_health(&ds.uid).await?;
-        if !health.is_ok() {
-            return Err(Error::DatasourceUnhealthy {
-                uid: ds.uid.clone(),
-                name: ds.name.clone(),
-                message: health.message,
-                hint: ds.health_hint(),
-            });
-        }
-        tracing::info!(uid = %ds.uid, ?change, "datasource healthy");
-        datasources.push((ds.uid.clone(), change, health));
-    }
-    let mut saved = Vec::new();
-    for d in &spec.dashboards {
-        let s = client
-            .save_dashboard(d, &spec.folder.uid, "monitor-provision apply")
-            .await?;
-        tracing::info!(uid = %s.uid, version = s.version, "dashboard saved");
-        saved.push(s);
-    }
-    if !spec.gnet_imports.is_empty() {
-        let prom = spec
-            .datasources
-            .iter()
-            .find(|d| matches!(d.json_data, JsonData::Prometheus(_)))
-            .ok_or_else(|| {
-                Error::Config("grafana.com imports need a Prometheus datasource".into())
-            })?;
-        for id in &spec.gnet_imports {
-            saved.push(
-                client
-                    .import_gnet_dashboard(*id, &spec.folder.uid, &prom.uid, &prom.kind)
-                    .await?,
-            );
-        }
-    }
-    Ok(ContentReport {
-        folder,
-        datasources,
-        dashboards: saved,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -729,46 +400,5 @@ mod tests {
         let u = endpoint_url("http://127.0.0.1:3000").map(|u| u.to_string());
         assert_eq!(u.ok().as_deref(), Some("http://127.0.0.1:3000/"));
         assert!(endpoint_url("ftp://x").is_err());
-    }
-
-    #[test]
-    fn prometheus_plugin_by_version() {
-        assert_eq!(prometheus_type_for("9.4"), "prometheus");
-        assert_eq!(prometheus_type_for("10.4"), "prometheus");
-        assert_eq!(
-            prometheus_type_for("12.4"),
-            "grafana-amazonprometheus-datasource"
-        );
-        assert_eq!(
-            prometheus_type_for("13"),
-            "grafana-amazonprometheus-datasource"
-        );
-    }
-
-    #[test]
-    fn amp_datasource_body_matches_the_docs() {
-        let ds = Datasource::amp(
-            "s-amp",
-            "s AMP",
-            "10.4",
-            "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1",
-            "eu-west-1",
-        );
-        let v = serde_json::to_value(&ds).unwrap_or_default();
-        assert_eq!(
-            v,
-            serde_json::json!({
-                "uid": "s-amp", "name": "s AMP", "type": "prometheus", "access": "proxy",
-                "url": "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/",
-                "isDefault": true,
-                "jsonData": {"httpMethod": "POST", "sigV4Auth": true, "sigV4AuthType": "ec2_iam_role", "sigV4Region": "eu-west-1"}
-            })
-        );
-        let cw = serde_json::to_value(Datasource::cloudwatch("s-cw", "s CW", "eu-west-1"))
-            .unwrap_or_default();
-        assert_eq!(
-            cw["jsonData"],
-            serde_json::json!({"authType": "ec2_iam_role", "defaultRegion": "eu-west-1"})
-        );
     }
 }
