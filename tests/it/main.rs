@@ -7,5 +7,6 @@
 mod agent;
 mod durability;
 mod faults;
+mod hostile;
 mod verify;
 mod verify_logs;

@@ -68,9 +68,9 @@ fn bench(c: &mut Criterion) {
     let (q, _) = DiskQueue::open(dir.path(), 1 << 30, 8 << 20, false).unwrap();
     g.bench_function("disk_queue_push_peek_commit", |b| {
         b.iter(|| {
-            q.push(series.clone(), 2000).unwrap();
-            let (batch, pos, _) = q.peek(10_000);
-            q.commit(pos, batch.len() as u64).unwrap();
+            assert!(q.push(series.clone(), 2000).failed.is_none());
+            let p = q.peek(10_000);
+            q.commit(p.next, p.series.len() as u64).unwrap();
         })
     });
     g.finish();

@@ -2,7 +2,9 @@
 
 use crate::config::{AgentConfig, ScrapeConfig};
 use crate::disk_queue::{DiskQueue, Position};
-use crate::metrics::{AgentMetrics, DROP_DUPLICATE, DROP_QUEUE_FULL, DROP_QUEUE_IO};
+use crate::metrics::{
+    AgentMetrics, DROP_DUPLICATE, DROP_QUEUE_CORRUPT, DROP_QUEUE_FULL, DROP_QUEUE_IO,
+};
 use crate::queue::BoundedQueue;
 use crate::target::{self, TargetState};
 use monitor_amp::auth::{Auth, SigV4};
@@ -54,8 +56,9 @@ pub enum Buffer {
     /// In-memory, drop-oldest (no `queue.dir`).
     Memory(BoundedQueue),
     /// On disk, write-ahead, survives restarts (`queue.dir` set); the second field is the
-    /// largest record (samples), i.e. `max_samples_per_send`.
-    Disk(DiskQueue, usize),
+    /// largest record (samples), i.e. `max_samples_per_send`. Its file I/O runs on
+    /// blocking threads, never on the async workers.
+    Disk(Arc<DiskQueue>, usize),
 }
 
 /// A batch taken from the buffer; disk batches are committed after delivery.
@@ -66,21 +69,54 @@ pub struct Batch {
     commit: Option<(Position, u64)>,
 }
 
+/// Runs blocking disk-queue work off the async worker threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Logs a disk-queue write failure at most once a minute per error kind (a full disk
+/// fails every scrape), always counting the samples.
+#[derive(Debug, Default)]
+struct IoErrorLog(std::sync::Mutex<HashMap<std::io::ErrorKind, Instant>>);
+
+impl IoErrorLog {
+    fn should_log(&self, kind: std::io::ErrorKind) -> bool {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match seen.get(&kind) {
+            Some(t) if now.duration_since(*t) < Duration::from_secs(60) => false,
+            _ => {
+                seen.insert(kind, now);
+                true
+            }
+        }
+    }
+}
+
 impl Buffer {
-    /// Appends a scrape; returns the old samples dropped to make room.
-    pub fn push(&self, series: Vec<TimeSeries>, metrics: &AgentMetrics) -> usize {
+    /// Appends a scrape; returns the old samples dropped to make room (scrape samples
+    /// that could not be stored are counted as `queue_io_error` drops here).
+    async fn push(
+        &self,
+        series: Vec<TimeSeries>,
+        metrics: &AgentMetrics,
+        log: &IoErrorLog,
+    ) -> usize {
         match self {
             Buffer::Memory(q) => q.push(series),
             Buffer::Disk(q, max) => {
-                let n: usize = series.iter().map(|t| t.samples.len()).sum();
-                match q.push(series, *max) {
-                    Ok(d) => d as usize,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot write to the on-disk queue; scrape dropped");
-                        metrics.add_dropped(DROP_QUEUE_IO, n);
-                        0
+                let (q, max) = (q.clone(), *max);
+                let pushed = blocking(move || q.push(series, max)).await;
+                if let Some((lost, e)) = &pushed.failed {
+                    metrics.add_dropped(DROP_QUEUE_IO, *lost as usize);
+                    if log.should_log(e.kind()) {
+                        tracing::error!(error = %e, dropped = lost, "cannot write to the on-disk queue; scrape dropped (the queue resumes by itself when the disk has room; further failures of this kind are counted, logged once a minute)");
                     }
                 }
+                pushed.evicted as usize
             }
         }
     }
@@ -105,27 +141,32 @@ impl Buffer {
         }
     }
 
-    fn next_batch(&self, max: usize, metrics: &AgentMetrics) -> Batch {
+    async fn next_batch(&self, max: usize, metrics: &AgentMetrics) -> Batch {
         match self {
             Buffer::Memory(q) => Batch {
                 series: q.take(max),
                 commit: None,
             },
             Buffer::Disk(q, _) => {
-                let (series, pos, corrupt) = q.peek(max);
-                if corrupt > 0 {
-                    metrics.queue_corrupt.inc_by(corrupt);
+                let q = q.clone();
+                let p = blocking(move || q.peek(max)).await;
+                if p.corrupt_records > 0 {
+                    metrics.queue_corrupt.inc_by(p.corrupt_records);
                 }
-                let n = series.iter().map(|t| t.samples.len() as u64).sum();
+                if p.unreadable_samples > 0 {
+                    metrics.add_dropped(DROP_QUEUE_CORRUPT, p.unreadable_samples as usize);
+                    tracing::warn!(samples = p.unreadable_samples, "queued samples in a corrupt queue region cannot be read; counted as dropped");
+                }
+                let n = p.series.iter().map(|t| t.samples.len() as u64).sum();
                 Batch {
-                    series,
-                    commit: Some((pos, n)),
+                    series: p.series,
+                    commit: Some((p.next, n)),
                 }
             }
         }
     }
 
-    fn done(&self, batch_commit: Option<(Position, u64)>, outcome: &WriteOutcome) {
+    async fn done(&self, batch_commit: Option<(Position, u64)>, outcome: &WriteOutcome) {
         if let (Buffer::Disk(q, _), Some((pos, n))) = (self, batch_commit) {
             // Undelivered because of shutdown: keep it on disk for the next start.
             if outcome
@@ -135,7 +176,8 @@ impl Buffer {
             {
                 return;
             }
-            if let Err(e) = q.commit(pos, n) {
+            let q = q.clone();
+            if let Err(e) = blocking(move || q.commit(pos, n)).await {
                 tracing::error!(error = %e, "cannot persist the queue cursor; the batch may be re-sent after a restart");
             }
         }
@@ -153,6 +195,7 @@ pub struct Agent {
     queue: Arc<Buffer>,
     writer: Arc<RemoteWriter>,
     http: reqwest::Client,
+    io_errors: IoErrorLog,
 }
 
 impl std::fmt::Debug for Agent {
@@ -214,7 +257,7 @@ impl Agent {
                 metrics
                     .durable
                     .store(true, std::sync::atomic::Ordering::Relaxed);
-                Buffer::Disk(q, cfg.remote_write.max_samples_per_send)
+                Buffer::Disk(Arc::new(q), cfg.remote_write.max_samples_per_send)
             }
         };
         let queue = Arc::new(queue);
@@ -231,6 +274,7 @@ impl Agent {
             queue,
             writer,
             http,
+            io_errors: IoErrorLog::default(),
         })
     }
 
@@ -239,8 +283,11 @@ impl Agent {
         self.metrics.clone()
     }
 
-    fn enqueue(&self, series: Vec<TimeSeries>) {
-        let dropped = self.queue.push(series, &self.metrics);
+    async fn enqueue(&self, series: Vec<TimeSeries>) {
+        let dropped = self
+            .queue
+            .push(series, &self.metrics, &self.io_errors)
+            .await;
         if dropped > 0 {
             self.metrics.add_dropped(DROP_QUEUE_FULL, dropped);
             tracing::warn!(dropped, "buffer full: dropped the oldest samples");
@@ -262,7 +309,7 @@ impl Agent {
             self.metrics.scrape_failures.get_or_create(&job).inc();
         }
         let err = r.error.clone();
-        self.enqueue(r.series);
+        self.enqueue(r.series).await;
         err
     }
 
@@ -275,11 +322,11 @@ impl Agent {
         TargetState::new(SELF_JOB, &instance, &self.cfg.labels)
     }
 
-    fn scrape_self(&self, state: &mut TargetState) {
+    async fn scrape_self(&self, state: &mut TargetState) {
         let text = self.metrics.encode();
         let parsed = crate::exposition::parse(&text).map_err(|e| e.to_string());
         let r = state.process(parsed, target::now_ms(), Duration::ZERO);
-        self.enqueue(r.series);
+        self.enqueue(r.series).await;
     }
 
     /// Sends everything queued now, in batches.
@@ -288,13 +335,14 @@ impl Agent {
         loop {
             let batch = self
                 .queue
-                .next_batch(self.cfg.remote_write.max_samples_per_send, &self.metrics);
+                .next_batch(self.cfg.remote_write.max_samples_per_send, &self.metrics)
+                .await;
             if batch.series.is_empty() {
                 self.metrics.queue_samples.set(self.queue.len() as i64);
                 return total;
             }
             let o = self.writer.write(merge(batch.series), give_up).await;
-            self.queue.done(batch.commit, &o);
+            self.queue.done(batch.commit, &o).await;
             self.metrics.queue_samples.set(self.queue.len() as i64);
             let stop = o
                 .dropped
@@ -314,6 +362,61 @@ impl Agent {
         }
     }
 
+    /// The sender: sends a batch when `max_samples_per_send` samples wait, or when the
+    /// oldest waiting sample has waited `batch_send_deadline` (the deadline counts from
+    /// the oldest sample, not from the last push), or at shutdown. Every path awaits, so
+    /// it never spins, whatever the buffer reports.
+    async fn send_loop(
+        &self,
+        mut stop: watch::Receiver<bool>,
+        give_up: watch::Receiver<Option<Instant>>,
+    ) {
+        let max = self.cfg.remote_write.max_samples_per_send;
+        let deadline = self.cfg.remote_write.batch_send_deadline;
+        let mut oldest: Option<Instant> = None;
+        loop {
+            let stopping = *stop.borrow();
+            let waiting = self.queue.len();
+            oldest = match (waiting, oldest) {
+                (0, _) => None,
+                (_, Some(t)) => Some(t),
+                (_, None) => Some(Instant::now()),
+            };
+            let due = oldest.map(|t| t + deadline);
+            let ready = stopping || waiting >= max || due.is_some_and(|d| d <= Instant::now());
+            if !ready {
+                tokio::select! {
+                    _ = sleep_until_or_forever(due) => {}
+                    _ = self.queue.wait() => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+                continue;
+            }
+            let batch = self.queue.next_batch(max, &self.metrics).await;
+            if batch.series.is_empty() {
+                self.metrics.queue_samples.set(self.queue.len() as i64);
+                if stopping {
+                    break;
+                }
+                // Counted as waiting but nothing readable yet: wait, never spin.
+                oldest = None;
+                tokio::select! {
+                    _ = tokio::time::sleep(deadline) => {}
+                    _ = self.queue.wait() => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+                continue;
+            }
+            let o = self.writer.write(merge(batch.series), Some(&give_up)).await;
+            self.queue.done(batch.commit, &o).await;
+            self.metrics.queue_samples.set(self.queue.len() as i64);
+            if stopping {
+                self.flush(Some(&give_up)).await;
+                break;
+            }
+        }
+    }
+
     /// One round: scrape every target once, send, report. Fails if a scrape failed or
     /// anything was dropped.
     pub async fn run_once(&self) -> Result<OnceReport, AgentError> {
@@ -327,10 +430,10 @@ impl Agent {
             if let Some(e) = &r.error {
                 report.scrape_errors.push(e.clone());
             }
-            self.enqueue(r.series);
+            self.enqueue(r.series).await;
         }
         if self.cfg.self_metrics {
-            self.scrape_self(&mut self.self_state());
+            self.scrape_self(&mut self.self_state()).await;
         }
         // --once must terminate: give up retrying after the request timeout.
         let (tx, rx) = watch::channel(Some(Instant::now() + self.cfg.remote_write.timeout));
@@ -425,7 +528,7 @@ impl Agent {
                         _ = tick.tick() => {}
                         _ = stop.wait_for(|s| *s) => break,
                     }
-                    a.scrape_self(&mut state);
+                    a.scrape_self(&mut state).await;
                 }
             }));
         }
@@ -433,32 +536,9 @@ impl Agent {
         // The single sender: keeps per-series order by sending one request at a time.
         let sender = {
             let a = agent.clone();
-            let mut stop = stop_rx.clone();
+            let stop = stop_rx.clone();
             let give_up = give_up_rx.clone();
-            tokio::spawn(async move {
-                let max = a.cfg.remote_write.max_samples_per_send;
-                let deadline = a.cfg.remote_write.batch_send_deadline;
-                loop {
-                    if a.queue.len() < max {
-                        tokio::select! {
-                            _ = tokio::time::sleep(deadline) => {}
-                            _ = a.queue.wait() => { if a.queue.len() < max { continue; } }
-                            _ = stop.wait_for(|s| *s) => {}
-                        }
-                    }
-                    let stopping = *stop.borrow();
-                    let batch = a.queue.next_batch(max, &a.metrics);
-                    if !batch.series.is_empty() {
-                        let o = a.writer.write(merge(batch.series), Some(&give_up)).await;
-                        a.queue.done(batch.commit, &o);
-                    }
-                    a.metrics.queue_samples.set(a.queue.len() as i64);
-                    if stopping {
-                        a.flush(Some(&give_up)).await;
-                        break;
-                    }
-                }
-            })
+            tokio::spawn(async move { a.send_loop(stop, give_up).await })
         };
 
         shutdown.await;
@@ -470,7 +550,7 @@ impl Agent {
         }
         // Own metrics one last time so the final counters reach the receiver.
         if agent.cfg.self_metrics {
-            agent.scrape_self(&mut agent.self_state());
+            agent.scrape_self(&mut agent.self_state()).await;
         }
         let _ = sender.await;
         let rest = agent.flush(Some(&give_up_rx)).await;
@@ -479,6 +559,13 @@ impl Agent {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+async fn sleep_until_or_forever(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

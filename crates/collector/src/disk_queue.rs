@@ -2,11 +2,14 @@
 //!
 //! Layout of `dir`:
 //! - `NNNNNNNNNNNNNNNNNNNN.seg` — append-only segments; each record is
-//!   `[len: u32 LE][crc32: u32 LE][payload]`, the payload a protobuf `WriteRequest` holding
-//!   one scrape. A new segment is started at every start and when the active one reaches
-//!   `segment_bytes`.
-//! - `cursor` — `"<segment> <offset>"` of the first record not yet delivered, replaced
-//!   atomically (write + fsync + rename) after each delivery.
+//!   `[len: u32 LE][crc32: u32 LE][payload]`, the payload a protobuf `WriteRequest` of at
+//!   most `max_record_samples` samples. A new segment is started at every start and before
+//!   a record that would take the active one past `segment_bytes`.
+//! - `cursor.bin` — the position of the first record not yet delivered, in two
+//!   checksummed 32-byte slots written alternately in place (the newest valid slot wins).
+//!   The file is allocated once, so saving the cursor needs no free space: a full disk
+//!   never stops delivery from advancing. (`cursor`, the text file of earlier versions,
+//!   is read once and removed.)
 //!
 //! Guarantees:
 //! - **At-least-once**: a scrape is acknowledged once its record is written (and, with
@@ -14,19 +17,30 @@
 //!   in flight is sent again, which is harmless (same timestamps and values).
 //! - **Bounded**: when the segments would exceed `max_bytes`, whole **oldest** segments are
 //!   deleted and their undelivered samples counted as dropped (`queue_full`).
+//! - **A failed write changes nothing**: on any write or fsync error (`ENOSPC`, `EIO`) the
+//!   active segment is truncated back to its last good record (or, if even that fails,
+//!   sealed and a new segment started by the next push), only records fully written are
+//!   counted, and the queue resumes by itself once space returns.
+//! - **Directory entries are durable** (with `fsync`): the directory is synced after a
+//!   segment is created or deleted and after the cursor file is created.
 //! - **Corruption** (power loss, bit rot): a record with a bad checksum or a truncated tail
 //!   ends that segment's replay; the rest of the segment is skipped and counted, never a
-//!   panic.
+//!   panic, and the count of waiting samples is corrected so the sender never waits for
+//!   data that cannot be read.
 //! - **Order**: records are replayed strictly FIFO, so every series stays in timestamp
 //!   order (AMP rejects out-of-order samples). A backlog is drained at full batch speed;
 //!   fresh scrapes wait behind it but are never starved, because draining outpaces
 //!   scraping.
+//!
+//! Every method does blocking file I/O: call it from a blocking thread
+//! (`tokio::task::spawn_blocking`), never on an async worker.
 
 use monitor_amp::proto::{TimeSeries, WriteRequest};
 use prost::Message;
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -34,6 +48,10 @@ use tokio::sync::Notify;
 const HEADER: usize = 8;
 /// Largest record accepted when reading (guards against a corrupt length field).
 const MAX_RECORD: usize = 256 << 20;
+const CURSOR_FILE: &str = "cursor.bin";
+const LEGACY_CURSOR_FILE: &str = "cursor";
+const SLOT: usize = 32;
+const SLOT_MAGIC: u32 = 0x4d51_4331; // "MQC1"
 
 /// Errors of the disk queue.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +66,15 @@ pub enum DiskQueueError {
     },
 }
 
+impl DiskQueueError {
+    /// The underlying I/O error kind (e.g. `StorageFull` for `ENOSPC`).
+    pub fn kind(&self) -> std::io::ErrorKind {
+        match self {
+            DiskQueueError::Io { source, .. } => source.kind(),
+        }
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DiskQueueError + '_ {
     move |source| DiskQueueError::Io {
         path: path.to_path_buf(),
@@ -56,7 +83,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DiskQueueError + '_ {
 }
 
 /// A position in the queue: segment sequence number and byte offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Position {
     /// Segment sequence number.
     pub segment: u64,
@@ -76,21 +103,51 @@ struct Segment {
 #[derive(Debug)]
 struct State {
     segments: VecDeque<Segment>,
-    active: File,
+    /// The segment being appended to (the back of `segments`); `None` once it was sealed
+    /// after a failed write, so the next record starts a new segment.
+    active: Option<File>,
     cursor: Position,
     /// Samples of the cursor's segment before the cursor (already delivered).
     consumed: u64,
     pending: u64,
     total_bytes: u64,
+    /// Incremented by every successful push (lets `peek` tell "nothing readable" from a
+    /// push that raced with it).
+    pushes: u64,
+    cursor_file: File,
+    cursor_generation: u64,
 }
 
-/// Counters reported by [`DiskQueue::open`] and pushes.
+/// Counters reported by [`DiskQueue::open`].
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Recovery {
     /// Records with a bad checksum or truncated, skipped.
     pub corrupt_records: u64,
     /// Undelivered samples found on disk at start.
     pub pending_samples: u64,
+}
+
+/// What [`DiskQueue::push`] did.
+#[derive(Debug, Default)]
+pub struct Pushed {
+    /// Undelivered samples of the oldest segments deleted to stay under `max_bytes`.
+    pub evicted: u64,
+    /// Samples that could not be written, and why (the queue is unchanged by them).
+    pub failed: Option<(u64, DiskQueueError)>,
+}
+
+/// What [`DiskQueue::peek`] found.
+#[derive(Debug, Default)]
+pub struct Peeked {
+    /// The series, in queue order.
+    pub series: Vec<TimeSeries>,
+    /// The position after them: pass it to [`DiskQueue::commit`] once delivered.
+    pub next: Position,
+    /// Corrupt records met (their segment's rest is skipped).
+    pub corrupt_records: u64,
+    /// Samples counted as waiting that turned out unreadable (corruption): no longer
+    /// counted as pending; report them as dropped.
+    pub unreadable_samples: u64,
 }
 
 /// The durable queue.
@@ -137,6 +194,33 @@ fn read_record(f: &mut File, limit: u64, offset: u64) -> Result<Option<(WriteReq
     Ok(Some((req, offset + (HEADER + len) as u64)))
 }
 
+/// Decodes the records of a segment file's bytes, as the queue replays them: the
+/// requests in order, and whether the data ended in a corrupt or truncated record.
+/// Never panics, whatever the bytes (the fuzz target's entry point).
+pub fn decode_segment(bytes: &[u8]) -> (Vec<WriteRequest>, bool) {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.len() < HEADER {
+            return (out, true);
+        }
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        let Some(payload) = rest.get(HEADER..HEADER.saturating_add(len)) else {
+            return (out, true);
+        };
+        if len > MAX_RECORD || crc32fast::hash(payload) != crc {
+            return (out, true);
+        }
+        match WriteRequest::decode(payload) {
+            Ok(r) => out.push(r),
+            Err(_) => return (out, true),
+        }
+        rest = &rest[HEADER + len..];
+    }
+    (out, false)
+}
+
 /// Scans a segment: (valid_to, samples, samples before `stop_at`, corrupt?).
 fn scan(path: &Path, stop_at: Option<u64>) -> Result<(u64, u64, u64, bool), DiskQueueError> {
     let mut f = File::open(path).map_err(io_err(path))?;
@@ -158,6 +242,117 @@ fn scan(path: &Path, stop_at: Option<u64>) -> Result<(u64, u64, u64, bool), Disk
     }
 }
 
+fn encode_slot(generation: u64, pos: Position) -> [u8; SLOT] {
+    let mut b = [0u8; SLOT];
+    b[0..4].copy_from_slice(&SLOT_MAGIC.to_le_bytes());
+    b[4..12].copy_from_slice(&generation.to_le_bytes());
+    b[12..20].copy_from_slice(&pos.segment.to_le_bytes());
+    b[20..28].copy_from_slice(&pos.offset.to_le_bytes());
+    let crc = crc32fast::hash(&b[0..28]);
+    b[28..32].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+fn decode_slot(b: &[u8]) -> Option<(u64, Position)> {
+    let word = |r: std::ops::Range<usize>| b.get(r).map(|s| s.to_vec());
+    let u64_at =
+        |at: usize| -> Option<u64> { Some(u64::from_le_bytes(word(at..at + 8)?.try_into().ok()?)) };
+    let magic = u32::from_le_bytes(word(0..4)?.try_into().ok()?);
+    let crc = u32::from_le_bytes(word(28..32)?.try_into().ok()?);
+    if magic != SLOT_MAGIC || crc32fast::hash(b.get(0..28)?) != crc {
+        return None;
+    }
+    Some((
+        u64_at(4)?,
+        Position {
+            segment: u64_at(12)?,
+            offset: u64_at(20)?,
+        },
+    ))
+}
+
+/// Opens (creating and allocating if needed) the cursor file; returns it with the newest
+/// valid position and its generation. Falls back to the legacy text cursor.
+fn open_cursor(dir: &Path, fsync: bool) -> Result<(File, u64, Option<Position>), DiskQueueError> {
+    let path = dir.join(CURSOR_FILE);
+    let existed = path.exists();
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).map_err(io_err(&path))?;
+    let newest = bytes
+        .chunks(SLOT)
+        .filter_map(decode_slot)
+        .max_by_key(|(g, _)| *g);
+    if bytes.len() < 2 * SLOT {
+        // Allocate both slots now, while there is space, so later saves never need any.
+        f.write_all_at(&[0u8; 2 * SLOT], 0).map_err(io_err(&path))?;
+        if fsync {
+            f.sync_all().map_err(io_err(&path))?;
+        }
+    }
+    if !existed && fsync {
+        sync_dir(dir)?;
+    }
+    let legacy = dir.join(LEGACY_CURSOR_FILE);
+    let legacy_pos = fs::read_to_string(&legacy).ok().and_then(|s| {
+        let mut it = s.split_whitespace();
+        Some(Position {
+            segment: it.next()?.parse().ok()?,
+            offset: it.next()?.parse().ok()?,
+        })
+    });
+    Ok(match (newest, legacy_pos) {
+        (Some((g, p)), _) => (f, g, Some(p)),
+        (None, Some(p)) => (f, 0, Some(p)),
+        (None, None) => (f, 0, None),
+    })
+}
+
+fn sync_dir(dir: &Path) -> Result<(), DiskQueueError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+fn open_segment(dir: &Path, seq: u64) -> Result<File, DiskQueueError> {
+    let p = seg_path(dir, seq);
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&p)
+        .map_err(io_err(&p))
+}
+
+/// Encodes `batch` as records of at most `max_record_samples` samples each.
+fn encode_records(batch: Vec<TimeSeries>, max_record_samples: usize) -> Vec<(Vec<u8>, u64)> {
+    let per = max_record_samples.max(1);
+    let mut out = Vec::new();
+    let mut rest = batch;
+    while !rest.is_empty() {
+        let tail = if rest.len() > per {
+            rest.split_off(per)
+        } else {
+            Vec::new()
+        };
+        let req = WriteRequest { timeseries: rest };
+        let n = count_samples(&req);
+        let payload = req.encode_to_vec();
+        let mut rec = Vec::with_capacity(HEADER + payload.len());
+        rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        rec.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        rec.extend_from_slice(&payload);
+        out.push((rec, n));
+        rest = tail;
+    }
+    out
+}
+
 impl DiskQueue {
     /// Opens (or creates) the queue in `dir`, recovering what a previous run left.
     pub fn open(
@@ -173,20 +368,11 @@ impl DiskQueue {
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
             .collect();
         seqs.sort_unstable();
-        let cursor_path = dir.join("cursor");
-        let mut cursor = fs::read_to_string(&cursor_path)
-            .ok()
-            .and_then(|s| {
-                let mut it = s.split_whitespace();
-                Some(Position {
-                    segment: it.next()?.parse().ok()?,
-                    offset: it.next()?.parse().ok()?,
-                })
-            })
-            .unwrap_or(Position {
-                segment: 0,
-                offset: 0,
-            });
+        let (cursor_file, cursor_generation, saved) = open_cursor(dir, fsync)?;
+        let mut cursor = saved.unwrap_or(Position {
+            segment: 0,
+            offset: 0,
+        });
         let mut rec = Recovery::default();
         let mut segments = VecDeque::new();
         let mut consumed = 0;
@@ -210,6 +396,10 @@ impl DiskQueue {
                 }
             }
             let bytes = fs::metadata(&p).map_err(io_err(&p))?.len();
+            if bytes == 0 {
+                let _ = fs::remove_file(&p); // an empty segment left by an earlier start
+                continue;
+            }
             segments.push_back(Segment {
                 seq,
                 bytes,
@@ -230,12 +420,10 @@ impl DiskQueue {
             .back()
             .map(|s| s.seq + 1)
             .unwrap_or(cursor.segment.max(1));
-        let active_path = seg_path(dir, next_seq);
-        let active = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&active_path)
-            .map_err(io_err(&active_path))?;
+        let active = open_segment(dir, next_seq)?;
+        if fsync {
+            sync_dir(dir)?;
+        }
         if segments.is_empty() {
             cursor = Position {
                 segment: next_seq,
@@ -258,14 +446,20 @@ impl DiskQueue {
             fsync,
             state: Mutex::new(State {
                 segments,
-                active,
+                active: Some(active),
                 cursor,
                 consumed,
                 pending,
                 total_bytes,
+                pushes: 0,
+                cursor_file,
+                cursor_generation,
             }),
             notify: Notify::new(),
         };
+        // Persist the recovered position in the current format (and retire the legacy file).
+        q.save_cursor(&mut q.lock(), cursor)?;
+        let _ = fs::remove_file(dir.join(LEGACY_CURSOR_FILE));
         Ok((q, rec))
     }
 
@@ -273,51 +467,60 @@ impl DiskQueue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends one scrape durably, as records of at most `max_record_samples` samples
-    /// (so a huge scrape is replayed in request-sized pieces), with one write and one
-    /// fsync. Returns the undelivered samples dropped to stay under `max_bytes` (oldest
-    /// segments first).
-    pub fn push(
-        &self,
-        batch: Vec<TimeSeries>,
-        max_record_samples: usize,
-    ) -> Result<u64, DiskQueueError> {
-        let n: u64 = batch.iter().map(|t| t.samples.len() as u64).sum();
-        if n == 0 {
-            return Ok(0);
-        }
-        let mut rec = Vec::new();
-        let mut rest = batch;
-        while !rest.is_empty() {
-            let tail = if rest.len() > max_record_samples.max(1) {
-                rest.split_off(max_record_samples.max(1))
-            } else {
-                Vec::new()
-            };
-            let payload = WriteRequest { timeseries: rest }.encode_to_vec();
-            rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            rec.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-            rec.extend_from_slice(&payload);
-            rest = tail;
+    /// Appends one scrape as records of at most `max_record_samples` samples (so a huge
+    /// scrape is replayed in request-sized pieces), starting a new segment before any
+    /// record that would overflow `segment_bytes`, and deleting whole oldest segments to
+    /// stay under `max_bytes`. With `fsync`, each push is synced once.
+    ///
+    /// On an I/O error the record being written is rolled back and it and the rest of
+    /// the scrape are reported in [`Pushed::failed`]; records written before it stay.
+    pub fn push(&self, batch: Vec<TimeSeries>, max_record_samples: usize) -> Pushed {
+        let mut out = Pushed::default();
+        let records = encode_records(batch, max_record_samples);
+        if records.is_empty() {
+            return out;
         }
         let mut st = self.lock();
+        let mut written = 0;
+        for (i, (rec, n)) in records.iter().enumerate() {
+            out.evicted += self.make_room(&mut st, rec.len() as u64);
+            let last = i + 1 == records.len();
+            match self.append(&mut st, rec, *n, self.fsync && last) {
+                Ok(()) => written += 1,
+                Err(e) => {
+                    let lost: u64 = records[i..].iter().map(|(_, n)| n).sum();
+                    out.failed = Some((lost, e));
+                    break;
+                }
+            }
+        }
+        if written > 0 {
+            st.pushes += 1;
+            drop(st);
+            self.notify.notify_one();
+        }
+        out
+    }
+
+    /// Deletes whole oldest segments (never the active one) until `extra` more bytes fit
+    /// under `max_bytes`; returns the undelivered samples deleted.
+    fn make_room(&self, st: &mut State, extra: u64) -> u64 {
         let mut dropped = 0;
-        // Make room: delete whole oldest segments (never the active one).
-        while st.total_bytes + rec.len() as u64 > self.max_bytes && st.segments.len() > 1 {
+        while st.total_bytes + extra > self.max_bytes && st.segments.len() > 1 {
             let Some(old) = st.segments.pop_front() else {
                 break;
             };
             let undelivered = if old.seq == st.cursor.segment {
-                old.samples - st.consumed
+                old.samples.saturating_sub(st.consumed)
             } else if old.seq > st.cursor.segment {
                 old.samples
             } else {
                 0
             };
             dropped += undelivered;
-            st.pending -= undelivered;
+            st.pending = st.pending.saturating_sub(undelivered);
             st.total_bytes -= old.bytes;
-            let _ = fs::remove_file(seg_path(&self.dir, old.seq));
+            self.remove_segment(old.seq);
             if old.seq >= st.cursor.segment {
                 let next = st.segments.front().map(|s| s.seq).unwrap_or(old.seq + 1);
                 st.cursor = Position {
@@ -327,19 +530,57 @@ impl DiskQueue {
                 st.consumed = 0;
             }
         }
-        // Rotate the active segment when full.
-        let needs_rotation = st
+        dropped
+    }
+
+    fn remove_segment(&self, seq: u64) {
+        let p = seg_path(&self.dir, seq);
+        if let Err(e) = fs::remove_file(&p) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(segment = %p.display(), error = %e, "cannot delete a queue segment");
+            }
+        }
+        if self.fsync {
+            if let Err(e) = sync_dir(&self.dir) {
+                tracing::warn!(error = %e, "cannot sync the queue directory");
+            }
+        }
+    }
+
+    /// Writes one record to the active segment (starting a new one first when needed);
+    /// on failure truncates the segment back to its last good record.
+    fn append(&self, st: &mut State, rec: &[u8], n: u64, sync: bool) -> Result<(), DiskQueueError> {
+        let len = rec.len() as u64;
+        let full = st
             .segments
             .back()
-            .is_some_and(|s| s.bytes > 0 && s.bytes + rec.len() as u64 > self.segment_bytes);
-        if needs_rotation {
+            .is_some_and(|s| s.bytes > 0 && s.bytes + len > self.segment_bytes);
+        if full || st.active.is_none() {
+            if let (true, Some(old)) = (self.fsync, st.active.as_ref()) {
+                // Records of this push already in the old segment were written unsynced.
+                if let Err(e) = old.sync_data() {
+                    tracing::warn!(error = %e, "cannot sync a full queue segment");
+                }
+            }
             let seq = st.segments.back().map(|s| s.seq + 1).unwrap_or(1);
-            let p = seg_path(&self.dir, seq);
-            st.active = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&p)
-                .map_err(io_err(&p))?;
+            let file = open_segment(&self.dir, seq)?;
+            if self.fsync {
+                sync_dir(&self.dir)?;
+            }
+            // A sealed or empty predecessor with nothing in it is not kept around.
+            if st.segments.back().is_some_and(|s| s.bytes == 0) {
+                if let Some(empty) = st.segments.pop_back() {
+                    self.remove_segment(empty.seq);
+                    if st.cursor.segment == empty.seq {
+                        st.cursor = Position {
+                            segment: seq,
+                            offset: 0,
+                        };
+                        st.consumed = 0;
+                    }
+                }
+            }
+            st.active = Some(file);
             st.segments.push_back(Segment {
                 seq,
                 bytes: 0,
@@ -347,34 +588,41 @@ impl DiskQueue {
                 valid_to: 0,
             });
         }
-        let active_seq = st.segments.back().map(|s| s.seq).unwrap_or(0);
-        let p = seg_path(&self.dir, active_seq);
-        st.active.write_all(&rec).map_err(io_err(&p))?;
-        if self.fsync {
-            st.active.sync_data().map_err(io_err(&p))?;
+        let seq = st.segments.back().map(|s| s.seq).unwrap_or(0);
+        let good = st.segments.back().map(|s| s.bytes).unwrap_or(0);
+        let path = seg_path(&self.dir, seq);
+        let Some(file) = st.active.as_mut() else {
+            unreachable!("an active segment was opened above");
+        };
+        let result = file
+            .write_all(rec)
+            .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
+        if let Err(e) = result {
+            // Roll back the torn bytes. After a failed fsync the page cache cannot be
+            // trusted either, so seal the segment and let the next record start afresh.
+            let rolled_back = file.set_len(good).is_ok();
+            if !rolled_back || sync {
+                st.active = None;
+            }
+            return Err(io_err(&path)(e));
         }
         if let Some(s) = st.segments.back_mut() {
-            s.bytes += rec.len() as u64;
+            s.bytes += len;
             s.valid_to = s.bytes;
             s.samples += n;
         }
-        st.total_bytes += rec.len() as u64;
+        st.total_bytes += len;
         st.pending += n;
-        drop(st);
-        self.notify.notify_one();
-        Ok(dropped)
+        Ok(())
     }
 
-    /// Reads whole scrapes from the cursor until at least `max` samples, the end of a
-    /// segment or the end of data;
-    /// returns them with the position after them (pass it to [`DiskQueue::commit`] once
-    /// they are delivered or permanently dropped) and the count of corrupt records met.
-    pub fn peek(&self, max: usize) -> (Vec<TimeSeries>, Position, u64) {
+    /// Reads whole records from the cursor until at least `max` samples, the end of a
+    /// segment or the end of data.
+    pub fn peek(&self, max: usize) -> Peeked {
         let st = self.lock();
         let mut pos = st.cursor;
-        let mut out: Vec<TimeSeries> = Vec::new();
-        let mut samples = 0usize;
-        let mut corrupt = 0;
+        let pushes = st.pushes;
+        let pending = st.pending;
         let segs: Vec<(u64, u64)> = st
             .segments
             .iter()
@@ -382,7 +630,9 @@ impl DiskQueue {
             .map(|s| (s.seq, s.valid_to))
             .collect();
         drop(st);
-        for (seq, valid_to) in segs {
+        let mut out = Peeked::default();
+        let mut samples = 0usize;
+        'segments: for (seq, valid_to) in segs {
             if seq > pos.segment {
                 pos = Position {
                     segment: seq,
@@ -402,25 +652,35 @@ impl DiskQueue {
                     Ok(None) => break,
                     Ok(Some((req, next))) => {
                         samples += req.sample_count();
-                        out.extend(req.timeseries);
+                        out.series.extend(req.timeseries);
                         pos.offset = next;
                         if samples >= max {
-                            return (out, pos, corrupt);
+                            break 'segments;
                         }
                     }
                     Err(()) => {
-                        corrupt += 1;
+                        out.corrupt_records += 1;
                         pos.offset = valid_to;
                         break;
                     }
                 }
             }
             // One segment per batch keeps the delivered-sample accounting exact.
-            if !out.is_empty() {
+            if !out.series.is_empty() {
                 break;
             }
         }
-        (out, pos, corrupt)
+        out.next = pos;
+        if out.series.is_empty() && pending > 0 {
+            // Nothing readable although samples are counted as waiting: they were in a
+            // corrupt region. Stop counting them (unless a push raced with this read).
+            let mut st = self.lock();
+            if st.pushes == pushes {
+                out.unreadable_samples = st.pending;
+                st.pending = 0;
+            }
+        }
+        out
     }
 
     /// Marks everything before `pos` delivered: persists the cursor and deletes finished
@@ -436,22 +696,29 @@ impl DiskQueue {
         st.cursor = pos;
         st.consumed += delivered_samples;
         st.pending = st.pending.saturating_sub(delivered_samples);
-        let tmp = self.dir.join("cursor.tmp");
-        let path = self.dir.join("cursor");
-        {
-            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-            writeln!(f, "{} {}", pos.segment, pos.offset).map_err(io_err(&tmp))?;
-            if self.fsync {
-                f.sync_all().map_err(io_err(&tmp))?;
-            }
-        }
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        self.save_cursor(&mut st, pos)?;
         while st.segments.len() > 1 && st.segments.front().is_some_and(|s| s.seq < pos.segment) {
             if let Some(old) = st.segments.pop_front() {
                 st.total_bytes -= old.bytes;
-                let _ = fs::remove_file(seg_path(&self.dir, old.seq));
+                self.remove_segment(old.seq);
             }
         }
+        Ok(())
+    }
+
+    /// Writes `pos` into the older of the two cursor slots, in place (no allocation).
+    fn save_cursor(&self, st: &mut State, pos: Position) -> Result<(), DiskQueueError> {
+        let generation = st.cursor_generation + 1;
+        let slot = encode_slot(generation, pos);
+        let at = (generation % 2) * SLOT as u64;
+        let path = self.dir.join(CURSOR_FILE);
+        st.cursor_file
+            .write_all_at(&slot, at)
+            .map_err(io_err(&path))?;
+        if self.fsync {
+            st.cursor_file.sync_data().map_err(io_err(&path))?;
+        }
+        st.cursor_generation = generation;
         Ok(())
     }
 
@@ -470,7 +737,7 @@ impl DiskQueue {
         self.lock().total_bytes
     }
 
-    /// Waits for the next push.
+    /// Waits for the next push (returns at once if one happened since the last wait).
     pub async fn wait(&self) {
         self.notify.notified().await
     }
@@ -493,16 +760,23 @@ mod tests {
             .collect()
     }
 
+    /// Pushes and asserts the write succeeded; returns the evicted samples.
+    fn push(q: &DiskQueue, b: Vec<TimeSeries>, max: usize) -> u64 {
+        let p = q.push(b, max);
+        assert!(p.failed.is_none(), "{:?}", p.failed);
+        p.evicted
+    }
+
     fn drain(q: &DiskQueue) -> Vec<i64> {
         let mut ts = vec![];
         loop {
-            let (b, pos, _) = q.peek(1000);
-            if b.is_empty() {
+            let p = q.peek(1000);
+            if p.series.is_empty() {
                 return ts;
             }
-            let n = b.len() as u64;
-            ts.extend(b.iter().map(|t| t.samples[0].timestamp));
-            q.commit(pos, n).unwrap();
+            let n = p.series.len() as u64;
+            ts.extend(p.series.iter().map(|t| t.samples[0].timestamp));
+            q.commit(p.next, n).unwrap();
         }
     }
 
@@ -512,18 +786,18 @@ mod tests {
         {
             let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 4096, true).unwrap();
             for ts in 1..=5 {
-                q.push(batch(ts, 3), 1000).unwrap();
+                push(&q, batch(ts, 3), 1000);
             }
-            let (b, pos, _) = q.peek(6);
-            assert_eq!(b.len(), 6);
-            q.commit(pos, 6).unwrap(); // ts 1..2 delivered
-            let (b, _, _) = q.peek(3);
-            assert_eq!(b[0].samples[0].timestamp, 3); // in flight, not committed: "crash"
+            let p = q.peek(6);
+            assert_eq!(p.series.len(), 6);
+            q.commit(p.next, 6).unwrap(); // ts 1..2 delivered
+            let p = q.peek(3);
+            assert_eq!(p.series[0].samples[0].timestamp, 3); // in flight, not committed: "crash"
         }
         let (q, rec) = DiskQueue::open(dir.path(), 1 << 20, 4096, true).unwrap();
         assert_eq!(rec.pending_samples, 9);
         assert_eq!(q.len(), 9);
-        q.push(batch(6, 3), 1000).unwrap();
+        push(&q, batch(6, 3), 1000);
         let got = drain(&q);
         assert_eq!(got, vec![3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6]);
         assert!(q.is_empty());
@@ -534,7 +808,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 200, false).unwrap();
         for ts in 1..=20 {
-            q.push(batch(ts, 2), 1000).unwrap();
+            push(&q, batch(ts, 2), 1000);
         }
         let segs = || {
             fs::read_dir(dir.path())
@@ -559,7 +833,7 @@ mod tests {
         let (q, _) = DiskQueue::open(dir.path(), 1000, 200, false).unwrap();
         let mut dropped = 0;
         for ts in 1..=50 {
-            dropped += q.push(batch(ts, 2), 1000).unwrap();
+            dropped += push(&q, batch(ts, 2), 1000);
         }
         assert!(dropped > 0);
         assert!(q.bytes() <= 1000);
@@ -579,7 +853,7 @@ mod tests {
         {
             let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
             for ts in 1..=3 {
-                q.push(batch(ts, 1), 1000).unwrap();
+                push(&q, batch(ts, 1), 1000);
             }
         }
         // Power loss: a half-written record at the end.
@@ -601,8 +875,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
-            q.push(batch(1, 1), 1000).unwrap();
-            q.push(batch(2, 1), 1000).unwrap();
+            push(&q, batch(1, 1), 1000);
+            push(&q, batch(2, 1), 1000);
         }
         let seg = fs::read_dir(dir.path())
             .unwrap()
@@ -617,7 +891,7 @@ mod tests {
         fs::write(&seg, bytes).unwrap();
         let (q, rec) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
         assert_eq!(rec.corrupt_records, 1);
-        q.push(batch(3, 1), 1000).unwrap();
+        push(&q, batch(3, 1), 1000);
         assert_eq!(drain(&q), vec![1, 3]);
     }
 
@@ -625,12 +899,12 @@ mod tests {
     fn big_scrapes_are_stored_as_request_sized_records() {
         let dir = tempfile::tempdir().unwrap();
         let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
-        q.push(batch(1, 5), 2).unwrap();
+        push(&q, batch(1, 5), 2);
         let sizes: Vec<usize> = std::iter::from_fn(|| {
-            let (b, pos, _) = q.peek(1);
-            (!b.is_empty()).then(|| {
-                q.commit(pos, b.len() as u64).unwrap();
-                b.len()
+            let p = q.peek(1);
+            (!p.series.is_empty()).then(|| {
+                q.commit(p.next, p.series.len() as u64).unwrap();
+                p.series.len()
             })
         })
         .collect();
@@ -650,5 +924,122 @@ mod tests {
         let (q, rec) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
         assert_eq!(rec.corrupt_records, 1);
         assert!(drain(&q).is_empty());
+    }
+
+    fn segment_sizes(dir: &Path) -> Vec<u64> {
+        let mut v: Vec<(PathBuf, u64)> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+            .map(|p| {
+                let n = fs::metadata(&p).unwrap().len();
+                (p, n)
+            })
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, n)| n).collect()
+    }
+
+    #[test]
+    fn one_huge_scrape_respects_segment_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1024, false).unwrap();
+        push(&q, batch(1, 500), 10);
+        let sizes = segment_sizes(dir.path());
+        assert!(sizes.len() > 5, "{sizes:?}");
+        assert!(sizes.iter().all(|&n| n <= 1024), "{sizes:?}");
+        assert_eq!(drain(&q).len(), 500);
+    }
+
+    #[test]
+    fn cursor_is_saved_in_place_and_a_torn_slot_falls_back_to_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, true).unwrap();
+            for ts in 1..=3 {
+                push(&q, batch(ts, 1), 1000);
+            }
+            let p = q.peek(1);
+            q.commit(p.next, 1).unwrap(); // ts 1 delivered
+            let p = q.peek(1);
+            q.commit(p.next, 1).unwrap(); // ts 2 delivered: the newest slot
+        }
+        let cursor = dir.path().join(CURSOR_FILE);
+        assert_eq!(fs::metadata(&cursor).unwrap().len(), 2 * SLOT as u64);
+        // Tear the newest slot: the previous position wins (at-least-once: ts 2 again).
+        let bytes = fs::read(&cursor).unwrap();
+        let newest = (0..2)
+            .max_by_key(|i| decode_slot(&bytes[i * SLOT..(i + 1) * SLOT]).map(|(g, _)| g))
+            .unwrap();
+        let mut torn = bytes.clone();
+        torn[newest * SLOT + 13] ^= 0xff;
+        fs::write(&cursor, torn).unwrap();
+        {
+            let copy = tempfile::tempdir().unwrap();
+            for e in fs::read_dir(dir.path()).unwrap() {
+                let p = e.unwrap().path();
+                fs::copy(&p, copy.path().join(p.file_name().unwrap())).unwrap();
+            }
+            fs::write(copy.path().join(CURSOR_FILE), &bytes).unwrap();
+            let (q, _) = DiskQueue::open(copy.path(), 1 << 20, 1 << 20, true).unwrap();
+            assert_eq!(drain(&q), vec![3], "the intact cursor resumes after ts 2");
+        }
+        let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, true).unwrap();
+        assert_eq!(drain(&q), vec![2, 3]);
+    }
+
+    #[test]
+    fn the_text_cursor_of_earlier_versions_is_honoured_once() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
+            for ts in 1..=3 {
+                push(&q, batch(ts, 1), 1000);
+            }
+        }
+        // What an earlier version wrote after delivering ts 1: "<segment> <offset>".
+        let seg = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "seg"))
+            .unwrap();
+        let seq: u64 = seg.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        let first = decode_segment(&fs::read(&seg).unwrap()).0[0]
+            .encode_to_vec()
+            .len()
+            + HEADER;
+        fs::remove_file(dir.path().join(CURSOR_FILE)).unwrap();
+        fs::write(
+            dir.path().join(LEGACY_CURSOR_FILE),
+            format!("{seq} {first}\n"),
+        )
+        .unwrap();
+        let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
+        assert!(!dir.path().join(LEGACY_CURSOR_FILE).exists());
+        assert_eq!(drain(&q), vec![2, 3]);
+    }
+
+    #[test]
+    fn decode_segment_reads_what_push_wrote_and_flags_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 1 << 20, false).unwrap();
+        push(&q, batch(7, 5), 2);
+        let seg = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.extension().is_some_and(|x| x == "seg") && fs::metadata(p).unwrap().len() > 0
+            })
+            .unwrap();
+        let bytes = fs::read(seg).unwrap();
+        let (reqs, corrupt) = decode_segment(&bytes);
+        assert!(!corrupt);
+        assert_eq!(
+            reqs.iter().map(|r| r.sample_count()).collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
+        let (reqs, corrupt) = decode_segment(&bytes[..bytes.len() - 3]);
+        assert!(corrupt);
+        assert_eq!(reqs.len(), 2);
     }
 }

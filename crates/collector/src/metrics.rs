@@ -21,9 +21,12 @@ pub const DROP_REASONS: &[&str] = &[
     DROP_QUEUE_FULL,
     DROP_DUPLICATE,
     DROP_QUEUE_IO,
+    DROP_QUEUE_CORRUPT,
 ];
 /// Drop reason: the on-disk queue could not be written (disk full, I/O error).
 pub const DROP_QUEUE_IO: &str = "queue_io_error";
+/// Drop reason: queued samples sat in a corrupt on-disk region and could not be read.
+pub const DROP_QUEUE_CORRUPT: &str = "queue_corrupt";
 /// Drop reason: the in-memory buffer was full; the oldest samples were dropped.
 pub const DROP_QUEUE_FULL: &str = "queue_full";
 /// Drop reason: a target exposed the same series twice in one scrape.

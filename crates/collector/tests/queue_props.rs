@@ -23,13 +23,13 @@ fn batch(ts: i64) -> Vec<TimeSeries> {
 fn drain(q: &DiskQueue) -> Vec<i64> {
     let mut out = vec![];
     for _ in 0..10_000 {
-        let (b, pos, _) = q.peek(100);
-        if b.is_empty() {
+        let p = q.peek(100);
+        if p.series.is_empty() {
             break;
         }
-        let n = b.len() as u64;
-        out.extend(b.iter().map(|t| t.samples[0].timestamp));
-        q.commit(pos, n).unwrap();
+        let n = p.series.len() as u64;
+        out.extend(p.series.iter().map(|t| t.samples[0].timestamp));
+        q.commit(p.next, n).unwrap();
     }
     out
 }
@@ -38,12 +38,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_segment_bytes_never_panic(files in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..600), 1..4), cursor in "\\PC{0,30}") {
+    fn arbitrary_segment_bytes_never_panic(files in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..600), 1..4), cursor in "\\PC{0,30}", cursor_bin in proptest::collection::vec(any::<u8>(), 0..80)) {
         let dir = tempfile::tempdir().unwrap();
         for (i, f) in files.iter().enumerate() {
             fs::write(dir.path().join(format!("{:020}.seg", i + 1)), f).unwrap();
         }
         fs::write(dir.path().join("cursor"), cursor).unwrap();
+        fs::write(dir.path().join("cursor.bin"), cursor_bin).unwrap();
         let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 4096, false).unwrap();
         let _ = drain(&q);
     }
@@ -54,7 +55,7 @@ proptest! {
         {
             let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 512, false).unwrap();
             for ts in 0..n as i64 {
-                q.push(batch(ts), 1000).unwrap();
+                assert!(q.push(batch(ts), 1000).failed.is_none());
             }
         }
         let mut segs: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "seg") && fs::metadata(p).unwrap().len() > 0).collect();
