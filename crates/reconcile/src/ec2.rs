@@ -99,70 +99,13 @@ pub async fn run_instance(
     let started = Instant::now();
     let mut delay = backoff.initial;
     let user_data = base64::engine::general_purpose::STANDARD.encode(spec.user_data.as_bytes());
-    let mut volume_tags: BTreeMap<String, String> = spec
-        .tags
-        .iter()
-        .filter(|(k, _)| {
-            matches!(
-                k.as_str(),
-                "Name" | crate::names::TAG_STACK | crate::names::TAG_MANAGED_BY
-            )
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    if let Some(h) = spec.tags.get(crate::names::TAG_HOST) {
-        volume_tags.insert(crate::names::TAG_HOST.into(), h.clone());
-    }
+    let volume_tags = volume_tags(&spec.tags);
     loop {
-        let result = ec2
-            .run_instances()
-            .image_id(&spec.image_id)
-            .instance_type(InstanceType::from(spec.instance_type.as_str()))
-            .min_count(1)
-            .max_count(1)
-            .user_data(&user_data)
-            .iam_instance_profile(
-                IamInstanceProfileSpecification::builder()
-                    .name(&spec.instance_profile)
-                    .build(),
-            )
-            .security_group_ids(&spec.security_group_id)
-            .set_subnet_id(spec.subnet_id.clone())
-            .metadata_options(
-                InstanceMetadataOptionsRequest::builder()
-                    .http_tokens(HttpTokensState::Required)
-                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
-                    .http_put_response_hop_limit(1)
-                    .build(),
-            )
-            .block_device_mappings(
-                BlockDeviceMapping::builder()
-                    .device_name(ROOT_DEVICE)
-                    .ebs(
-                        EbsBlockDevice::builder()
-                            .volume_type(VolumeType::Gp3)
-                            .volume_size(ROOT_VOLUME_GIB)
-                            .encrypted(true)
-                            .delete_on_termination(true)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .tag_specifications(tag_spec(ResourceType::Instance, &spec.tags))
-            .tag_specifications(tag_spec(ResourceType::Volume, &volume_tags))
+        let result = run_instances_request(ec2, spec, &user_data, &volume_tags)
             .send()
             .await;
         match result {
-            Ok(out) => {
-                return out
-                    .instances()
-                    .first()
-                    .and_then(|i| i.instance_id())
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        ReconcileError::Failed("RunInstances returned no instance".into())
-                    })
-            }
+            Ok(out) => return launched_instance_id(&out),
             Err(e) => {
                 let e = ReconcileError::from_sdk("ec2:RunInstances", e);
                 if !is_profile_propagation(&e) {
@@ -187,6 +130,82 @@ pub async fn run_instance(
             }
         }
     }
+}
+
+/// The tags of the root volume: `Name`, the ownership tags and the host tag of the
+/// instance's `tags`.
+fn volume_tags(tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut volume_tags: BTreeMap<String, String> = tags
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "Name" | crate::names::TAG_STACK | crate::names::TAG_MANAGED_BY
+            )
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(h) = tags.get(crate::names::TAG_HOST) {
+        volume_tags.insert(crate::names::TAG_HOST.into(), h.clone());
+    }
+    volume_tags
+}
+
+/// One RunInstances request for `spec` (not sent): IMDSv2 required with hop limit 1, the
+/// encrypted gp3 root volume, `user_data` (already base64), profile, security group,
+/// subnet and the tags of instance and volume.
+fn run_instances_request(
+    ec2: &aws_sdk_ec2::Client,
+    spec: &InstanceSpec,
+    user_data: &str,
+    volume_tags: &BTreeMap<String, String>,
+) -> aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder {
+    ec2.run_instances()
+        .image_id(&spec.image_id)
+        .instance_type(InstanceType::from(spec.instance_type.as_str()))
+        .min_count(1)
+        .max_count(1)
+        .user_data(user_data)
+        .iam_instance_profile(
+            IamInstanceProfileSpecification::builder()
+                .name(&spec.instance_profile)
+                .build(),
+        )
+        .security_group_ids(&spec.security_group_id)
+        .set_subnet_id(spec.subnet_id.clone())
+        .metadata_options(
+            InstanceMetadataOptionsRequest::builder()
+                .http_tokens(HttpTokensState::Required)
+                .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                .http_put_response_hop_limit(1)
+                .build(),
+        )
+        .block_device_mappings(
+            BlockDeviceMapping::builder()
+                .device_name(ROOT_DEVICE)
+                .ebs(
+                    EbsBlockDevice::builder()
+                        .volume_type(VolumeType::Gp3)
+                        .volume_size(ROOT_VOLUME_GIB)
+                        .encrypted(true)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .tag_specifications(tag_spec(ResourceType::Instance, &spec.tags))
+        .tag_specifications(tag_spec(ResourceType::Volume, volume_tags))
+}
+
+/// The id of the instance a RunInstances call launched.
+fn launched_instance_id(
+    out: &aws_sdk_ec2::operation::run_instances::RunInstancesOutput,
+) -> Result<String> {
+    out.instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .map(str::to_string)
+        .ok_or_else(|| ReconcileError::Failed("RunInstances returned no instance".into()))
 }
 
 /// Current state of instance `id` (`None` when EC2 no longer knows it).

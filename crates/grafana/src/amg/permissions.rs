@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_grafana::types::{
-    PermissionType as SdkPermissionType, Role, UpdateAction, UpdateInstruction, User, UserType,
+    PermissionType as SdkPermissionType, Role, UpdateAction, UpdateError, UpdateInstruction, User,
+    UserType,
 };
 use serde::Serialize;
 
@@ -189,6 +190,34 @@ impl Amg {
         prune: bool,
     ) -> Result<()> {
         roles.validate()?;
+        let instructions = self
+            .permission_instructions(workspace_id, roles, prune)
+            .await?;
+        if instructions.is_empty() {
+            return Ok(());
+        }
+        let out = self
+            .client
+            .update_permissions()
+            .workspace_id(workspace_id)
+            .set_update_instruction_batch(Some(instructions))
+            .send()
+            .await
+            .map_err(|e| amg_err("UpdatePermissions", e))?;
+        if out.errors().is_empty() {
+            return Ok(());
+        }
+        Err(permissions_error(workspace_id, out.errors()))
+    }
+
+    /// One ADD instruction per role with groups and, with `prune`, one REVOKE per role for
+    /// the groups `ListPermissions` shows holding it without being listed.
+    async fn permission_instructions(
+        &self,
+        workspace_id: &str,
+        roles: &RoleAssignments,
+        prune: bool,
+    ) -> Result<Vec<UpdateInstruction>> {
         let mut instructions = Vec::new();
         for (role, ids) in roles.by_role() {
             if ids.is_empty() {
@@ -212,59 +241,49 @@ impl Amg {
                 )?);
             }
         }
-        if instructions.is_empty() {
-            return Ok(());
-        }
-        let out = self
-            .client
-            .update_permissions()
-            .workspace_id(workspace_id)
-            .set_update_instruction_batch(Some(instructions))
-            .send()
-            .await
-            .map_err(|e| amg_err("UpdatePermissions", e))?;
-        if out.errors().is_empty() {
-            return Ok(());
-        }
-        let mut not_found = false;
-        let mut sso = false;
-        let errors: Vec<String> = out
-            .errors()
-            .iter()
-            .map(|e| {
-                let m = e.message().to_lowercase();
-                not_found |=
-                    e.code() == 404 || m.contains("not found") || m.contains("does not exist");
-                sso |= m.contains("sso")
-                    || m.contains("identity center")
-                    || m.contains("identity store");
-                let what = e
-                    .caused_by()
-                    .map(|c| {
-                        let ids: Vec<&str> = c.users().iter().map(|u| u.id()).collect();
-                        format!(
-                            "{} {} {}",
-                            c.action().as_str(),
-                            c.role().as_str(),
-                            ids.join(",")
-                        )
-                    })
-                    .unwrap_or_default();
-                format!("{what}: {} {}", e.code(), e.message())
-            })
-            .collect();
-        let hint = if not_found {
-            GROUP_NOT_FOUND_HINT
-        } else if sso {
-            IDENTITY_CENTER_HINT
-        } else {
-            "fix the listed group ids or roles in [grafana] of stack.toml and re-run apply"
-        };
-        Err(Error::Permissions {
-            workspace_id: workspace_id.into(),
-            errors,
-            hint: hint.into(),
+        Ok(instructions)
+    }
+}
+
+/// The `errors` of a 200 `UpdatePermissions` answer as [`Error::Permissions`], one line
+/// per failed instruction, with the hint that fits them (unknown group, Identity Center,
+/// anything else).
+fn permissions_error(workspace_id: &str, update_errors: &[UpdateError]) -> Error {
+    let mut not_found = false;
+    let mut sso = false;
+    let errors: Vec<String> = update_errors
+        .iter()
+        .map(|e| {
+            let m = e.message().to_lowercase();
+            not_found |= e.code() == 404 || m.contains("not found") || m.contains("does not exist");
+            sso |=
+                m.contains("sso") || m.contains("identity center") || m.contains("identity store");
+            let what = e
+                .caused_by()
+                .map(|c| {
+                    let ids: Vec<&str> = c.users().iter().map(|u| u.id()).collect();
+                    format!(
+                        "{} {} {}",
+                        c.action().as_str(),
+                        c.role().as_str(),
+                        ids.join(",")
+                    )
+                })
+                .unwrap_or_default();
+            format!("{what}: {} {}", e.code(), e.message())
         })
+        .collect();
+    let hint = if not_found {
+        GROUP_NOT_FOUND_HINT
+    } else if sso {
+        IDENTITY_CENTER_HINT
+    } else {
+        "fix the listed group ids or roles in [grafana] of stack.toml and re-run apply"
+    };
+    Error::Permissions {
+        workspace_id: workspace_id.into(),
+        errors,
+        hint: hint.into(),
     }
 }
 

@@ -8,11 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use monitor_grafana::amg::{self, RoleAssignments, WorkspaceSpec};
 use monitor_grafana::api::{self, GrafanaClient};
+use monitor_stack::GrafanaConfig;
 use serde::Serialize;
 
 use super::{Env, Known, Produced, StepOutput};
 use crate::error::{ReconcileError, Result};
-use crate::names::TAG_CONTENT_SHA;
+use crate::names::{Names, TAG_CONTENT_SHA};
 use crate::observe::{GrafanaWorkspaceState, Observed};
 use crate::plan::{Action, Change, Detail, Resource, ResourceKind, KNOWN_AFTER_APPLY};
 use crate::Desired;
@@ -59,18 +60,37 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> Vec<Change> {
     let names = &desired.names;
     let ws = observed.grafana_workspace.as_ref();
     let failed = ws.is_some_and(|w| w.workspace.is_failed());
+    let mut changes = Vec::new();
+    changes.extend(workspace_change(names, g, ws, failed));
+    changes.extend(permissions_change(names, g, ws, failed));
+    changes.extend(content_change(
+        desired,
+        observed,
+        ws,
+        failed,
+        &g.grafana_version,
+    ));
+    changes
+}
+
+/// `+ grafana_workspace` when there is none, `-/+` when it failed; `None` otherwise.
+fn workspace_change(
+    names: &Names,
+    g: &GrafanaConfig,
+    ws: Option<&GrafanaWorkspaceState>,
+    failed: bool,
+) -> Option<Change> {
     let ensure = GrafanaOp::EnsureWorkspace {
         name: names.grafana_workspace.clone(),
         grafana_version: g.grafana_version.clone(),
         permission_type: g.permission_type.as_str().to_string(),
         replaces: ws.filter(|_| failed).map(|w| w.workspace.id.clone()),
     };
-    let res = |kind, id: Option<String>| Resource::new(kind, &names.grafana_workspace, id);
-    let mut changes = Vec::new();
+    let res = |id| Resource::new(ResourceKind::GrafanaWorkspace, &names.grafana_workspace, id);
     match ws {
-        None => changes.push(
+        None => Some(
             Change::new(
-                res(ResourceKind::GrafanaWorkspace, None),
+                res(None),
                 Action::Create,
                 format!(
                     "no Amazon Managed Grafana workspace tagged stack={}",
@@ -91,8 +111,8 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> Vec<Change> {
             .detail(Detail::new("authentication", None, Some("AWS_SSO")))
             .detail(Detail::new("endpoint", None, Some(KNOWN_AFTER_APPLY))),
         ),
-        Some(w) if failed => changes.push(Change::new(
-            res(ResourceKind::GrafanaWorkspace, Some(w.workspace.id.clone())),
+        Some(w) if failed => Some(Change::new(
+            res(Some(w.workspace.id.clone())),
             Action::Replace,
             format!(
                 "workspace is {}; it is deleted and recreated",
@@ -100,8 +120,18 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> Vec<Change> {
             ),
             ensure,
         )),
-        Some(_) => {}
+        Some(_) => None,
     }
+}
+
+/// `~ grafana_permissions` unless the workspace's Identity Center group roles are
+/// exactly the `[grafana] *_group_ids` (unknown before the workspace is ACTIVE).
+fn permissions_change(
+    names: &Names,
+    g: &GrafanaConfig,
+    ws: Option<&GrafanaWorkspaceState>,
+    failed: bool,
+) -> Option<Change> {
     let want: BTreeSet<(String, String)> = RoleAssignments::from(g).pairs().into_iter().collect();
     let have: Option<BTreeSet<(String, String)>> = ws
         .filter(|_| !failed)
@@ -119,8 +149,9 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> Vec<Change> {
     };
     let perms = |reason: &str, before: Option<String>| {
         Change::new(
-            res(
+            Resource::new(
                 ResourceKind::GrafanaPermissions,
+                &names.grafana_workspace,
                 ws.map(|w| w.workspace.id.clone()),
             ),
             Action::Update,
@@ -132,29 +163,21 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> Vec<Change> {
         .detail(Detail::new("groups", before.as_deref(), Some(&show(&want))))
     };
     match have {
-        Some(h) if h == want => {}
-        Some(h) => changes.push(perms(
+        Some(h) if h == want => None,
+        Some(h) => Some(perms(
             "Identity Center group roles differ from [grafana] *_group_ids",
             Some(show(&h)),
         )),
-        None if want.is_empty() && ws.is_none() => {}
-        None if ws.is_none() => changes.push(perms(
+        None if want.is_empty() && ws.is_none() => None,
+        None if ws.is_none() => Some(perms(
             "group roles are given once the new workspace is ACTIVE",
             None,
         )),
-        None => changes.push(perms(
+        None => Some(perms(
             "the workspace is not ACTIVE yet: group roles are set once it is",
             None,
         )),
     }
-    changes.extend(content_change(
-        desired,
-        observed,
-        ws,
-        failed,
-        &g.grafana_version,
-    ));
-    changes
 }
 
 /// `~ grafana_content` unless the workspace's [`TAG_CONTENT_SHA`] tag says the last

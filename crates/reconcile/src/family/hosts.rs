@@ -168,7 +168,8 @@ fn launch_op(
     }
 }
 
-/// Why `cur` must be replaced, if it must.
+/// Why `cur` must be replaced, if it must: the first of its hardware, instance profile,
+/// network placement and user_data that differs from what `h` wants.
 fn replacement(
     observed: &Observed,
     h: &DesiredHost,
@@ -176,11 +177,18 @@ fn replacement(
     sg: Option<&str>,
     names: &Names,
 ) -> Option<(String, Detail)> {
-    let d = Detail::new;
+    hardware_replacement(h, cur)
+        .or_else(|| profile_replacement(cur, names))
+        .or_else(|| network_replacement(observed, cur, sg))
+        .or_else(|| user_data_replacement(h, cur))
+}
+
+/// The instance type or the architecture changed.
+fn hardware_replacement(h: &DesiredHost, cur: &InstanceState) -> Option<(String, Detail)> {
     if cur.instance_type != h.host.instance_type {
         return Some((
             "instance type changed".into(),
-            d(
+            Detail::new(
                 "instance_type",
                 Some(&cur.instance_type),
                 Some(&h.host.instance_type),
@@ -190,40 +198,55 @@ fn replacement(
     if !cur.architecture.is_empty() && cur.architecture != h.host.architecture.as_str() {
         return Some((
             "architecture changed".into(),
-            d(
+            Detail::new(
                 "architecture",
                 Some(&cur.architecture),
                 Some(h.host.architecture.as_str()),
             ),
         ));
     }
+    None
+}
+
+/// The instance does not use the stack's instance profile.
+fn profile_replacement(cur: &InstanceState, names: &Names) -> Option<(String, Detail)> {
     let suffix = format!("instance-profile/{}", names.instance_profile);
-    if !cur
+    if cur
         .profile_arn
         .as_deref()
         .is_some_and(|a| a.ends_with(&suffix))
     {
-        return Some((
-            "instance does not use the stack's instance profile".into(),
-            d(
-                "iam_instance_profile",
-                cur.profile_arn.as_deref(),
-                Some(&names.instance_profile),
-            ),
-        ));
+        return None;
     }
+    Some((
+        "instance does not use the stack's instance profile".into(),
+        Detail::new(
+            "iam_instance_profile",
+            cur.profile_arn.as_deref(),
+            Some(&names.instance_profile),
+        ),
+    ))
+}
+
+/// The instance is not in the stack's security group `sg` (`None`: it is (re)created) or
+/// not in `[network] subnet_id`.
+fn network_replacement(
+    observed: &Observed,
+    cur: &InstanceState,
+    sg: Option<&str>,
+) -> Option<(String, Detail)> {
     let groups = cur.security_groups.join(",");
     match sg {
         None => {
             return Some((
                 "the security group is (re)created".into(),
-                d("security_groups", Some(&groups), Some(KNOWN_AFTER_APPLY)),
+                Detail::new("security_groups", Some(&groups), Some(KNOWN_AFTER_APPLY)),
             ))
         }
         Some(sg) if !cur.security_groups.iter().any(|g| g == sg) => {
             return Some((
                 "instance is not in the stack's security group".into(),
-                d("security_groups", Some(&groups), Some(sg)),
+                Detail::new("security_groups", Some(&groups), Some(sg)),
             ))
         }
         _ => {}
@@ -232,23 +255,27 @@ fn replacement(
         .network
         .as_ref()
         .and_then(|n| n.subnet_id.as_deref());
-    if let Some(want) = want_subnet.filter(|w| cur.subnet_id.as_deref() != Some(*w)) {
-        return Some((
-            "instance is not in [network] subnet_id".into(),
-            d("subnet_id", cur.subnet_id.as_deref(), Some(want)),
-        ));
-    }
+    let want = want_subnet.filter(|w| cur.subnet_id.as_deref() != Some(*w))?;
+    Some((
+        "instance is not in [network] subnet_id".into(),
+        Detail::new("subnet_id", cur.subnet_id.as_deref(), Some(want)),
+    ))
+}
+
+/// The user_data changed (it only runs at first boot) or embeds an AMP workspace id not
+/// known before apply.
+fn user_data_replacement(h: &DesiredHost, cur: &InstanceState) -> Option<(String, Detail)> {
     let cur_sha = cur.tags.get(TAG_USER_DATA_SHA).map(String::as_str);
     match &h.rendered {
         None => Some((
             "the AMP workspace is (re)created and the user_data embeds its id".into(),
-            d(TAG_USER_DATA_SHA, cur_sha, Some(KNOWN_AFTER_APPLY)),
+            Detail::new(TAG_USER_DATA_SHA, cur_sha, Some(KNOWN_AFTER_APPLY)),
         )),
         Some(r) if cur.tags.get(TAG_BASE_SHA).map(String::as_str) != Some(r.base_sha.as_str()) => {
             Some((
                 "user_data changed (user_data only runs at first boot, so the instance is replaced)"
                     .into(),
-                d(TAG_USER_DATA_SHA, cur_sha, Some(&r.full_sha)),
+                Detail::new(TAG_USER_DATA_SHA, cur_sha, Some(&r.full_sha)),
             ))
         }
         Some(_) => None,

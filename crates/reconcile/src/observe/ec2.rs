@@ -123,57 +123,11 @@ pub(super) async fn instances(clients: &Clients, names: &Names) -> Result<Vec<In
             .await
             .map_err(|e| ReconcileError::from_sdk("ec2:DescribeInstances", e))?;
         for r in page.reservations() {
-            for i in r.instances() {
-                let tags: BTreeMap<String, String> = i
-                    .tags()
+            out.extend(
+                r.instances()
                     .iter()
-                    .map(|t| {
-                        (
-                            t.key().unwrap_or_default().to_string(),
-                            t.value().unwrap_or_default().to_string(),
-                        )
-                    })
-                    .collect();
-                if !names.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-                    continue;
-                }
-                let Some(state) = i.state().and_then(|s| s.name()).cloned() else {
-                    continue;
-                };
-                if state == InstanceStateName::Terminated {
-                    continue;
-                }
-                out.push(InstanceState {
-                    id: i.instance_id().unwrap_or_default().to_string(),
-                    host: tags.get(TAG_HOST).cloned().unwrap_or_default(),
-                    state,
-                    instance_type: i
-                        .instance_type()
-                        .map(|t| t.as_str().to_string())
-                        .unwrap_or_default(),
-                    architecture: i
-                        .architecture()
-                        .map(|a| a.as_str().to_string())
-                        .unwrap_or_default(),
-                    image_id: i.image_id().unwrap_or_default().to_string(),
-                    profile_arn: i
-                        .iam_instance_profile()
-                        .and_then(|p| p.arn())
-                        .map(str::to_string),
-                    security_groups: i
-                        .security_groups()
-                        .iter()
-                        .filter_map(|g| g.group_id().map(str::to_string))
-                        .collect(),
-                    subnet_id: i.subnet_id().map(str::to_string),
-                    http_tokens: i
-                        .metadata_options()
-                        .and_then(|m| m.http_tokens())
-                        .map(|t| t.as_str().to_string()),
-                    tags,
-                    launched: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
-                });
-            }
+                    .filter_map(|i| owned_instance(i, names)),
+            );
         }
         token = page.next_token().map(str::to_string);
         if token.is_none() {
@@ -182,6 +136,58 @@ pub(super) async fn instances(clients: &Clients, names: &Names) -> Result<Vec<In
     }
     out.sort_by(|a, b| (&a.host, a.launched, &a.id).cmp(&(&b.host, b.launched, &b.id)));
     Ok(out)
+}
+
+/// `i` as an [`InstanceState`], if it carries the stack's ownership tags and has a state
+/// other than terminated.
+fn owned_instance(i: &aws_sdk_ec2::types::Instance, names: &Names) -> Option<InstanceState> {
+    let tags: BTreeMap<String, String> = i
+        .tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    if !names.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        return None;
+    }
+    let state = i.state().and_then(|s| s.name()).cloned()?;
+    if state == InstanceStateName::Terminated {
+        return None;
+    }
+    Some(InstanceState {
+        id: i.instance_id().unwrap_or_default().to_string(),
+        host: tags.get(TAG_HOST).cloned().unwrap_or_default(),
+        state,
+        instance_type: i
+            .instance_type()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_default(),
+        architecture: i
+            .architecture()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_default(),
+        image_id: i.image_id().unwrap_or_default().to_string(),
+        profile_arn: i
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .map(str::to_string),
+        security_groups: i
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id().map(str::to_string))
+            .collect(),
+        subnet_id: i.subnet_id().map(str::to_string),
+        http_tokens: i
+            .metadata_options()
+            .and_then(|m| m.http_tokens())
+            .map(|t| t.as_str().to_string()),
+        tags,
+        launched: i.launch_time().map(|t| t.secs()).unwrap_or_default(),
+    })
 }
 
 pub(super) async fn network(clients: &Clients, stack: &Stack) -> Result<NetworkState> {
