@@ -110,12 +110,10 @@ async fn interruptible<T>(
 }
 
 /// Apply options; `MONITOR_GRAFANA_URL` (test/support only) replaces the Grafana HTTP
-/// API base URL `https://<workspace endpoint>`.
+/// API base URL `https://<workspace endpoint>` ([`monitor_grafana::api::endpoint_override`]).
 fn apply_options() -> ApplyOptions {
     ApplyOptions {
-        grafana_api_base: std::env::var("MONITOR_GRAFANA_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty()),
+        grafana_api_base: monitor_grafana::api::endpoint_override(),
         ..ApplyOptions::default()
     }
 }

@@ -89,9 +89,7 @@ async fn run(command: Command) -> Result<u8, Failure> {
             let sdk = connect::sdk_config(Some(&stack.region)).await;
             let clients = monitor_reconcile::Clients::new(&sdk)?;
             // Test/support only, as for monitor-provision: replaces https://<workspace endpoint>.
-            let base = std::env::var("MONITOR_GRAFANA_URL")
-                .ok()
-                .filter(|u| !u.trim().is_empty());
+            let base = monitor_grafana::api::endpoint_override();
             let results = monitor_reconcile::verify::verify_grafana(&clients, &stack, base).await?;
             print(&Report { results }, a.output, &mut out)
         }

@@ -48,7 +48,8 @@ pub struct ApplyOptions {
     pub step_limit: Option<usize>,
     /// Test/support hook: the Grafana HTTP API base URL to use instead of
     /// `https://<workspace endpoint>` (e.g. a local stub or a tunnel). `monitor-provision`
-    /// reads it from `MONITOR_GRAFANA_URL`. Not for normal use.
+    /// reads it from `MONITOR_GRAFANA_URL` ([`monitor_grafana::api::endpoint_override`]).
+    /// Not for normal use.
     pub grafana_api_base: Option<String>,
 }
 

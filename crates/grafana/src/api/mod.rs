@@ -65,6 +65,20 @@ pub struct GrafanaClient {
     http: reqwest::Client,
 }
 
+/// Name of the test/support-only environment variable that replaces the Grafana HTTP API
+/// base URL `https://<workspace endpoint>` (e.g. with a local stub or a tunnel). Read in
+/// one place, [`endpoint_override`].
+pub const GRAFANA_URL_ENV: &str = "MONITOR_GRAFANA_URL";
+
+/// The Grafana HTTP API base URL from [`GRAFANA_URL_ENV`] (test/support only); `None`
+/// when it is unset, not UTF-8 or blank. `monitor-provision` passes it on as
+/// `ApplyOptions::grafana_api_base`, `monitor-verify grafana` to `verify_grafana`.
+pub fn endpoint_override() -> Option<String> {
+    std::env::var(GRAFANA_URL_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
 /// Turns an AMG workspace `endpoint` (a bare host name, gotcha 15) or a full URL into the
 /// API base URL.
 pub fn endpoint_url(endpoint: &str) -> Result<url::Url> {
