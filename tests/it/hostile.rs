@@ -64,12 +64,10 @@ impl Drop for Tmpfs {
 }
 
 /// `VmHWM` (peak resident set) of a process, in KiB.
-#[allow(dead_code)] // the hostile-target cases use it
 fn peak_rss_kib(pid: u32) -> u64 {
     proc_status(pid, "VmHWM:")
 }
 
-#[allow(dead_code)]
 fn proc_status(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -102,6 +100,19 @@ fn own_metrics(agent: &Proc, listen: &str) -> String {
     match http_get(listen, "/metrics") {
         Ok((200, body)) => body,
         other => panic!("/metrics did not answer: {other:?}\n{}", agent.log()),
+    }
+}
+
+/// Waits until the agent serves `/metrics` (it binds after loading its config).
+async fn wait_listening(agent: &Proc, listen: &str) {
+    let t0 = Instant::now();
+    while !matches!(http_get(listen, "/-/healthy"), Ok((200, _))) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "the agent never listened on {listen}\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -270,5 +281,201 @@ async fn batch_send_deadline_counts_from_the_oldest_waiting_sample() {
         (2..=5).contains(&posts),
         "{posts} remote-write requests in 7.5 s with a 2 s deadline\n{}",
         agent.log()
+    );
+}
+
+/// Hostile targets on one loopback server: `/endless` (a chunked body that never ends),
+/// `/bomb` (256 MiB of zeros gzipped to ~250 KiB), `/million` (1,000,000 series),
+/// `/huge-label` (one 60 MB label value), `/many-labels` (100,000 labels on one series)
+/// and `/slow` (one byte every 100 ms).
+async fn hostile_server() -> String {
+    use axum::body::Body;
+    use axum::routing::get;
+    let bomb = Command::new("sh")
+        .args(["-c", "head -c 268435456 /dev/zero | gzip -1"])
+        .output()
+        .expect("gzip")
+        .stdout;
+    let million: String = {
+        let mut s = String::with_capacity(40 << 20);
+        for i in 0..1_000_000 {
+            s.push_str(&format!("million_metric{{i=\"{i}\"}} 1\n"));
+        }
+        s
+    };
+    let huge = format!("huge_label_metric{{v=\"{}\"}} 1\n", "x".repeat(60_000_000));
+    let many = format!(
+        "many_labels_metric{{{}}} 1\n",
+        (0..100_000)
+            .map(|i| format!("l{i}=\"v\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let (million, huge, many) = (
+        axum::body::Bytes::from(million),
+        axum::body::Bytes::from(huge),
+        axum::body::Bytes::from(many),
+    );
+    let app = axum::Router::new()
+        .route(
+            "/endless",
+            get(|| async {
+                let line = axum::body::Bytes::from("endless_metric{k=\"v\"} 1\n".repeat(4096));
+                let s = futures::stream::repeat_with(move || Ok::<_, std::io::Error>(line.clone()));
+                Body::from_stream(s)
+            }),
+        )
+        .route(
+            "/bomb",
+            get(move || {
+                let b = bomb.clone();
+                async move { ([(http::header::CONTENT_ENCODING, "gzip")], b) }
+            }),
+        )
+        .route(
+            "/million",
+            get(move || {
+                let b = million.clone();
+                async move { b }
+            }),
+        )
+        .route(
+            "/huge-label",
+            get(move || {
+                let b = huge.clone();
+                async move { b }
+            }),
+        )
+        .route(
+            "/many-labels",
+            get(move || {
+                let b = many.clone();
+                async move { b }
+            }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                let s = futures::stream::unfold(0u64, |n| async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((
+                        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"#")),
+                        n + 1,
+                    ))
+                });
+                Body::from_stream(s)
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// The hostile cases and the error each must produce.
+const HOSTILE: &[(&str, &str)] = &[
+    ("endless", "body exceeds body_size_limit"),
+    ("bomb", "body exceeds body_size_limit"),
+    ("million", "sample_limit exceeded"),
+    ("huge-label", "label_value_length_limit exceeded"),
+    ("many-labels", "label_limit exceeded"),
+    ("slow", "GET "),
+];
+
+/// Peak memory allowed for the agent while all six hostile targets are scraped at once,
+/// each up to its 64 MiB body limit (before the limits, one endless body reached 4.8 GB).
+const PEAK_RSS_BOUND_KIB: u64 = 768 * 1024;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_targets_fail_alone_within_bounded_memory() {
+    let hostile = hostile_server().await;
+    let good = big_target(3).await;
+    let prom = Prometheus::start(&PrometheusOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut cfg = format!(
+        "[agent]\nlisten = \"{listen}\"\nself_metrics = false\nshutdown_timeout = \"3s\"\n\
+         [[scrape]]\njob = \"good\"\nurl = \"{}/metrics\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
+        good.uri()
+    );
+    for (job, _) in HOSTILE {
+        cfg.push_str(&format!(
+            "[[scrape]]\njob = \"{job}\"\nurl = \"{hostile}/{job}\"\ninterval = \"2s\"\ntimeout = \"1500ms\"\n"
+        ));
+    }
+    cfg.push_str(&format!(
+        "[remote_write]\nurl = \"{}\"\nbatch_send_deadline = \"200ms\"\n",
+        prom.remote_write_url()
+    ));
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let (mut agent, _d) = spawn_bin(
+        "monitor-agent",
+        &["--config", path.to_str().unwrap()],
+        &[("RUST_LOG", "info")],
+    );
+    wait_listening(&agent, &listen).await;
+    // Four rounds of every hostile target.
+    let start = Instant::now();
+    let mut m = String::new();
+    while start.elapsed() < Duration::from_secs(8) {
+        m = own_metrics(&agent, &listen);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let peak = peak_rss_kib(agent.pid());
+    let good_samples = count(
+        &prom,
+        "count_over_time(big_metric{job=\"good\",i=\"000000\"}[1m])",
+    )
+    .await;
+    agent.signal("TERM");
+    agent
+        .wait_exit(Duration::from_secs(8))
+        .expect("exits on SIGTERM");
+    let log = agent.log();
+    println!("peak RSS with six hostile targets: {} MiB", peak / 1024);
+    assert!(
+        peak > 0 && peak < PEAK_RSS_BOUND_KIB,
+        "peak RSS {peak} KiB over the bound {PEAK_RSS_BOUND_KIB} KiB"
+    );
+    assert!(
+        good_samples >= 5,
+        "the well-behaved target kept being delivered: {good_samples} samples in 8 s\n{log}"
+    );
+    for (job, error) in HOSTILE {
+        let failures = metric(
+            &m,
+            &format!("monitor_agent_scrape_failures_total{{job=\"{job}\"}}"),
+        );
+        assert!(failures >= 1.0, "{job}: {failures} failures counted\n{m}");
+        let logged: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("scrape failed") && l.contains(&format!("job={job} ")))
+            .collect();
+        // The expected error must be logged; on a loaded machine a later scrape of a big
+        // body may time out first instead (the error changes, so it is logged again).
+        assert!(
+            logged.iter().any(|l| l.contains(error))
+                && logged
+                    .iter()
+                    .all(|l| l.contains(error) || l.contains("timed out") || l.contains("timeout")),
+            "{job}: expected a log line with {error:?}, got {logged:?}\n{log}"
+        );
+        assert!(
+            logged.len() <= 2,
+            "{job}: logged {} times, not once per distinct error",
+            logged.len()
+        );
+    }
+    let up = prom.query("up{job=\"million\"}").await;
+    assert_eq!(
+        up.first()
+            .map(|x| x["value"][1].as_str().unwrap().to_string()),
+        Some("0".into())
+    );
+    assert_eq!(
+        count(&prom, "count(million_metric)").await,
+        0,
+        "nothing of a failed scrape is stored"
     );
 }

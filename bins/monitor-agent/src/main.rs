@@ -44,8 +44,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only on a terminal: journald and log files get plain text.
     let sub = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if cli.log_json {
         sub.json().init();
@@ -60,7 +62,7 @@ fn main() -> ExitCode {
                     "{}: ok ({} scrape target(s), remote_write {})",
                     file.display(),
                     c.scrape.len(),
-                    c.remote_write.url
+                    monitor_collector::config::redacted(&c.remote_write.url)
                 );
                 ExitCode::SUCCESS
             }

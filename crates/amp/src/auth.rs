@@ -28,6 +28,14 @@ pub enum Auth {
 }
 
 impl Auth {
+    /// Forgets cached credentials so the next request fetches fresh ones (after the
+    /// receiver said they expired).
+    pub async fn invalidate(&self) {
+        if let Auth::SigV4(s) = self {
+            *s.cache.lock().await = None;
+        }
+    }
+
     /// Signs `req` in place (no-op for [`Auth::None`]).
     pub async fn apply(&self, req: &mut reqwest::Request) -> Result<(), Error> {
         match self {

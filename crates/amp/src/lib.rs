@@ -53,6 +53,37 @@ pub fn join_endpoint(base: &str, path: &str) -> String {
     )
 }
 
+/// A URL as it may be logged or printed: the password of the userinfo, if any, replaced
+/// by `xxxxx` (as Go's `url.URL.Redacted` and so Prometheus do); everything else,
+/// including a user name, unchanged.
+///
+/// Use it wherever a configured URL reaches a log line, an error or `Debug` output:
+/// `http://user:secret@host/` is a credential.
+///
+/// ```
+/// let u = url::Url::parse("https://user:secret@example.com:8443/api/v1/write").unwrap();
+/// assert_eq!(
+///     monitor_amp::redacted(&u),
+///     "https://user:xxxxx@example.com:8443/api/v1/write"
+/// );
+/// let plain = url::Url::parse("http://127.0.0.1:9100/metrics").unwrap();
+/// assert_eq!(monitor_amp::redacted(&plain), plain.as_str());
+/// ```
+pub fn redacted(url: &url::Url) -> String {
+    if url.password().is_none() {
+        return url.to_string();
+    }
+    let mut u = url.clone();
+    match u.set_password(Some(REDACTED)) {
+        Ok(()) => u.to_string(),
+        // Cannot happen for a URL that has a password; never fall back to the original.
+        Err(()) => format!("{}://{REDACTED}@…", url.scheme()),
+    }
+}
+
+/// What [`redacted`] puts in place of a password.
+pub const REDACTED: &str = "xxxxx";
+
 /// An error and its sources on one line (`outer: cause: root cause`), for messages that
 /// must say why without a backtrace.
 pub fn error_chain(e: &dyn std::error::Error) -> String {

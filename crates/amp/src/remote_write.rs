@@ -5,8 +5,13 @@
 //! |---|---|
 //! | 2xx | done |
 //! | 429, 5xx, transport error | retry the same request with exponential backoff and jitter, honouring `Retry-After` |
-//! | 413, or body above `max_request_bytes` | split into halves (series first, then samples) and send each |
-//! | other 4xx | drop that request, count it, log the server's message once per distinct reason |
+//! | body above `max_request_bytes` | split into halves (series first, then samples) before sending |
+//! | 413 | split into halves with backoff, at most [`MAX_413_SPLITS`] times, then drop and count (`too_large`) |
+//! | 401/403 saying the credential or signature is stale (expired token, clock skew) | refresh the credentials and resend once |
+//! | other 4xx (401/403 included) | drop that request, count it, log the server's message once per distinct reason (with a hint for 401/403) |
+//!
+//! Every request is counted by status code (the [`Observer`]); a retryable failure that
+//! persists is logged at WARN at most once a minute.
 //!
 //! A request is retried until it succeeds, fails permanently, or the caller's give-up
 //! deadline passes (used at shutdown). Requests are sent one at a time, so the samples of a
@@ -31,8 +36,40 @@ pub const DROP_TOO_LARGE: &str = "too_large";
 /// Drop reason: the give-up deadline (shutdown) passed while retrying.
 pub const DROP_SHUTDOWN: &str = "shutdown";
 
-/// Settings of a [`RemoteWriter`].
-#[derive(Clone, Debug)]
+/// How often a 413 may split one request before its samples are dropped as too large.
+pub const MAX_413_SPLITS: u32 = 4;
+/// Consecutive retryable failures after which the sender logs at WARN.
+const SUSTAINED_AFTER_ATTEMPTS: u32 = 3;
+/// At most one "keeps failing" WARN per this period.
+const SUSTAINED_WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// True when a 401/403 body says the credentials or the signature are stale rather than
+/// not allowed: AWS's `ExpiredToken`/`ExpiredTokenException`, "Signature expired", "Signature
+/// not yet current", `RequestTimeTooSkewed`, "security token included in the request is
+/// expired".
+pub fn is_stale_credential(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "expiredtoken",
+        "signature expired",
+        "signature not yet current",
+        "requesttimetooskewed",
+        "token included in the request is expired",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
+}
+
+/// The receiver's message, with what to check for the statuses that mean "not allowed".
+fn with_hint(status: u16, message: &str) -> String {
+    match status {
+        401 | 403 => format!("{message} — check that the credentials' IAM policy allows aps:RemoteWrite on this very workspace (a policy naming another workspace ARN is a common cause); `monitor-verify metrics` checks it"),
+        _ => message.to_string(),
+    }
+}
+
+/// Settings of a [`RemoteWriter`]. `Debug` shows the URL [`crate::redacted`].
+#[derive(Clone)]
 pub struct RemoteWriteConfig {
     /// The remote-write URL (AMP: `.../workspaces/<id>/api/v1/remote_write`).
     pub url: url::Url,
@@ -49,6 +86,20 @@ pub struct RemoteWriteConfig {
     pub max_backoff: Duration,
     /// Cap on a server's `Retry-After`.
     pub max_retry_after: Duration,
+}
+
+impl std::fmt::Debug for RemoteWriteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteWriteConfig")
+            .field("url", &crate::redacted(&self.url))
+            .field("auth", &self.auth)
+            .field("timeout", &self.timeout)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("max_retry_after", &self.max_retry_after)
+            .finish()
+    }
 }
 
 impl RemoteWriteConfig {
@@ -107,12 +158,13 @@ pub struct RemoteWriter {
     cfg: RemoteWriteConfig,
     observer: Arc<dyn Observer>,
     logged_reasons: Mutex<HashSet<String>>,
+    last_sustained_warn: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for RemoteWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteWriter")
-            .field("url", &self.cfg.url.as_str())
+            .field("url", &crate::redacted(&self.cfg.url))
             .finish_non_exhaustive()
     }
 }
@@ -136,7 +188,7 @@ impl RemoteWriter {
     pub fn new(cfg: RemoteWriteConfig, observer: Arc<dyn Observer>) -> Result<RemoteWriter, Error> {
         if !matches!(cfg.url.scheme(), "http" | "https") {
             return Err(Error::InvalidUrl {
-                url: cfg.url.to_string(),
+                url: crate::redacted(&cfg.url),
                 reason: "scheme must be http or https".into(),
             });
         }
@@ -145,7 +197,7 @@ impl RemoteWriter {
             .timeout(cfg.timeout)
             .build()
             .map_err(|e| Error::Transport {
-                url: cfg.url.to_string(),
+                url: crate::redacted(&cfg.url),
                 source: e,
             })?;
         Ok(RemoteWriter {
@@ -153,6 +205,7 @@ impl RemoteWriter {
             cfg,
             observer,
             logged_reasons: Mutex::new(HashSet::new()),
+            last_sustained_warn: Mutex::new(None),
         })
     }
 
@@ -169,20 +222,23 @@ impl RemoteWriter {
         give_up_at: Option<&watch::Receiver<Option<Instant>>>,
     ) -> WriteOutcome {
         let mut outcome = WriteOutcome::default();
-        // Work list in send order; a split replaces the front with its two halves.
-        let mut pending = std::collections::VecDeque::from([req]);
+        // Work list in send order, each with how often a 413 split it; a split replaces
+        // the front with its two halves.
+        let mut pending = std::collections::VecDeque::from([(req, 0u32)]);
         let mut attempt: u32 = 0;
-        while let Some(front) = pending.pop_front() {
+        let mut refreshed_credentials = false;
+        while let Some((front, splits)) = pending.pop_front() {
             let samples = front.sample_count();
             if samples == 0 {
                 continue;
             }
             let body = front.encode_compressed();
             if body.len() > self.cfg.max_request_bytes {
+                // Local size check: splitting costs no request, so no floor.
                 match front.split() {
                     Some((a, b)) => {
-                        pending.push_front(b);
-                        pending.push_front(a);
+                        pending.push_front((b, splits));
+                        pending.push_front((a, splits));
                     }
                     None => self.drop_samples(&mut outcome, samples, DROP_TOO_LARGE),
                 }
@@ -194,41 +250,100 @@ impl RemoteWriter {
                     outcome.sent += samples;
                     self.observer.sent(samples);
                 }
-                Attempt::Split => match front.split() {
-                    Some((a, b)) => {
-                        pending.push_front(b);
-                        pending.push_front(a);
+                Attempt::Split => {
+                    // The receiver's limit is below ours: split, but at most
+                    // MAX_413_SPLITS times and with backoff, then drop and count.
+                    let halves = (splits < MAX_413_SPLITS).then(|| front.split()).flatten();
+                    let Some((a, b)) = halves else {
+                        self.log_once(413, "request too large even after splitting");
+                        self.drop_samples(&mut outcome, samples, DROP_TOO_LARGE);
+                        continue;
+                    };
+                    let delay = self.backoff(attempt, None);
+                    attempt = attempt.saturating_add(1);
+                    if past_deadline(give_up_at, delay) {
+                        self.give_up(&mut outcome, samples, &mut pending);
+                        break;
                     }
-                    None => self.drop_samples(&mut outcome, samples, DROP_TOO_LARGE),
-                },
+                    sleep_or_deadline(delay, give_up_at).await;
+                    pending.push_front((b, splits + 1));
+                    pending.push_front((a, splits + 1));
+                }
+                Attempt::Drop {
+                    status: status @ (401 | 403),
+                    message,
+                    ..
+                } if !refreshed_credentials && is_stale_credential(&message) => {
+                    // Expired or not-yet-valid credentials / signature (clock skew): the
+                    // one 4xx worth resending, once, with freshly fetched credentials.
+                    refreshed_credentials = true;
+                    self.log_once(
+                        status,
+                        &format!("{message} (refreshing credentials and resending once)"),
+                    );
+                    self.cfg.auth.invalidate().await;
+                    outcome.retries += 1;
+                    self.observer
+                        .retry(samples, &format!("http_{status}"), Duration::ZERO);
+                    pending.push_front((front, splits));
+                }
                 Attempt::Drop {
                     reason,
                     message,
                     status,
                 } => {
-                    self.log_once(status, &message);
+                    self.log_once(status, &with_hint(status, &message));
                     self.drop_samples(&mut outcome, samples, reason);
                 }
                 Attempt::Retry { reason, after } => {
                     let delay = self.backoff(attempt, after);
                     attempt = attempt.saturating_add(1);
                     if past_deadline(give_up_at, delay) {
-                        self.drop_samples(&mut outcome, samples, DROP_SHUTDOWN);
-                        for rest in pending.drain(..) {
-                            let n = rest.sample_count();
-                            self.drop_samples(&mut outcome, n, DROP_SHUTDOWN);
-                        }
+                        self.give_up(&mut outcome, samples, &mut pending);
                         break;
                     }
-                    tracing::debug!(%reason, ?delay, samples, "remote write retry");
+                    self.warn_sustained(&reason, attempt, delay);
                     outcome.retries += 1;
                     self.observer.retry(samples, &reason, delay);
                     sleep_or_deadline(delay, give_up_at).await;
-                    pending.push_front(front);
+                    pending.push_front((front, splits));
                 }
             }
         }
         outcome
+    }
+
+    /// The give-up deadline passed: the current request and the rest are dropped as
+    /// `shutdown` (a durable queue keeps them for the next start).
+    fn give_up(
+        &self,
+        outcome: &mut WriteOutcome,
+        samples: usize,
+        pending: &mut std::collections::VecDeque<(WriteRequest, u32)>,
+    ) {
+        self.drop_samples(outcome, samples, DROP_SHUTDOWN);
+        for (rest, _) in pending.drain(..) {
+            let n = rest.sample_count();
+            self.drop_samples(outcome, n, DROP_SHUTDOWN);
+        }
+    }
+
+    /// Retries are logged at debug; a failure that persists (several attempts in a row)
+    /// is logged at WARN, at most once a minute.
+    fn warn_sustained(&self, reason: &str, attempt: u32, delay: Duration) {
+        tracing::debug!(%reason, ?delay, attempt, "remote write retry");
+        if attempt < SUSTAINED_AFTER_ATTEMPTS {
+            return;
+        }
+        let mut last = self
+            .last_sustained_warn
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| t.elapsed() < SUSTAINED_WARN_EVERY) {
+            return;
+        }
+        *last = Some(Instant::now());
+        tracing::warn!(%reason, attempts = attempt, next_retry_in = ?delay, url = %crate::redacted(&self.cfg.url), "remote write keeps failing; retrying with backoff (samples stay buffered; logged at most once a minute)");
     }
 
     fn drop_samples(&self, outcome: &mut WriteOutcome, n: usize, reason: &str) {
@@ -256,7 +371,7 @@ impl RemoteWriter {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         if seen.len() < 256 && seen.insert(key) {
-            tracing::warn!(status, message, url = %self.cfg.url, "remote write rejected a batch; dropping it (further batches with this reason are counted, not logged)");
+            tracing::warn!(status, message, url = %crate::redacted(&self.cfg.url), "remote write rejected a batch; dropping it (further batches with this reason are counted, not logged)");
         }
     }
 

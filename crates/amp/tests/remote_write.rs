@@ -257,3 +257,151 @@ async fn gives_up_at_the_deadline_and_counts_shutdown_drops() {
     assert_eq!(o.dropped, vec![("shutdown".to_string(), 3)]);
     assert!(o.retries >= 2);
 }
+
+#[tokio::test]
+async fn a_receiver_that_always_answers_413_gets_a_bounded_number_of_requests() {
+    let server = MockServer::start().await;
+    let s = script((0..1000).map(|_| (413, None)).collect());
+    Mock::given(method("POST"))
+        .respond_with(Shared(s.clone()))
+        .mount(&server)
+        .await;
+    let o = writer(&server, Arc::new(Counts::default()))
+        .write(request(64, 1), None)
+        .await;
+    assert_eq!(o.dropped, vec![("too_large".to_string(), 64)]);
+    // The whole request, then at most MAX_413_SPLITS levels of halves: 1+2+4+8+16.
+    let calls = s.calls.load(Ordering::SeqCst);
+    let levels = monitor_amp::remote_write::MAX_413_SPLITS;
+    assert_eq!(
+        calls,
+        (1 << (levels + 1)) - 1,
+        "{calls} requests for 64 samples"
+    );
+}
+
+/// Counts how often credentials are fetched.
+#[derive(Debug, Default)]
+struct CountingProvider(AtomicUsize);
+impl aws_credential_types::provider::ProvideCredentials for CountingProvider {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        aws_credential_types::provider::future::ProvideCredentials::ready(Ok(
+            aws_credential_types::Credentials::new(
+                format!("AKID{n}"),
+                "secret",
+                Some("token".into()),
+                None,
+                "test",
+            ),
+        ))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Provider(Arc<CountingProvider>);
+impl aws_credential_types::provider::ProvideCredentials for Provider {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        self.0.provide_credentials()
+    }
+}
+
+fn signed_writer(server: &MockServer) -> (RemoteWriter, Arc<CountingProvider>) {
+    let p = Arc::new(CountingProvider::default());
+    let auth = Auth::SigV4(monitor_amp::auth::SigV4::new(
+        "eu-west-1",
+        "aps",
+        Provider(p.clone()),
+    ));
+    let mut cfg = RemoteWriteConfig::new(
+        format!("{}/api/v1/remote_write", server.uri())
+            .parse()
+            .unwrap(),
+        auth,
+    );
+    cfg.min_backoff = Duration::from_millis(10);
+    (
+        RemoteWriter::new(cfg, Arc::new(Counts::default())).unwrap(),
+        p,
+    )
+}
+
+#[tokio::test]
+async fn an_expired_token_refreshes_the_credentials_and_resends_once() {
+    // AMP's answer to an expired session token (AWS JSON error body, HTTP 403).
+    let server = MockServer::start().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    Mock::given(method("POST"))
+        .respond_with(move |_: &Request| {
+            if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                ResponseTemplate::new(403).set_body_string(
+                    r#"{"message":"The security token included in the request is expired","__type":"ExpiredTokenException"}"#,
+                )
+            } else {
+                ResponseTemplate::new(200)
+            }
+        })
+        .mount(&server)
+        .await;
+    let (w, provider) = signed_writer(&server);
+    let o = w.write(request(3, 1), None).await;
+    assert_eq!((o.sent, o.dropped_total()), (3, 0));
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "resent once");
+    assert_eq!(
+        provider.0.load(Ordering::SeqCst),
+        2,
+        "credentials fetched again"
+    );
+    let keys: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["authorization"].to_str().unwrap().to_string())
+        .collect();
+    assert!(keys[0].contains("Credential=AKID0/") && keys[1].contains("Credential=AKID1/"));
+}
+
+#[tokio::test]
+async fn access_denied_is_not_retried_and_an_expired_token_only_once() {
+    let server = MockServer::start().await;
+    let s = script(vec![(403, None)]);
+    Mock::given(method("POST"))
+        .respond_with(Shared(s.clone()))
+        .mount(&server)
+        .await;
+    let (w, provider) = signed_writer(&server);
+    let o = w.write(request(2, 1), None).await;
+    assert_eq!(o.dropped, vec![("rejected".to_string(), 2)]);
+    assert_eq!(
+        s.calls.load(Ordering::SeqCst),
+        1,
+        "a plain 403 is not retried"
+    );
+    assert_eq!(provider.0.load(Ordering::SeqCst), 1);
+
+    // Always "expired": one refresh, then dropped (no loop).
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_string(
+            "Signature expired: 20261202T000000Z is now earlier than 20261202T000500Z",
+        ))
+        .mount(&server)
+        .await;
+    let (w, provider) = signed_writer(&server);
+    let o = w.write(request(2, 1), None).await;
+    assert_eq!(o.dropped, vec![("rejected".to_string(), 2)]);
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    assert_eq!(provider.0.load(Ordering::SeqCst), 2);
+}

@@ -239,7 +239,10 @@ impl Agent {
         let queue = match &cfg.queue.dir {
             None => {
                 metrics.queue_capacity.set(cfg.queue.max_samples as i64);
-                Buffer::Memory(BoundedQueue::new(cfg.queue.max_samples))
+                Buffer::Memory(BoundedQueue::new(
+                    cfg.queue.max_samples,
+                    usize::try_from(cfg.queue.max_memory_bytes).unwrap_or(usize::MAX),
+                ))
             }
             Some(dir) => {
                 let (q, rec) = DiskQueue::open(
@@ -498,14 +501,20 @@ impl Agent {
                 let mut state = TargetState::new(&t.job, &t.instance(), &a.cfg.labels);
                 let mut tick = tokio::time::interval(t.interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut failing: Option<String> = None;
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {}
                         _ = stop.wait_for(|s| *s) => break,
                     }
-                    if let Some(e) = a.scrape_target(&t, &mut state).await {
-                        tracing::warn!(job = %t.job, error = %e, "scrape failed");
-                    }
+                    // A scrape in progress is abandoned at shutdown (it may take up
+                    // to its timeout), so stopping stays within shutdown_timeout.
+                    let error = tokio::select! {
+                        e = a.scrape_target(&t, &mut state) => e,
+                        _ = stop.wait_for(|s| *s) => break,
+                    };
+                    log_scrape_change(&t, failing.as_deref(), error.as_deref());
+                    failing = error;
                 }
             }));
         }
@@ -559,6 +568,19 @@ impl Agent {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Logs a target's scrape errors once per distinct error (every failure is counted in
+/// `monitor_agent_scrape_failures_total`), and its recovery.
+fn log_scrape_change(t: &ScrapeConfig, before: Option<&str>, now: Option<&str>) {
+    let url = crate::config::redacted(&t.url);
+    match (before, now) {
+        (_, Some(e)) if before != Some(e) => {
+            tracing::warn!(job = %t.job, target = %url, error = %e, "scrape failed (logged once until the error changes; every failure is counted)")
+        }
+        (Some(_), None) => tracing::info!(job = %t.job, target = %url, "scrape recovered"),
+        _ => {}
     }
 }
 

@@ -42,35 +42,8 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// A URL as it may be logged or printed: the password of the userinfo, if any, replaced
-/// by `xxxxx` (as Go's `url.URL.Redacted` and so Prometheus do); everything else,
-/// including a user name, unchanged.
-///
-/// Use it wherever a configured URL reaches a log line, an error or `Debug` output:
-/// `http://user:secret@host/` is a credential.
-///
-/// ```
-/// let u = url::Url::parse("https://user:secret@example.com:8443/api/v1/write").unwrap();
-/// assert_eq!(
-///     monitor_collector::config::redacted(&u),
-///     "https://user:xxxxx@example.com:8443/api/v1/write"
-/// );
-/// let plain = url::Url::parse("http://127.0.0.1:9100/metrics").unwrap();
-/// assert_eq!(monitor_collector::config::redacted(&plain), plain.as_str());
-/// ```
-pub fn redacted(url: &url::Url) -> String {
-    if url.password().is_none() {
-        return url.to_string();
-    }
-    let mut u = url.clone();
-    match u.set_password(Some(REDACTED)) {
-        Ok(()) => u.to_string(),
-        // Cannot happen for a URL that has a password; never fall back to the original.
-        Err(()) => format!("{}://{REDACTED}@…", url.scheme()),
-    }
-}
-
-const REDACTED: &str = "xxxxx";
+pub use monitor_amp::redacted;
+use monitor_amp::REDACTED;
 
 /// [`redacted`] for text that may not even parse as a URL (it is quoted in errors):
 /// whatever lies between the last `:` and the last `@` is hidden, erring on the side of

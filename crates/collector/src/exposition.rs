@@ -61,8 +61,76 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// Per-scrape limits with Prometheus's names and semantics: `0` means no limit, and
+/// exceeding any of them fails the whole scrape. Checked while parsing, so a hostile
+/// target cannot make the parser hold more than `samples` samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// `sample_limit`: most samples in one exposition.
+    pub samples: usize,
+    /// `label_limit`: most labels per series, counting `__name__` and the `job` and
+    /// `instance` labels the agent attaches.
+    pub labels: usize,
+    /// `label_name_length_limit`: longest label name, in bytes.
+    pub label_name_length: usize,
+    /// `label_value_length_limit`: longest label value (metric names included), in bytes.
+    pub label_value_length: usize,
+}
+
+/// Labels every series gets besides its scraped ones: `__name__`, `job`, `instance`.
+const ATTACHED_LABELS: usize = 3;
+
+fn over(limit: usize, n: usize) -> bool {
+    limit != 0 && n > limit
+}
+
+impl Limits {
+    fn check(&self, s: &ParsedSample) -> Result<(), String> {
+        if over(self.labels, s.labels.len() + ATTACHED_LABELS) {
+            return Err(format!(
+                "label_limit exceeded: {} has {} labels (limit {})",
+                s.name,
+                s.labels.len() + ATTACHED_LABELS,
+                self.labels
+            ));
+        }
+        if over(self.label_value_length, s.name.len()) {
+            return Err(format!(
+                "label_value_length_limit exceeded: a metric name of {} bytes (limit {})",
+                s.name.len(),
+                self.label_value_length
+            ));
+        }
+        for (n, v) in &s.labels {
+            if over(self.label_name_length, n.len()) {
+                return Err(format!(
+                    "label_name_length_limit exceeded: a label name of {} bytes on {} (limit {})",
+                    n.len(),
+                    s.name,
+                    self.label_name_length
+                ));
+            }
+            if over(self.label_value_length, v.len()) {
+                return Err(format!(
+                    "label_value_length_limit exceeded: label {} of {} has {} bytes (limit {})",
+                    truncate(n),
+                    s.name,
+                    v.len(),
+                    self.label_value_length
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Parses a whole exposition. Like Prometheus, any malformed line fails the scrape.
 pub fn parse(text: &str) -> Result<Exposition, ParseError> {
+    parse_limited(text, &Limits::default())
+}
+
+/// [`parse`] with per-scrape [`Limits`]; a limit exceeded is a [`ParseError`] naming it.
+pub fn parse_limited(text: &str, limits: &Limits) -> Result<Exposition, ParseError> {
     let mut out = Exposition::default();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_matches(|c| c == ' ' || c == '\t' || c == '\r');
@@ -77,7 +145,14 @@ pub fn parse(text: &str) -> Result<Exposition, ParseError> {
             parse_comment(rest, &mut out).map_err(err)?;
             continue;
         }
-        let s = parse_sample(line).map_err(err)?;
+        let s = parse_sample(line, limits.label_value_length).map_err(err)?;
+        limits.check(&s).map_err(err)?;
+        if over(limits.samples, out.samples.len() + 1) {
+            return Err(err(format!(
+                "sample_limit exceeded: more than {} samples",
+                limits.samples
+            )));
+        }
         out.samples.push(s);
     }
     Ok(out)
@@ -156,7 +231,9 @@ pub fn is_metric_name(s: &str) -> bool {
     matches!(cs.next(), Some(c) if is_name_start(c, true)) && cs.all(|c| is_name_char(c, true))
 }
 
-fn parse_sample(line: &str) -> Result<ParsedSample, String> {
+/// Parses one sample line; a label value longer than `max_value` (0 = no limit) stops
+/// the parse at once, before the value is copied.
+fn parse_sample(line: &str, max_value: usize) -> Result<ParsedSample, String> {
     let mut c = Cursor { s: line, pos: 0 };
     let name = c.take_while(|ch| is_name_char(ch, true));
     if !is_metric_name(name) {
@@ -209,9 +286,12 @@ fn parse_sample(line: &str) -> Result<ParsedSample, String> {
                     },
                     Some(ch) => value.push(ch),
                 }
-            }
-            if labels.iter().any(|(n, _)| n == lname) {
-                return Err(format!("duplicate label name {lname:?}"));
+                if over(max_value, value.len()) {
+                    return Err(format!(
+                        "label_value_length_limit exceeded: label {} of {name} has more than {max_value} bytes",
+                        truncate(lname)
+                    ));
+                }
             }
             labels.push((lname.to_string(), value));
             c.skip_ws();
@@ -222,6 +302,9 @@ fn parse_sample(line: &str) -> Result<ParsedSample, String> {
             }
         }
         c.skip_ws();
+    }
+    if let Some(dup) = duplicate_name(&labels) {
+        return Err(format!("duplicate label name {dup:?}"));
     }
     // Empty value = label absent (Prometheus semantics).
     labels.retain(|(_, v)| !v.is_empty());
@@ -254,6 +337,24 @@ fn parse_sample(line: &str) -> Result<ParsedSample, String> {
         value,
         timestamp_ms,
     })
+}
+
+/// A label name written twice, found in O(n log n) (a pairwise scan of a 100k-label
+/// series cost tens of seconds of CPU).
+fn duplicate_name(labels: &[(String, String)]) -> Option<&str> {
+    if labels.len() < 2 {
+        return None;
+    }
+    if labels.len() <= 8 {
+        return labels
+            .iter()
+            .enumerate()
+            .find(|(i, (n, _))| labels[..*i].iter().any(|(m, _)| m == n))
+            .map(|(_, (n, _))| n.as_str());
+    }
+    let mut names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    names.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
 
 fn parse_value(s: &str) -> Result<f64, String> {
@@ -360,5 +461,55 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should fail");
         }
+    }
+
+    #[test]
+    fn limits_fail_the_scrape_and_name_the_limit() {
+        let l = Limits {
+            samples: 2,
+            labels: 5,
+            label_name_length: 4,
+            label_value_length: 6,
+        };
+        assert!(parse_limited("a 1\nb 2", &l).is_ok());
+        let e = parse_limited("a 1\nb 2\nc 3", &l).unwrap_err();
+        assert!(e.message.starts_with("sample_limit exceeded"), "{e}");
+        assert_eq!(e.line, 3);
+        let e = parse_limited(r#"m{a="1",b="2",c="3"} 1"#, &l).unwrap_err();
+        assert!(e.message.starts_with("label_limit exceeded"), "{e}");
+        assert!(
+            parse_limited(r#"m{a="1",b="2"} 1"#, &l).is_ok(),
+            "2 + __name__/job/instance = 5"
+        );
+        let e = parse_limited(r#"m{abcde="1"} 1"#, &l).unwrap_err();
+        assert!(
+            e.message.starts_with("label_name_length_limit exceeded"),
+            "{e}"
+        );
+        let e = parse_limited(r#"m{a="1234567"} 1"#, &l).unwrap_err();
+        assert!(
+            e.message.starts_with("label_value_length_limit exceeded"),
+            "{e}"
+        );
+        let e = parse_limited("metric_name 1", &l).unwrap_err();
+        assert!(
+            e.message.starts_with("label_value_length_limit exceeded"),
+            "{e}"
+        );
+        assert!(
+            parse_limited("a 1\nb 2\nc 3", &Limits::default()).is_ok(),
+            "0 = no limit"
+        );
+    }
+
+    #[test]
+    fn duplicate_labels_are_found_among_many() {
+        let many: Vec<String> = (0..1000).map(|i| format!("l{i}=\"v\"")).collect();
+        let ok = format!("m{{{}}} 1", many.join(","));
+        assert_eq!(parse(&ok).unwrap().samples[0].labels.len(), 1000);
+        let dup = format!("m{{{},l500=\"w\"}} 1", many.join(","));
+        let e = parse(&dup).unwrap_err();
+        assert!(e.message.contains("duplicate label name \"l500\""), "{e}");
+        assert!(parse(r#"m{a="1",b="2",a="3"} 1"#).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! One scrape target: fetch, parse, label like Prometheus, track staleness.
 
-use crate::config::ScrapeConfig;
-use crate::exposition::{self, Exposition};
+use crate::config::{redacted, ScrapeConfig};
+use crate::exposition::{self, Exposition, Limits};
 use monitor_amp::proto::{Label, Sample, TimeSeries, STALE_NAN};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -9,9 +9,6 @@ use std::time::{Duration, Instant};
 
 /// `Accept` header sent when scraping: the text format (what node_exporter serves).
 pub const ACCEPT: &str = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
-
-/// Largest scrape body accepted (a node_exporter page is ~100 KB).
-pub const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// Result of one scrape, ready to queue.
 #[derive(Debug, Default)]
@@ -166,9 +163,25 @@ impl TargetState {
     }
 }
 
-/// Fetches a target's exposition over HTTP (gzip accepted) within its timeout.
+impl From<&ScrapeConfig> for Limits {
+    fn from(t: &ScrapeConfig) -> Limits {
+        Limits {
+            samples: t.sample_limit,
+            labels: t.label_limit,
+            label_name_length: t.label_name_length_limit,
+            label_value_length: t.label_value_length_limit,
+        }
+    }
+}
+
+/// Fetches a target's exposition over HTTP (gzip accepted) within its timeout, reading
+/// the body as a stream and stopping at `body_size_limit` counted on the **decoded**
+/// bytes, so an endless body or a compression bomb costs at most the limit in memory.
 pub async fn fetch(http: &reqwest::Client, target: &ScrapeConfig) -> Result<String, String> {
-    let resp = http
+    let url = redacted(&target.url);
+    let limit = target.body_size_limit;
+    let too_big = || format!("GET {url}: body exceeds body_size_limit ({limit} bytes, decoded)");
+    let mut resp = http
         .get(target.url.clone())
         .header(reqwest::header::ACCEPT, ACCEPT)
         .header(
@@ -178,34 +191,33 @@ pub async fn fetch(http: &reqwest::Client, target: &ScrapeConfig) -> Result<Stri
         .timeout(target.timeout)
         .send()
         .await
-        .map_err(|e| format!("GET {}: {}", target.url, monitor_amp::error_chain(&e)))?;
+        .map_err(|e| format!("GET {url}: {}", monitor_amp::error_chain(&e)))?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(format!("GET {}: HTTP {}", target.url, status.as_u16()));
+        return Err(format!("GET {url}: HTTP {}", status.as_u16()));
     }
-    if resp
-        .content_length()
-        .is_some_and(|l| l as usize > MAX_BODY_BYTES)
-    {
-        return Err(format!(
-            "GET {}: body larger than {MAX_BODY_BYTES} bytes",
-            target.url
-        ));
+    // (With gzip the length is the compressed one and reqwest hides it; the stream
+    // below counts what is decoded.)
+    if limit != 0 && resp.content_length().is_some_and(|l| l > limit) {
+        return Err(too_big());
     }
-    let body = resp
-        .bytes()
+    let mut body: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
         .await
-        .map_err(|e| format!("GET {}: {}", target.url, monitor_amp::error_chain(&e)))?;
-    if body.len() > MAX_BODY_BYTES {
-        return Err(format!(
-            "GET {}: body larger than {MAX_BODY_BYTES} bytes",
-            target.url
-        ));
+        .map_err(|e| format!("GET {url}: {}", monitor_amp::error_chain(&e)))?
+    {
+        if limit != 0 && (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
     }
-    String::from_utf8(body.to_vec()).map_err(|_| format!("GET {}: body is not UTF-8", target.url))
+    String::from_utf8(body).map_err(|_| format!("GET {url}: body is not UTF-8"))
 }
 
-/// Scrapes a target once: fetch + parse + label, at the scrape's start time.
+/// Scrapes a target once: fetch, then parse (within the target's limits) and label on a
+/// blocking thread, so a large exposition never stalls the async workers. Samples get
+/// the scrape's start time.
 pub async fn scrape_once(
     http: &reqwest::Client,
     target: &ScrapeConfig,
@@ -213,11 +225,23 @@ pub async fn scrape_once(
 ) -> ScrapeResult {
     let ts_ms = now_ms();
     let start = Instant::now();
-    let parsed = match fetch(http, target).await {
-        Ok(body) => exposition::parse(&body).map_err(|e| format!("parse {}: {e}", target.url)),
-        Err(e) => Err(e),
+    let body = fetch(http, target).await;
+    let limits = Limits::from(target);
+    let url = redacted(&target.url);
+    let mut st = std::mem::replace(state, TargetState::new("", "", &BTreeMap::new()));
+    let work = move || {
+        let parsed = body.and_then(|b| {
+            exposition::parse_limited(&b, &limits).map_err(|e| format!("parse {url}: {e}"))
+        });
+        let r = st.process(parsed, ts_ms, start.elapsed());
+        (st, r)
     };
-    state.process(parsed, ts_ms, start.elapsed())
+    let (st, r) = match tokio::task::spawn_blocking(work).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    *state = st;
+    r
 }
 
 /// Milliseconds since the Unix epoch.

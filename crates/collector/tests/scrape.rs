@@ -14,10 +14,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn target(server: &MockServer, timeout: Duration) -> ScrapeConfig {
     ScrapeConfig {
-        job: "node".into(),
-        url: format!("{}/metrics", server.uri()).parse().unwrap(),
         interval: Duration::from_secs(15),
         timeout,
+        ..ScrapeConfig::new("node", format!("{}/metrics", server.uri()).parse().unwrap())
     }
 }
 
@@ -88,4 +87,58 @@ async fn slow_target_times_out_and_is_down() {
     );
     assert!(r.error.is_some());
     assert_eq!(value_of(&r, "up"), Some(0.0));
+}
+
+#[tokio::test]
+async fn body_size_limit_counts_decoded_bytes_of_a_gzip_bomb() {
+    let server = MockServer::start().await;
+    // 8 MiB of valid exposition compressed to a few KiB: the limit is on what it decodes to.
+    let page = "bomb_metric 1\n".repeat((8 << 20) / 14);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(page.as_bytes()).unwrap();
+    let body = gz.finish().unwrap();
+    assert!(
+        body.len() < 1 << 20,
+        "the compressed body is under the limit"
+    );
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("Content-Encoding", "gzip")
+                .set_body_raw(body, "text/plain"),
+        )
+        .mount(&server)
+        .await;
+    let mut t = target(&server, Duration::from_secs(5));
+    t.body_size_limit = 1 << 20;
+    let mut st = TargetState::new("node", "x", &BTreeMap::new());
+    let r = scrape_once(&reqwest::Client::new(), &t, &mut st).await;
+    let e = r.error.clone().expect("the scrape fails");
+    assert!(
+        e.contains("body exceeds body_size_limit (1048576 bytes, decoded)"),
+        "{e}"
+    );
+    assert_eq!(value_of(&r, "up"), Some(0.0));
+    t.body_size_limit = 16 << 20;
+    t.sample_limit = 0; // the page has 600,000 samples
+    let r = scrape_once(&reqwest::Client::new(), &t, &mut st).await;
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert_eq!(value_of(&r, "up"), Some(1.0));
+}
+
+#[tokio::test]
+async fn sample_limit_fails_the_scrape_with_up_zero() {
+    let server = MockServer::start().await;
+    let page: String = (0..50).map(|i| format!("m{{i=\"{i}\"}} 1\n")).collect();
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(page, "text/plain"))
+        .mount(&server)
+        .await;
+    let mut t = target(&server, Duration::from_secs(5));
+    t.sample_limit = 10;
+    let mut st = TargetState::new("node", "x", &BTreeMap::new());
+    let r = scrape_once(&reqwest::Client::new(), &t, &mut st).await;
+    assert!(r.error.clone().unwrap().contains("sample_limit exceeded"));
+    assert_eq!(value_of(&r, "up"), Some(0.0));
+    assert_eq!(r.series.len(), 3, "only up and scrape_* are sent");
 }
