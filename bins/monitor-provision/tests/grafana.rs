@@ -1,16 +1,14 @@
 //! `monitor-provision apply | destroy` with `[grafana] enabled`, as a real process: moto
 //! through `AWS_ENDPOINT_URL`, the AMG control plane redirected with the standard
 //! service-specific `AWS_ENDPOINT_URL_GRAFANA`, and the Grafana HTTP API through the
-//! test/support-only `MONITOR_GRAFANA_URL`. The stubs are shared with monitor-reconcile's
-//! tests.
+//! test/support-only `MONITOR_GRAFANA_URL`. The stubs are `monitor_testkit::grafana_stubs`
+//! (feature `grafana-stubs`), shared with monitor-reconcile's tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[path = "../../../crates/reconcile/tests/support/grafana_stubs.rs"]
-mod stubs;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use monitor_testkit::grafana_stubs as stubs;
 use monitor_testkit::Moto;
 
 const BIN: &str = env!("CARGO_BIN_EXE_monitor-provision");

@@ -1,5 +1,5 @@
 //! `[grafana] enabled`: plan / apply / destroy with moto for EC2, IAM, AMP, Logs and STS,
-//! and two stateful wiremock stubs (`support/grafana_stubs.rs`): the AMG control plane
+//! and two stateful wiremock stubs (`monitor_testkit::grafana_stubs`): the AMG control plane
 //! (REST-JSON, shapes from the AMG API reference,
 //! <https://docs.aws.amazon.com/grafana/latest/APIReference/>, as in monitor-grafana's
 //! `amg_contract.rs`) and the workspace's Grafana HTTP API (grafana/grafana
@@ -9,9 +9,6 @@
 //! `Clients::grafana` for one built on the wiremock endpoint, the way a user would with
 //! `AWS_ENDPOINT_URL_GRAFANA`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[path = "support/grafana_stubs.rs"]
-mod stubs;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,9 +21,9 @@ use monitor_reconcile::ec2::Backoff;
 use monitor_reconcile::policy::parse_document;
 use monitor_reconcile::{plan_apply, plan_destroy, Action, Clients, Outputs};
 use monitor_stack::Stack;
+use monitor_testkit::grafana_stubs::{self as stubs, AmgStub, GrafanaStub, SECRET_PREFIX};
 use monitor_testkit::Moto;
 use serde_json::json;
-use stubs::{AmgStub, GrafanaStub, SECRET_PREFIX};
 use wiremock::MockServer;
 
 const ADMINS: &str = "906744f8-0011-70e6-ca9c-1a2b3c4d5e6f";

@@ -1,13 +1,26 @@
 //! Stateful wiremock stubs of the Amazon Managed Grafana control plane and of a
-//! workspace's Grafana HTTP API, shared by `crates/reconcile/tests/grafana.rs` and
-//! `bins/monitor-provision/tests/grafana.rs` (included with `#[path]`).
+//! workspace's Grafana HTTP API (feature `grafana-stubs`), used by
+//! `crates/reconcile/tests/grafana.rs` and `bins/monitor-provision/tests/grafana.rs`.
+//! [`start_stubs`] starts both; the tests point the AMG client at the first server
+//! (`endpoint_url` or `AWS_ENDPOINT_URL_GRAFANA`) and the Grafana HTTP API base at the
+//! second, then read what was called from the shared state.
 //!
 //! AMG: REST-JSON as in the AMG API reference,
 //! <https://docs.aws.amazon.com/grafana/latest/APIReference/> (each route cites its page),
 //! the same shapes as monitor-grafana's `amg_contract.rs`. Grafana: grafana/grafana
 //! `docs/sources/developers/http_api/` (`folder.md`, `data_source.md`, `dashboard.md`), as
 //! in monitor-grafana's `api_contract.rs`.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let (amg, amg_server, grafana, grafana_server) =
+//!     monitor_testkit::grafana_stubs::start_stubs().await;
+//! println!("AMG at {}, Grafana at {}", amg_server.uri(), grafana_server.uri());
+//! // … run apply against them …
+//! assert!(amg.0.lock().unwrap().tokens.is_empty());
+//! assert_eq!(grafana.count("POST", "/api/dashboards/db"), 0);
+//! # }
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,17 +29,24 @@ use serde_json::{json, Value};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+/// Id of the one workspace the AMG stub creates and describes.
 pub const WS: &str = "g-0123456789";
+/// Prefix of every service-account token key the AMG stub hands out (followed by the
+/// token id), so a test can look for leaked secrets.
 pub const SECRET_PREFIX: &str = "glsa_test_secret_";
 
 // ---------------------------------------------------------------- AMG stub
 
+/// What the AMG stub holds and has seen.
 #[derive(Default)]
 pub struct AmgState {
     /// The workspace description (API_WorkspaceDescription.html), once created.
     pub workspace: Option<Value>,
+    /// Bodies of the CreateWorkspace calls, in order.
     pub create_bodies: Vec<Value>,
+    /// DescribeWorkspace calls.
     pub describes: usize,
+    /// DeleteWorkspace calls.
     pub deletes: usize,
     /// (role, group id).
     pub permissions: Vec<(String, String)>,
@@ -34,8 +54,11 @@ pub struct AmgState {
     pub service_accounts: BTreeMap<String, String>,
     /// Live tokens: (service account id, token id).
     pub tokens: Vec<(String, String)>,
+    /// Tokens created so far.
     pub tokens_created: usize,
+    /// Tokens deleted so far.
     pub tokens_deleted: usize,
+    /// Last id given to a service account or token.
     pub next_id: u32,
     /// CreateWorkspace calls still to refuse as if the new role had not propagated.
     pub create_failures: usize,
@@ -43,6 +66,7 @@ pub struct AmgState {
     pub tagged: Vec<String>,
 }
 
+/// The AMG control-plane stub: a wiremock [`Respond`] over a shared [`AmgState`].
 #[derive(Clone, Default)]
 pub struct AmgStub(pub Arc<Mutex<AmgState>>);
 
@@ -236,10 +260,14 @@ impl Respond for AmgStub {
 
 // ---------------------------------------------------------------- Grafana HTTP API stub
 
+/// What the Grafana HTTP API stub holds and has seen.
 #[derive(Default)]
 pub struct GrafanaState {
+    /// Folders: uid → title.
     pub folders: BTreeMap<String, String>,
+    /// Datasources: uid → the body last sent.
     pub datasources: BTreeMap<String, Value>,
+    /// Dashboards: uid → version.
     pub dashboards: BTreeMap<String, u64>,
     /// Folder uid of each saved dashboard (`folderUid` of the save request).
     pub dashboard_folders: BTreeMap<String, String>,
@@ -247,13 +275,17 @@ pub struct GrafanaState {
     pub calls: Vec<(String, String)>,
     /// Authorization headers seen.
     pub auth: Vec<String>,
+    /// Answer every request with a 500.
     pub fail: bool,
 }
 
+/// The Grafana HTTP API stub: a wiremock [`Respond`] over a shared [`GrafanaState`].
 #[derive(Clone, Default)]
 pub struct GrafanaStub(pub Arc<Mutex<GrafanaState>>);
 
 impl GrafanaStub {
+    /// Requests seen with method `m` and path `p` (a trailing `*` in `p` matches any
+    /// rest of the path).
     pub fn count(&self, m: &str, p: &str) -> usize {
         let s = self.0.lock().unwrap();
         s.calls

@@ -9,6 +9,9 @@
 //! let prom = monitor_testkit::Prometheus::start(&monitor_testkit::PrometheusOptions::default());
 //! println!("{} {}", ne.metrics_url(), prom.url());
 //! ```
+//!
+//! With the feature `grafana-stubs`, [`grafana_stubs`] adds stateful wiremock stubs of
+//! the Amazon Managed Grafana control plane and of a workspace's Grafana HTTP API.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::io::{Read, Write};
@@ -16,6 +19,9 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[cfg(feature = "grafana-stubs")]
+pub mod grafana_stubs;
 
 /// A free TCP port on 127.0.0.1 (bound then released; good enough for tests).
 pub fn free_port() -> u16 {
