@@ -85,16 +85,74 @@ pub fn redacted(url: &url::Url) -> String {
 pub const REDACTED: &str = "xxxxx";
 
 /// An error and its sources on one line (`outer: cause: root cause`), for messages that
-/// must say why without a backtrace.
+/// must say why without a backtrace. Every message is written; [`error_chain_with`]
+/// leaves some out.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(x) = src {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
-        src = x.source();
+    error_chain_with(e, ChainFormat::default())
+}
+
+/// Which messages of an error's chain [`error_chain_with`] writes. The default writes
+/// them all, as [`error_chain`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChainFormat {
+    /// Leave out the outermost message, a wrapper such as reqwest's `error sending
+    /// request for url (…)` whose URL the caller already prints. It is still written
+    /// when nothing else would be.
+    pub skip_outer: bool,
+    /// Leave out empty messages and those already contained in one written before (the
+    /// AWS SDK and hyper repeat their cause's message in their own).
+    pub dedup: bool,
+    /// Leave out messages starting with one of these: wrappers that only name a layer,
+    /// e.g. hyper-util's `client error (Connect)`.
+    pub skip_prefixes: &'static [&'static str],
+}
+
+/// `e` and its sources' messages joined with `: `, outermost first, leaving out what
+/// `format` says.
+///
+/// ```
+/// use monitor_amp::{error_chain, error_chain_with, ChainFormat};
+///
+/// #[derive(Debug)]
+/// struct SendError(std::io::Error);
+/// impl std::fmt::Display for SendError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         write!(f, "send failed: {}", self.0)
+///     }
+/// }
+/// impl std::error::Error for SendError {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// let e = SendError(std::io::Error::other("connection refused"));
+/// assert_eq!(error_chain(&e), "send failed: connection refused: connection refused");
+/// let once = ChainFormat { dedup: true, ..ChainFormat::default() };
+/// assert_eq!(error_chain_with(&e, once), "send failed: connection refused");
+/// let causes = ChainFormat { skip_outer: true, ..once };
+/// assert_eq!(error_chain_with(&e, causes), "connection refused");
+/// ```
+pub fn error_chain_with(e: &dyn std::error::Error, format: ChainFormat) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = if format.skip_outer {
+        e.source()
+    } else {
+        Some(e)
+    };
+    while let Some(x) = cur {
+        let m = x.to_string();
+        let repeated = format.dedup && (m.is_empty() || parts.iter().any(|p| p.contains(&m)));
+        let wrapper = format.skip_prefixes.iter().any(|p| m.starts_with(p));
+        if !repeated && !wrapper {
+            parts.push(m);
+        }
+        cur = x.source();
     }
-    s
+    if parts.is_empty() && format.skip_outer {
+        return e.to_string();
+    }
+    parts.join(": ")
 }
 
 /// The AMP endpoint of a workspace (`https://aps-workspaces.<region>.amazonaws.com/workspaces/<id>/`):

@@ -924,20 +924,14 @@ fn error_chain(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "timed out".into();
     }
-    let mut parts: Vec<String> = Vec::new();
-    let mut src = std::error::Error::source(e);
-    while let Some(x) = src {
-        let m = x.to_string();
-        if !m.starts_with("client error (") && !parts.iter().any(|p| p.contains(&m)) {
-            parts.push(m);
-        }
-        src = x.source();
-    }
-    if parts.is_empty() {
-        e.to_string()
-    } else {
-        parts.join(": ")
-    }
+    crate::error_chain_with(
+        e,
+        crate::ChainFormat {
+            skip_outer: true,
+            dedup: true,
+            skip_prefixes: &["client error ("],
+        },
+    )
 }
 
 #[cfg(test)]

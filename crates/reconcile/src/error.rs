@@ -265,14 +265,11 @@ pub type Result<T, E = ReconcileError> = std::result::Result<T, E>;
 /// `err` and its sources' messages joined with `: `, each only once (the SDK's
 /// `DisplayErrorContext` also appends the Debug form, too much for a terminal).
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) {
-            parts.push(s);
-        }
-        cur = e.source();
-    }
-    parts.join(": ")
+    monitor_amp::error_chain_with(
+        err,
+        monitor_amp::ChainFormat {
+            dedup: true,
+            ..monitor_amp::ChainFormat::default()
+        },
+    )
 }
