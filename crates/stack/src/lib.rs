@@ -49,6 +49,7 @@ pub use model::{
     CollectorKind, GrafanaConfig, GrafanaPermissionType, Host, Logs, MonitorAgent, Network,
     NodeExporter, PerArch, Stack,
 };
+pub use validate::is_identity_store_group_id;
 
 /// Reads and validates the stack file at `path`.
 ///

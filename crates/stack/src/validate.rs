@@ -577,8 +577,10 @@ fn validate_grafana(
     })
 }
 
-/// An IAM Identity Store group id: a UUID, optionally prefixed with 10 hex digits and `-`.
-fn is_identity_store_group_id(id: &str) -> bool {
+/// Whether `id` looks like an IAM Identity Store group id: a UUID
+/// (`906744f8-0011-70e6-ca9c-1a2b3c4d5e6f`), optionally prefixed with 10 hex digits and
+/// `-`. A group's display name is the usual mistake.
+pub fn is_identity_store_group_id(id: &str) -> bool {
     let uuid = match id.len() {
         36 => id,
         47 if id.as_bytes()[10] == b'-' && id[..10].bytes().all(|b| b.is_ascii_hexdigit()) => {

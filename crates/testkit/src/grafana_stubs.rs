@@ -400,16 +400,15 @@ impl Respond for GrafanaStub {
 /// Starts both stubs: `(amg state, amg server, grafana state, grafana server)`.
 pub async fn start_stubs() -> (AmgStub, MockServer, GrafanaStub, MockServer) {
     let amg = AmgStub::default();
-    let amg_server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(amg.clone())
-        .mount(&amg_server)
-        .await;
+    let amg_server = serve(amg.clone()).await;
     let grafana = GrafanaStub::default();
-    let grafana_server = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(grafana.clone())
-        .mount(&grafana_server)
-        .await;
+    let grafana_server = serve(grafana.clone()).await;
     (amg, amg_server, grafana, grafana_server)
+}
+
+/// A mock server answering every request with `stub`.
+async fn serve(stub: impl Respond + 'static) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(any()).respond_with(stub).mount(&server).await;
+    server
 }

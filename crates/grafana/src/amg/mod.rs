@@ -218,6 +218,20 @@ where
     }
 }
 
+/// The workspace of an `operation` response, which must carry one.
+fn workspace_in(
+    operation: &'static str,
+    description: Option<&aws_sdk_grafana::types::WorkspaceDescription>,
+) -> Result<Workspace> {
+    description
+        .map(Workspace::from_description)
+        .ok_or_else(|| Error::Amg {
+            operation,
+            message: "response carried no workspace".into(),
+            hint: None,
+        })
+}
+
 /// The AMG control plane for the stack.
 #[derive(Debug, Clone)]
 pub struct Amg {
@@ -277,13 +291,7 @@ impl Amg {
             .send()
             .await
             .map_err(|e| amg_err("DescribeWorkspace", e))?;
-        out.workspace()
-            .map(Workspace::from_description)
-            .ok_or_else(|| Error::Amg {
-                operation: "DescribeWorkspace",
-                message: "response carried no workspace".into(),
-                hint: None,
-            })
+        workspace_in("DescribeWorkspace", out.workspace())
     }
 
     /// `CreateWorkspace`: AWS_SSO, current account, PROMETHEUS + CLOUDWATCH, SNS
@@ -316,13 +324,7 @@ impl Amg {
             .send()
             .await
             .map_err(|e| amg_err("CreateWorkspace", e))?;
-        out.workspace()
-            .map(Workspace::from_description)
-            .ok_or_else(|| Error::Amg {
-                operation: "CreateWorkspace",
-                message: "response carried no workspace".into(),
-                hint: None,
-            })
+        workspace_in("CreateWorkspace", out.workspace())
     }
 
     /// `DeleteWorkspace`: starts deleting the workspace (it goes `DELETING`, then away;

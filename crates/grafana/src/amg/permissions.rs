@@ -84,7 +84,7 @@ impl RoleAssignments {
         let mut seen: BTreeMap<&str, String> = BTreeMap::new();
         for (role, ids) in self.by_role() {
             for id in ids {
-                if !looks_like_group_id(id) {
+                if !monitor_stack::is_identity_store_group_id(id) {
                     return Err(Error::Config(format!(
                         "[grafana] {} group id {id:?} is not an IAM Identity Center group id: use the \"Group ID\" shown on the group's page in the IAM Identity Center console (a UUID like 906744f8-0011-70e6-ca9c-1a2b3c4d5e6f), not its display name",
                         role.as_str().to_lowercase()
@@ -116,23 +116,6 @@ impl RoleAssignments {
             })
             .collect()
     }
-}
-
-fn looks_like_group_id(id: &str) -> bool {
-    let uuid = match id.len() {
-        36 => id,
-        47 if id.as_bytes()[10] == b'-' && id[..10].bytes().all(|b| b.is_ascii_hexdigit()) => {
-            &id[11..]
-        }
-        _ => return false,
-    };
-    uuid.char_indices().all(|(i, c)| {
-        if [8, 13, 18, 23].contains(&i) {
-            c == '-'
-        } else {
-            c.is_ascii_hexdigit()
-        }
-    })
 }
 
 /// A permission entry of `ListPermissions` for a group.
