@@ -81,6 +81,30 @@ pub fn redacted(url: &url::Url) -> String {
     }
 }
 
+/// [`redacted`] for text that may not even parse as a URL (it is quoted in errors):
+/// whatever lies between the last `:` and the last `@` is hidden, erring on the side of
+/// hiding too much.
+///
+/// ```
+/// assert_eq!(monitor_amp::redacted_str("http://u:pw@h:9090/api"), "http://u:xxxxx@h:9090/api");
+/// assert_eq!(monitor_amp::redacted_str("not a url u:pw@h"), "not a url u:xxxxx@h");
+/// ```
+pub fn redacted_str(s: &str) -> String {
+    if let Ok(u) = url::Url::parse(s) {
+        return redacted(&u);
+    }
+    let Some(at) = s.rfind('@') else {
+        return s.to_string();
+    };
+    let before = &s[..at];
+    match before.rfind(':') {
+        // `scheme://user@host`: no password.
+        Some(c) if before[c + 1..].starts_with("//") => s.to_string(),
+        Some(c) => format!("{}:{REDACTED}{}", &before[..c], &s[at..]),
+        None => s.to_string(),
+    }
+}
+
 /// What [`redacted`] puts in place of a password.
 pub const REDACTED: &str = "xxxxx";
 

@@ -588,7 +588,7 @@ impl QueryClient {
 
     fn decode_err(&self, path: &str, message: String) -> QueryError {
         QueryError::Decode {
-            url: self.url(path),
+            url: crate::redacted_str(&self.url(path)),
             message,
         }
     }
@@ -611,7 +611,7 @@ impl QueryClient {
             }
             Body::Get(params) => {
                 let mut u = url::Url::parse(url).map_err(|e| QueryError::InvalidEndpoint {
-                    endpoint: url.to_string(),
+                    endpoint: crate::redacted_str(url),
                     reason: e.to_string(),
                 })?;
                 if !params.is_empty() {
@@ -642,7 +642,7 @@ impl QueryClient {
                 .execute(req)
                 .await
                 .map_err(|e| QueryError::Transport {
-                    url: url.clone(),
+                    url: crate::redacted_str(&url),
                     reason: error_chain(&e),
                 })?;
             let status = resp.status().as_u16();
@@ -652,7 +652,7 @@ impl QueryClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(crate::remote_write::parse_retry_after);
             let bytes = resp.bytes().await.map_err(|e| QueryError::Transport {
-                url: url.clone(),
+                url: crate::redacted_str(&url),
                 reason: error_chain(&e),
             })?;
             let envelope: Option<Envelope> = serde_json::from_slice(&bytes).ok();
@@ -661,7 +661,7 @@ impl QueryClient {
                     && envelope.as_ref().and_then(|e| e.error_type.as_deref()) != Some("timeout"));
             if retryable && attempt < self.retry.max_attempts {
                 let delay = self.retry.delay(attempt - 1, retry_after);
-                tracing::debug!(status, attempt, ?delay, %url, "query retry");
+                tracing::debug!(status, attempt, ?delay, url = %crate::redacted_str(&url), "query retry");
                 tokio::time::sleep(delay).await;
                 continue;
             }
@@ -691,13 +691,13 @@ impl QueryClient {
             return match envelope {
                 Some(e) if e.status == "success" => {
                     for w in e.warnings.iter().chain(e.infos.iter()) {
-                        tracing::warn!(warning = %w, %url, "query warning");
+                        tracing::warn!(warning = %w, url = %crate::redacted_str(url), "query warning");
                     }
                     Ok(e.data.unwrap_or(serde_json::Value::Null))
                 }
                 Some(e) if e.status == "error" => Err(api_error(status, error_type, message)),
                 _ => Err(QueryError::Decode {
-                    url: url.to_string(),
+                    url: crate::redacted_str(url),
                     message: format!(
                         "not a Prometheus API envelope: {}",
                         truncate(&String::from_utf8_lossy(bytes))
@@ -724,13 +724,13 @@ impl QueryClient {
                 }
                 Err(QueryError::Forbidden {
                     status,
-                    url: url.to_string(),
+                    url: crate::redacted_str(url),
                     message,
                     hint,
                 })
             }
             429 => Err(QueryError::Throttled {
-                url: url.to_string(),
+                url: crate::redacted_str(url),
                 attempts,
                 message,
                 retry_after,
@@ -742,7 +742,7 @@ impl QueryClient {
             }
             502..=504 => Err(QueryError::Unavailable {
                 status,
-                url: url.to_string(),
+                url: crate::redacted_str(url),
                 attempts,
                 message,
             }),
@@ -750,14 +750,14 @@ impl QueryClient {
             400 => Err(QueryError::BadData { message }),
             404 => Err(QueryError::Http {
                 status,
-                url: url.to_string(),
+                url: crate::redacted_str(url),
                 message: format!(
                     "{message} (no Prometheus API here: pass the workspace or server root, e.g. https://aps-workspaces.<region>.amazonaws.com/workspaces/ws-.../)"
                 ),
             }),
             _ => Err(QueryError::Http {
                 status,
-                url: url.to_string(),
+                url: crate::redacted_str(url),
                 message,
             }),
         }
@@ -882,7 +882,7 @@ fn fmt_time(t: SystemTime) -> String {
 
 fn normalise_root(endpoint: &str) -> Result<String, QueryError> {
     let bad = |reason: String| QueryError::InvalidEndpoint {
-        endpoint: endpoint.to_string(),
+        endpoint: crate::redacted_str(endpoint),
         reason,
     };
     let u = url::Url::parse(endpoint.trim()).map_err(|e| {

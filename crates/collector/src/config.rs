@@ -43,26 +43,7 @@ pub struct ConfigError {
 }
 
 pub use monitor_amp::redacted;
-use monitor_amp::REDACTED;
-
-/// [`redacted`] for text that may not even parse as a URL (it is quoted in errors):
-/// whatever lies between the last `:` and the last `@` is hidden, erring on the side of
-/// hiding too much.
-fn redacted_str(s: &str) -> String {
-    if let Ok(u) = url::Url::parse(s) {
-        return redacted(&u);
-    }
-    let Some(at) = s.rfind('@') else {
-        return s.to_string();
-    };
-    let before = &s[..at];
-    match before.rfind(':') {
-        // `scheme://user@host`: no password.
-        Some(c) if before[c + 1..].starts_with("//") => s.to_string(),
-        Some(c) => format!("{}:{REDACTED}{}", &before[..c], &s[at..]),
-        None => s.to_string(),
-    }
-}
+use monitor_amp::redacted_str;
 
 /// A duration written as a string (`"15s"`, `"1m30s"`, `"500ms"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
