@@ -501,7 +501,7 @@ impl Agent {
                 let mut state = TargetState::new(&t.job, &t.instance(), &a.cfg.labels);
                 let mut tick = tokio::time::interval(t.interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                let mut failing: Option<String> = None;
+                let mut log = ScrapeLog::default();
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {}
@@ -513,8 +513,7 @@ impl Agent {
                         e = a.scrape_target(&t, &mut state) => e,
                         _ = stop.wait_for(|s| *s) => break,
                     };
-                    log_scrape_change(&t, failing.as_deref(), error.as_deref());
-                    failing = error;
+                    log.record(&t, error.as_deref());
                 }
             }));
         }
@@ -571,16 +570,41 @@ impl Agent {
     }
 }
 
-/// Logs a target's scrape errors once per distinct error (every failure is counted in
-/// `monitor_agent_scrape_failures_total`), and its recovery.
-fn log_scrape_change(t: &ScrapeConfig, before: Option<&str>, now: Option<&str>) {
-    let url = crate::config::redacted(&t.url);
-    match (before, now) {
-        (_, Some(e)) if before != Some(e) => {
-            tracing::warn!(job = %t.job, target = %url, error = %e, "scrape failed (logged once until the error changes; every failure is counted)")
+/// What a target's scrape loop has logged since its last successful scrape: each
+/// distinct error (numbers ignored, so ports and sizes do not count as new) is logged once
+/// at WARN, every failure is counted in `monitor_agent_scrape_failures_total`, and the
+/// recovery is logged once.
+#[derive(Debug, Default)]
+struct ScrapeLog {
+    logged: std::collections::HashSet<String>,
+    failing: bool,
+}
+
+impl ScrapeLog {
+    /// Distinct errors remembered per failing target (bounded memory).
+    const MAX_DISTINCT: usize = 16;
+
+    fn record(&mut self, t: &ScrapeConfig, error: Option<&str>) {
+        let url = crate::config::redacted(&t.url);
+        match error {
+            Some(e) => {
+                self.failing = true;
+                let shape: String = e
+                    .chars()
+                    .filter(|c| !c.is_ascii_digit())
+                    .take(160)
+                    .collect();
+                if self.logged.len() < Self::MAX_DISTINCT && self.logged.insert(shape) {
+                    tracing::warn!(job = %t.job, target = %url, error = %e, "scrape failed (each distinct error is logged once until the target recovers; every failure is counted)");
+                }
+            }
+            None if self.failing => {
+                self.failing = false;
+                self.logged.clear();
+                tracing::info!(job = %t.job, target = %url, "scrape recovered");
+            }
+            None => {}
         }
-        (Some(_), None) => tracing::info!(job = %t.job, target = %url, "scrape recovered"),
-        _ => {}
     }
 }
 
@@ -651,5 +675,26 @@ mod tests {
             .collect();
         assert_eq!(ts, vec![1, 2, 3]);
         assert_eq!(req.sample_count(), 5);
+    }
+
+    #[test]
+    fn a_target_alternating_between_two_errors_is_logged_twice_until_it_recovers() {
+        let t = ScrapeConfig::new("node", "http://127.0.0.1:9100/metrics".parse().unwrap());
+        let mut log = ScrapeLog::default();
+        for i in 0..10 {
+            let e = if i % 2 == 0 {
+                format!(
+                    "GET http://127.0.0.1:9100/metrics: body exceeds body_size_limit ({i} bytes)"
+                )
+            } else {
+                "GET http://127.0.0.1:9100/metrics: operation timed out".to_string()
+            };
+            log.record(&t, Some(&e));
+        }
+        assert_eq!(log.logged.len(), 2);
+        log.record(&t, None);
+        assert!(log.logged.is_empty() && !log.failing);
+        log.record(&t, Some("connection refused"));
+        assert_eq!(log.logged.len(), 1, "logged again after a recovery");
     }
 }

@@ -2,7 +2,6 @@
 //! IAM's instance-profile propagation delay) and waiting for instance states.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification,
@@ -21,28 +20,8 @@ pub const ROOT_DEVICE: &str = "/dev/xvda";
 /// the volume explicit and emulators happy.)
 pub const ROOT_VOLUME_GIB: i32 = 10;
 
-/// Exponential backoff with a deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// First delay.
-    pub initial: Duration,
-    /// Largest delay.
-    pub max: Duration,
-    /// Give up once this much time has passed since the first attempt.
-    pub deadline: Duration,
-}
-
-impl Default for Backoff {
-    /// 1 s doubling to 10 s, for up to 2 minutes: IAM usually propagates a new instance
-    /// profile to EC2 within 10–15 s.
-    fn default() -> Backoff {
-        Backoff {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(10),
-            deadline: Duration::from_secs(120),
-        }
-    }
-}
+pub use crate::poll::Backoff;
+use crate::poll::{retry_transient, GaveUp};
 
 /// Everything one RunInstances call needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,39 +75,36 @@ pub async fn run_instance(
     spec: &InstanceSpec,
     backoff: &Backoff,
 ) -> Result<String> {
-    let started = Instant::now();
-    let mut delay = backoff.initial;
     let user_data = base64::engine::general_purpose::STANDARD.encode(spec.user_data.as_bytes());
     let volume_tags = volume_tags(&spec.tags);
-    loop {
-        let result = run_instances_request(ec2, spec, &user_data, &volume_tags)
-            .send()
-            .await;
-        match result {
-            Ok(out) => return launched_instance_id(&out),
-            Err(e) => {
-                let e = ReconcileError::from_sdk("ec2:RunInstances", e);
-                if !is_profile_propagation(&e) {
-                    return Err(e);
-                }
-                if started.elapsed() + delay > backoff.deadline {
-                    return Err(ReconcileError::Timeout {
-                        what: format!(
-                            "instance profile {} to become usable by EC2 (IAM propagation): {}",
-                            spec.instance_profile,
-                            e.service_message().unwrap_or_default()
-                        ),
-                        seconds: backoff.deadline.as_secs(),
-                    });
-                }
-                tracing::info!(
-                    delay_ms = delay.as_millis() as u64,
-                    "instance profile not yet visible to EC2, retrying RunInstances"
-                );
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(backoff.max);
-            }
-        }
+    let launched = retry_transient(
+        backoff,
+        is_profile_propagation,
+        |_, delay| {
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "instance profile not yet visible to EC2, retrying RunInstances"
+            )
+        },
+        || async {
+            run_instances_request(ec2, spec, &user_data, &volume_tags)
+                .send()
+                .await
+                .map_err(|e| ReconcileError::from_sdk("ec2:RunInstances", e))
+        },
+    )
+    .await;
+    match launched {
+        Ok(out) => launched_instance_id(&out),
+        Err(GaveUp::Permanent(e)) => Err(e),
+        Err(GaveUp::Deadline(e)) => Err(ReconcileError::Timeout {
+            what: format!(
+                "instance profile {} to become usable by EC2 (IAM propagation): {}",
+                spec.instance_profile,
+                e.service_message().unwrap_or_default()
+            ),
+            seconds: backoff.deadline.as_secs(),
+        }),
     }
 }
 

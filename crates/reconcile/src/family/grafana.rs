@@ -370,20 +370,16 @@ async fn ensure_with_propagation(
     env: &Env<'_>,
     spec: &WorkspaceSpec,
 ) -> Result<(amg::Workspace, bool)> {
-    let backoff = &env.opts.iam_propagation;
-    let started = std::time::Instant::now();
-    let mut delay = backoff.initial;
-    loop {
-        match env.clients.grafana.ensure(spec).await {
-            Ok(r) => return Ok(r),
-            Err(e) if is_role_propagation(&e) && started.elapsed() < backoff.deadline => {
-                tracing::info!(error = %e, "workspace role not usable by AMG yet; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(backoff.max);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    crate::poll::retry_transient(
+        &env.opts.iam_propagation,
+        is_role_propagation,
+        |e, _| tracing::info!(error = %e, "workspace role not usable by AMG yet; retrying"),
+        || env.clients.grafana.ensure(spec),
+    )
+    .await
+    .map_err(|g| match g {
+        crate::poll::GaveUp::Permanent(e) | crate::poll::GaveUp::Deadline(e) => e.into(),
+    })
 }
 
 async fn wait_active(env: &Env<'_>, ws: amg::Workspace) -> Result<amg::Workspace> {

@@ -243,31 +243,39 @@ async fn fix_rules(env: &Env<'_>, id: &str) -> Result<()> {
 async fn delete_group(env: &Env<'_>, id: &str) -> Result<StepOutput> {
     // Network interfaces of terminated instances are released asynchronously:
     // DependencyViolation is retried (doubling the delay) until the wait timeout.
-    let started = std::time::Instant::now();
-    let mut delay = env.opts.poll;
-    loop {
-        match env
-            .clients
-            .ec2
-            .delete_security_group()
-            .group_id(id)
-            .send()
-            .await
-        {
-            Ok(_) => return Ok(StepOutput::message(format!("deleted {id}"))),
-            Err(e) => {
-                let e = ReconcileError::from_sdk("ec2:DeleteSecurityGroup", e);
-                if e.is_not_found() {
-                    return Ok(StepOutput::message(format!("{id} already gone")));
-                }
-                if e.code() != Some("DependencyViolation")
-                    || started.elapsed() > env.opts.wait_timeout
-                {
-                    return Err(e);
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(15));
+    let backoff = crate::poll::Backoff {
+        initial: env.opts.poll,
+        max: Duration::from_secs(15),
+        deadline: env.opts.wait_timeout,
+    };
+    let deleted = crate::poll::retry_transient(
+        &backoff,
+        |e: &ReconcileError| e.code() == Some("DependencyViolation"),
+        |_, delay| tracing::info!(group = id, ?delay, "security group still in use; retrying"),
+        || async {
+            match env
+                .clients
+                .ec2
+                .delete_security_group()
+                .group_id(id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) => match ReconcileError::from_sdk("ec2:DeleteSecurityGroup", e) {
+                    e if e.is_not_found() => Ok(false),
+                    e => Err(e),
+                },
             }
-        }
-    }
+        },
+    )
+    .await
+    .map_err(|g| match g {
+        crate::poll::GaveUp::Permanent(e) | crate::poll::GaveUp::Deadline(e) => e,
+    })?;
+    Ok(StepOutput::message(if deleted {
+        format!("deleted {id}")
+    } else {
+        format!("{id} already gone")
+    }))
 }
