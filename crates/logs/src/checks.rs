@@ -395,20 +395,10 @@ async fn scan_cloud_init(
     Ok(Some(scan))
 }
 
-/// Everything `monitor-verify` checks about logs for one stack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogCheckPlan {
-    /// The log group the agents ship to (the seed: `/monitoring-test/system`).
-    pub group: String,
-    /// Expected retention in days (`None`: any).
-    pub expected_retention: Option<i32>,
-    /// `(host_name, instance_id)` of every host of the stack.
-    pub hosts: Vec<(String, String)>,
-    /// Newest event per host must be younger than this.
-    pub max_age: Duration,
-    /// Look for cloud-init lines from this instant on (e.g. the oldest launch time).
-    pub cloud_init_since: SystemTime,
-}
+/// What the log checks look at: the one definition is
+/// [`monitor_checks::checklist::LogPlan`] (group, expected retention, hosts, newest-event
+/// age, cloud-init start); this name is kept for existing callers.
+pub type LogCheckPlan = monitor_checks::checklist::LogPlan;
 
 /// Runs every log check of `plan`: the group, then per host its stream and cloud-init.
 /// Per-host checks are skipped when the group check fails (they would repeat its cause).

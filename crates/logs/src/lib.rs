@@ -66,13 +66,6 @@ impl monitor_checks::checklist::LogChecker for LogChecks<'_> {
         &self,
         plan: &monitor_checks::checklist::LogPlan,
     ) -> Vec<monitor_checks::CheckResult> {
-        let plan = checks::LogCheckPlan {
-            group: plan.group.clone(),
-            expected_retention: plan.expected_retention,
-            hosts: plan.hosts.clone(),
-            max_age: plan.max_age,
-            cloud_init_since: plan.cloud_init_since,
-        };
-        checks::run_log_checks(self.0, &plan).await
+        checks::run_log_checks(self.0, plan).await
     }
 }
