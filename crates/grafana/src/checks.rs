@@ -84,7 +84,7 @@ pub async fn check_datasources(
             ));
             continue;
         }
-        match client.datasource_health(&ds.uid).await {
+        match client.check_datasource(ds).await {
             Ok(h) if h.is_ok() => out.push(CheckResult::pass(
                 GRAFANA_DATASOURCE,
                 id,

@@ -20,6 +20,7 @@
 //!     prometheus_endpoint: "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/".into(),
 //!     log_group_name: "/monitoring-test/system".into(),
 //!     log_group_arn: "arn:aws:logs:eu-west-1:123456789012:log-group:/monitoring-test/system".into(),
+//!     alerting: true,
 //! });
 //! // The token lives 15 minutes and is deleted when the closure returns, even on error.
 //! let report = amg

@@ -542,6 +542,7 @@ fn content() -> ContentSpec {
         log_group_name: "/monitoring-test/system".into(),
         log_group_arn: "arn:aws:logs:eu-west-1:123456789012:log-group:/monitoring-test/system"
             .into(),
+        alerting: false,
     })
 }
 

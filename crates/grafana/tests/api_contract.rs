@@ -20,6 +20,10 @@ const FOLDER: &str = "monitoring-test-folder";
 const AMP_URL: &str = "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/";
 
 fn spec(version: &str) -> ContentSpec {
+    spec_with(version, false)
+}
+
+fn spec_with(version: &str, alerting: bool) -> ContentSpec {
     ContentSpec::for_stack(&StackContent {
         stack_name: STACK.into(),
         region: "eu-west-1".into(),
@@ -28,6 +32,7 @@ fn spec(version: &str) -> ContentSpec {
         log_group_name: "/monitoring-test/system".into(),
         log_group_arn: "arn:aws:logs:eu-west-1:123456789012:log-group:/monitoring-test/system:*"
             .into(),
+        alerting,
     })
 }
 
@@ -453,4 +458,78 @@ async fn verify_checks_pass_on_a_good_grafana_and_explain_failures() {
             .all(|c| c.status == Status::Fail && c.hint.as_deref() == Some(checks::HINT_RUN_APPLY)),
         "{r:#?}"
     );
+}
+
+/// With `[alerting]`: an Alertmanager datasource for AMP's Alertmanager is created first
+/// and checked through the datasource proxy (`GET /api/datasources/proxy/uid/:uid/*`,
+/// data_source.md; the Alertmanager plugin has no backend health endpoint), and the AMP
+/// datasource manages alerts and links to it.
+#[tokio::test]
+async fn alerting_adds_an_alertmanager_datasource_checked_through_the_proxy() {
+    let server = MockServer::start().await;
+    mount_grafana(&server, ok_health()).await;
+    let am = monitor_grafana::api::alertmanager_uid(STACK);
+    Mock::given(method("GET"))
+        .and(path(format!("/api/datasources/uid/{am}")))
+        .and(bearer())
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"message": "Data source not found"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/datasources"))
+        .and(bearer())
+        .and(body_partial_json(json!({"uid": am})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": 3, "message": "Datasource added", "name": "x"})),
+        )
+        .mount(&server)
+        .await;
+    // The proxied Alertmanager v2 API: GET /api/v2/status → 200 {cluster, config, uptime, versionInfo}
+    let status_path = format!("/api/datasources/proxy/uid/{am}/api/v2/status");
+    Mock::given(method("GET"))
+        .and(path(status_path.as_str()))
+        .and(bearer())
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"cluster": {"status": "ready"}, "config": {"original": ""}, "uptime": "2026-12-02T00:00:00Z", "versionInfo": {}}),
+        ))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    let s = spec_with("10.4", true);
+    assert_eq!(s.datasources.len(), 3);
+    let report = apply_content(&client(&server), &s).await.unwrap();
+    assert_eq!(report.datasources[0].0, am);
+    let posts = requests(&server, "POST", "/api/datasources").await;
+    let body = |uid: &str| posts.iter().find(|b| b["uid"] == uid).cloned().unwrap();
+    let am_body = body(&am);
+    assert_eq!(am_body["type"], "alertmanager");
+    assert_eq!(
+        am_body["url"],
+        "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/alertmanager"
+    );
+    assert_eq!(am_body["jsonData"]["implementation"], "prometheus");
+    assert_eq!(am_body["jsonData"]["sigV4Auth"], true);
+    let (amp, _) = datasource_uids(STACK);
+    let amp_body = body(&amp);
+    assert_eq!(amp_body["jsonData"]["manageAlerts"], true);
+    assert_eq!(amp_body["jsonData"]["alertmanagerUid"], am.as_str());
+    assert_eq!(requests(&server, "GET", &status_path).await.len(), 1);
+
+    // AMP refusing the workspace role (403 through the proxy) stops the apply with the
+    // IAM hint naming the Alertmanager read actions.
+    Mock::given(method("GET"))
+        .and(path(status_path.as_str()))
+        .respond_with(
+            ResponseTemplate::new(403).set_body_string("{\"message\":\"User is not authorized\"}"),
+        )
+        .mount(&server)
+        .await;
+    let e = apply_content(&client(&server), &s).await.unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Error::DatasourceUnhealthy { .. }), "{text}");
+    assert!(text.contains("HTTP 403"), "{text}");
+    assert!(text.contains("aps:GetAlertManagerStatus"), "{text}");
 }

@@ -97,6 +97,7 @@ impl Desired {
             &self.log_group,
             amp_id,
             grafana_version,
+            false, // wired to the stack's [alerting] with the alerting families
         ))
     }
 
@@ -117,6 +118,7 @@ pub fn grafana_content(
     log_group: &str,
     amp_workspace_id: &str,
     grafana_version: &str,
+    alerting: bool,
 ) -> ContentSpec {
     ContentSpec::for_stack(&StackContent {
         stack_name: stack_name.to_string(),
@@ -125,6 +127,7 @@ pub fn grafana_content(
         prometheus_endpoint: monitor_amp::amp_workspace_url(region, amp_workspace_id),
         log_group_name: log_group.to_string(),
         log_group_arn: crate::policy::log_group_arn(region, account_id, log_group),
+        alerting,
     })
 }
 

@@ -79,6 +79,7 @@ pub fn expected_content(
         &stack.logs.group,
         &amp.id,
         &ws.workspace.grafana_version,
+        false, // wired to the stack's [alerting] with the alerting families
     ))
 }
 

@@ -40,6 +40,14 @@ pub struct StackContent {
     pub log_group_name: String,
     /// The stack's log group ARN.
     pub log_group_arn: String,
+    /// The stack has `[alerting]`: AMP's rules show in Grafana's Alerting UI (the AMP
+    /// datasource manages alerts) and an Alertmanager datasource reads AMP's Alertmanager.
+    pub alerting: bool,
+}
+
+/// Fixed uid of the stack's Alertmanager datasource (AMP's Alertmanager).
+pub fn alertmanager_uid(stack_name: &str) -> String {
+    dashboards::stack_uid(stack_name, "alertmanager")
 }
 
 /// Fixed datasource uids derived from the stack name.
@@ -51,26 +59,43 @@ pub fn datasource_uids(stack_name: &str) -> (String, String) {
 }
 
 impl ContentSpec {
-    /// The standard content: folder `<stack>`, AMP + CloudWatch datasources, the hosts and
-    /// system-logs dashboards (Prometheus references retargeted to the version's plugin).
+    /// The standard content: folder `<stack>`, AMP + CloudWatch datasources (with
+    /// `alerting`, AMP's rules in the Alerting UI and an Alertmanager datasource for AMP's
+    /// Alertmanager), the hosts and system-logs dashboards (Prometheus references
+    /// retargeted to the version's plugin).
     pub fn for_stack(s: &StackContent) -> ContentSpec {
         let (amp_uid, cw_uid) = datasource_uids(&s.stack_name);
         let ty = prometheus_type_for(&s.grafana_version);
+        let amp = Datasource::amp(
+            &amp_uid,
+            &format!("{} AMP", s.stack_name),
+            &s.grafana_version,
+            &s.prometheus_endpoint,
+            &s.region,
+        );
+        let cloudwatch =
+            Datasource::cloudwatch(&cw_uid, &format!("{} CloudWatch", s.stack_name), &s.region);
+        let datasources = if s.alerting {
+            let am_uid = alertmanager_uid(&s.stack_name);
+            vec![
+                Datasource::amp_alertmanager(
+                    &am_uid,
+                    &format!("{} AMP Alertmanager", s.stack_name),
+                    &s.prometheus_endpoint,
+                    &s.region,
+                ),
+                amp.with_alerting(&am_uid),
+                cloudwatch,
+            ]
+        } else {
+            vec![amp, cloudwatch]
+        };
         ContentSpec {
             folder: Folder {
                 uid: dashboards::stack_uid(&s.stack_name, "folder"),
                 title: s.stack_name.clone(),
             },
-            datasources: vec![
-                Datasource::amp(
-                    &amp_uid,
-                    &format!("{} AMP", s.stack_name),
-                    &s.grafana_version,
-                    &s.prometheus_endpoint,
-                    &s.region,
-                ),
-                Datasource::cloudwatch(&cw_uid, &format!("{} CloudWatch", s.stack_name), &s.region),
-            ],
+            datasources,
             dashboards: vec![
                 dashboards::hosts_dashboard(&s.stack_name).with_prometheus_type(ty),
                 dashboards::logs_dashboard(
@@ -107,7 +132,7 @@ pub async fn apply_content(client: &GrafanaClient, spec: &ContentSpec) -> Result
     let mut datasources = Vec::new();
     for ds in &spec.datasources {
         let change = client.upsert_datasource(ds).await?;
-        let health = client.datasource_health(&ds.uid).await?;
+        let health = client.check_datasource(ds).await?;
         if !health.is_ok() {
             return Err(Error::DatasourceUnhealthy {
                 uid: ds.uid.clone(),

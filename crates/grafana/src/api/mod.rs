@@ -22,10 +22,12 @@ use crate::error::{Error, Result};
 mod content;
 mod model;
 
-pub use content::{apply_content, datasource_uids, ContentReport, ContentSpec, StackContent};
+pub use content::{
+    alertmanager_uid, apply_content, datasource_uids, ContentReport, ContentSpec, StackContent,
+};
 pub use model::{
-    prometheus_type_for, Change, CloudWatchJsonData, DashboardInfo, Datasource, Folder, Health,
-    JsonData, PrometheusJsonData, SavedDashboard,
+    prometheus_type_for, AlertmanagerJsonData, Change, CloudWatchJsonData, DashboardInfo,
+    Datasource, Folder, Health, JsonData, PrometheusJsonData, SavedDashboard, ALERTMANAGER_TYPE,
 };
 
 /// A Grafana API token (service-account token). The secret is never printed: `Debug` and
@@ -292,6 +294,37 @@ impl GrafanaClient {
             });
         }
         Err(Self::api_error(&Method::GET, &path, status, &bytes))
+    }
+
+    /// Whether Grafana can reach the datasource `ds`: its health endpoint, or for an
+    /// Alertmanager datasource (a frontend-only plugin without one) the Alertmanager's
+    /// `GET api/v2/status` through the datasource proxy
+    /// (`/api/datasources/proxy/uid/:uid/*`, data_source.md), which is what Grafana's own
+    /// "Save & test" does. A failed check is a [`Health`] with status `ERROR`.
+    pub async fn check_datasource(&self, ds: &Datasource) -> Result<Health> {
+        if ds.kind != model::ALERTMANAGER_TYPE {
+            return self.datasource_health(&ds.uid).await;
+        }
+        let path = format!("api/datasources/proxy/uid/{}/api/v2/status", ds.uid);
+        let (status, bytes) = self.send(Method::GET, &path, None::<&()>).await?;
+        Ok(if status.is_success() {
+            Health {
+                status: "OK".into(),
+                message: "Alertmanager answered api/v2/status".into(),
+            }
+        } else {
+            Health {
+                status: "ERROR".into(),
+                message: format!(
+                    "HTTP {} from {path}: {}",
+                    status.as_u16(),
+                    String::from_utf8_lossy(&bytes)
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
+                ),
+            }
+        })
     }
 
     /// Saves a dashboard JSON into a folder (`POST /api/dashboards/db`, `overwrite: true`,

@@ -39,6 +39,33 @@ pub struct PrometheusJsonData {
     pub sig_v4_auth_type: String,
     /// Region of the AMP workspace.
     pub sig_v4_region: String,
+    /// Show and manage this datasource's rules (AMP's rule groups) in Grafana's Alerting
+    /// UI; set when the stack has `[alerting]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manage_alerts: Option<bool>,
+    /// uid of the Alertmanager datasource the rules send to (AMP's Alertmanager).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager_uid: Option<String>,
+}
+
+/// Datasource `jsonData` for an Alertmanager datasource (Grafana's `alertmanager` core
+/// plugin) pointing at AMP's Alertmanager: Prometheus implementation (AMP serves the
+/// Alertmanager v2 API under `<workspace>/alertmanager`), SigV4 with the workspace role
+/// (Grafana signs `alertmanager` datasources for service `aps`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertmanagerJsonData {
+    /// `prometheus`: silences are managed, contact points/policies read-only (AMP's
+    /// configuration is the Alertmanager definition, written by `monitor-provision`).
+    pub implementation: String,
+    /// Grafana-managed alerts are not forwarded to AMP (it cannot receive them).
+    pub handle_grafana_managed_alerts: bool,
+    /// Sign requests with SigV4.
+    pub sig_v4_auth: bool,
+    /// `ec2_iam_role` = "Workspace IAM Role" on AMG.
+    pub sig_v4_auth_type: String,
+    /// Region of the AMP workspace.
+    pub sig_v4_region: String,
 }
 
 /// Datasource `jsonData` for CloudWatch.
@@ -59,6 +86,8 @@ pub enum JsonData {
     Prometheus(PrometheusJsonData),
     /// CloudWatch.
     CloudWatch(CloudWatchJsonData),
+    /// AMP's Alertmanager.
+    Alertmanager(AlertmanagerJsonData),
 }
 
 /// A datasource as sent to `POST /api/datasources` / `PUT /api/datasources/uid/:uid`.
@@ -81,6 +110,9 @@ pub struct Datasource {
     /// Plugin settings.
     pub json_data: JsonData,
 }
+
+/// Plugin id of Grafana's core Alertmanager datasource.
+pub const ALERTMANAGER_TYPE: &str = "alertmanager";
 
 /// Plugin id of the Prometheus datasource to use for AMP on a Grafana version: the core
 /// `prometheus` before 12, `grafana-amazonprometheus-datasource` from 12 on (Grafana 12
@@ -125,6 +157,45 @@ impl Datasource {
                 sig_v4_auth: true,
                 sig_v4_auth_type: "ec2_iam_role".into(),
                 sig_v4_region: region.into(),
+                manage_alerts: None,
+                alertmanager_uid: None,
+            }),
+        }
+    }
+
+    /// This AMP datasource with its rules shown in Grafana's Alerting UI and linked to
+    /// the Alertmanager datasource `alertmanager_uid`. Other datasources are unchanged.
+    pub fn with_alerting(mut self, alertmanager_uid: &str) -> Datasource {
+        if let JsonData::Prometheus(j) = &mut self.json_data {
+            j.manage_alerts = Some(true);
+            j.alertmanager_uid = Some(alertmanager_uid.to_string());
+        }
+        self
+    }
+
+    /// The Alertmanager datasource for AMP's Alertmanager: URL = the workspace root with
+    /// `alertmanager` appended (AMG user guide, "Visualize alerts from Amazon Managed
+    /// Service for Prometheus"), SigV4 with the workspace IAM role.
+    pub fn amp_alertmanager(
+        uid: &str,
+        name: &str,
+        prometheus_endpoint: &str,
+        region: &str,
+    ) -> Datasource {
+        let root = prometheus_endpoint.trim().trim_end_matches('/');
+        Datasource {
+            uid: uid.into(),
+            name: name.into(),
+            kind: ALERTMANAGER_TYPE.into(),
+            access: "proxy".into(),
+            url: format!("{root}/alertmanager"),
+            is_default: false,
+            json_data: JsonData::Alertmanager(AlertmanagerJsonData {
+                implementation: "prometheus".into(),
+                handle_grafana_managed_alerts: false,
+                sig_v4_auth: true,
+                sig_v4_auth_type: "ec2_iam_role".into(),
+                sig_v4_region: region.into(),
             }),
         }
     }
@@ -150,6 +221,10 @@ impl Datasource {
         match &self.json_data {
             JsonData::Prometheus(j) => format!(
                 "the AMG workspace IAM role probably lacks AMP query permissions (aps:QueryMetrics, aps:GetSeries, aps:GetLabels, aps:GetMetricMetadata on the AMP workspace ARN) or the policy names another workspace — `monitor-provision apply` rewrites it; also check the URL is the workspace root ({}) and sigV4Region {} matches the AMP workspace",
+                self.url, j.sig_v4_region
+            ),
+            JsonData::Alertmanager(j) => format!(
+                "Grafana could not read AMP's Alertmanager at {}: the AMG workspace IAM role probably lacks aps:GetAlertManagerStatus / aps:ListAlertManagerAlerts / aps:ListAlertManagerAlertGroups / aps:ListAlertManagerSilences on the AMP workspace ARN, or the workspace has no Alertmanager definition yet — `monitor-provision apply` writes both; also check sigV4Region {} matches the AMP workspace",
                 self.url, j.sig_v4_region
             ),
             JsonData::CloudWatch(j) => format!(
@@ -243,6 +318,28 @@ mod tests {
                 "jsonData": {"httpMethod": "POST", "sigV4Auth": true, "sigV4AuthType": "ec2_iam_role", "sigV4Region": "eu-west-1"}
             })
         );
+        let with = serde_json::to_value(ds.clone().with_alerting("s-am")).unwrap_or_default();
+        assert_eq!(with["jsonData"]["manageAlerts"], true);
+        assert_eq!(with["jsonData"]["alertmanagerUid"], "s-am");
+        let am = serde_json::to_value(Datasource::amp_alertmanager(
+            "s-am",
+            "s AMP Alertmanager",
+            "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/",
+            "eu-west-1",
+        ))
+        .unwrap_or_default();
+        assert_eq!(
+            am,
+            serde_json::json!({
+                "uid": "s-am", "name": "s AMP Alertmanager", "type": "alertmanager", "access": "proxy",
+                "url": "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/alertmanager",
+                "isDefault": false,
+                "jsonData": {"implementation": "prometheus", "handleGrafanaManagedAlerts": false,
+                    "sigV4Auth": true, "sigV4AuthType": "ec2_iam_role", "sigV4Region": "eu-west-1"}
+            })
+        );
+        let back: Datasource = serde_json::from_value(am).unwrap();
+        assert!(matches!(back.json_data, JsonData::Alertmanager(_)));
         let cw = serde_json::to_value(Datasource::cloudwatch("s-cw", "s CW", "eu-west-1"))
             .unwrap_or_default();
         assert_eq!(

@@ -31,6 +31,8 @@ enum Viz {
     Stat { decimals: u8 },
     /// 0–1 gauge, orange from 0.8, red from 0.9 (instant query).
     Gauge,
+    /// One count per series, green at 0 and red from 1, coloured background (instant).
+    Count,
 }
 
 /// One query of a panel.
@@ -61,7 +63,7 @@ fn q(expr: String, legend: &str) -> Query {
 fn panel(spec: PanelSpec) -> Panel {
     let mode = match spec.viz {
         Viz::Lines(_) => QueryMode::Range,
-        Viz::Stat { .. } | Viz::Gauge => QueryMode::Instant,
+        Viz::Stat { .. } | Viz::Gauge | Viz::Count => QueryMode::Instant,
     };
     let mut targets: Vec<Target> = spec
         .queries
@@ -84,6 +86,25 @@ fn panel(spec: PanelSpec) -> Panel {
                 targets.remove(0),
             )
         }
+        Viz::Count => {
+            let d = FieldDefaults {
+                decimals: Some(0),
+                thresholds: Some(count_thresholds()),
+                ..defaults(spec.unit)
+            };
+            let mut p = single(
+                PanelKind::Stat,
+                spec.title,
+                spec.description,
+                d,
+                targets.remove(0),
+            );
+            if let Some(PanelOptions::Single(o)) = &mut p.options {
+                o.color_mode = Some("background".into());
+                o.graph_mode = Some("none".into());
+            }
+            p
+        }
         Viz::Gauge => {
             let d = FieldDefaults {
                 min: Some(0.0),
@@ -102,9 +123,43 @@ fn panel(spec: PanelSpec) -> Panel {
     }
 }
 
+/// Green at 0, red from 1.
+fn count_thresholds() -> Thresholds {
+    Thresholds {
+        mode: "absolute".into(),
+        steps: vec![
+            ThresholdStep {
+                color: "green".into(),
+                value: None,
+            },
+            ThresholdStep {
+                color: "red".into(),
+                value: Some(1.0),
+            },
+        ],
+    }
+}
+
+/// Alerts firing now on the selected hosts, one value per alert name and severity, from
+/// the `ALERTS` series that rule evaluation (AMP's ruler, or Prometheus locally) writes;
+/// a single "none firing" 0 when there are none, so the panel never shows "No data".
+pub fn firing_alerts_query() -> String {
+    "sum by (alertname, severity) (ALERTS{alertstate=\"firing\",env=~\"$env\",role=~\"$role\",team=~\"$team\",instance_id=~\"$instance\"}) \
+     or on() label_replace(vector(0), \"alertname\", \"none firing\", \"\", \"\")"
+        .to_string()
+}
+
 /// The fleet overview row.
 fn fleet_panels(s: &str) -> Vec<PanelSpec> {
     vec![
+        PanelSpec {
+            title: "Firing alerts",
+            description: "Alerts firing now on the selected hosts, per alert and severity (the ALERTS series of AMP's rule evaluation; always \"none firing\" when the stack has no [alerting]). Runbooks: docs/alerts.md.",
+            unit: "short",
+            viz: Viz::Count,
+            size: (24, 4),
+            queries: vec![q(firing_alerts_query(), "{{alertname}} {{severity}}")],
+        },
         PanelSpec {
             title: "Hosts up",
             description: "Hosts whose node_exporter scrape succeeded at the last sample (up == 1).",

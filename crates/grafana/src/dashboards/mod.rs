@@ -18,7 +18,7 @@ mod lint;
 mod logs;
 pub mod model;
 
-pub use hosts::{host_selector, hosts_dashboard};
+pub use hosts::{firing_alerts_query, host_selector, hosts_dashboard};
 pub use lint::{panel_queries, structural_problems, variable_queries};
 pub use logs::{logs_dashboard, logs_query};
 pub use model::*;
