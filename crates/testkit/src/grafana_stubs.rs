@@ -342,6 +342,18 @@ impl Respond for GrafanaStub {
                     json_response(404, json!({"message": "Data source not found"}))
                 }
             }
+            // data_source.md "Data source proxy calls": GET /api/datasources/proxy/uid/:uid/*;
+            // for the Alertmanager datasource, the Alertmanager v2 API's GET /api/v2/status.
+            ("GET", ["api", "datasources", "proxy", "uid", uid, "api", "v2", "status"]) => {
+                if s.datasources.contains_key(*uid) {
+                    json_response(
+                        200,
+                        json!({"cluster": {"status": "ready"}, "config": {"original": ""}, "versionInfo": {}}),
+                    )
+                } else {
+                    json_response(404, json!({"message": "Data source not found"}))
+                }
+            }
             ("GET", ["api", "datasources", "uid", uid]) => match s.datasources.get(*uid) {
                 Some(d) => json_response(200, d.clone()),
                 None => json_response(404, json!({"message": "Data source not found"})),
