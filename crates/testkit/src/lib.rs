@@ -10,6 +10,9 @@
 //! println!("{} {}", ne.metrics_url(), prom.url());
 //! ```
 //!
+//! [`AlertSink`] is an Alertmanager webhook receiver that records the notifications it
+//! gets (the alert tests wait on it; the local stack's alert printer prints them).
+//!
 //! With the feature `grafana-stubs`, [`grafana_stubs`] adds stateful wiremock stubs of
 //! the Amazon Managed Grafana control plane and of a workspace's Grafana HTTP API.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
@@ -20,8 +23,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod alert_sink;
 #[cfg(feature = "grafana-stubs")]
 pub mod grafana_stubs;
+
+pub use alert_sink::{AlertSink, WebhookAlert, WebhookMessage, WEBHOOK_PATH};
 
 /// A free TCP port on 127.0.0.1 (bound then released; good enough for tests).
 pub fn free_port() -> u16 {
@@ -361,7 +367,8 @@ pub struct Alertmanager {
 }
 
 impl Alertmanager {
-    /// Starts `prometheus-alertmanager` with the given config YAML.
+    /// Starts `prometheus-alertmanager` with the given config YAML, clustering off (a
+    /// single instance notifies at once instead of waiting for gossip to settle).
     pub fn start(config_yaml: &str) -> Alertmanager {
         let bin = find_binary(
             "MONITOR_ALERTMANAGER_BIN",
@@ -370,7 +377,6 @@ impl Alertmanager {
         );
         let dir = tempfile::tempdir().expect("tempdir");
         let addr = format!("127.0.0.1:{}", free_port());
-        let cluster = format!("127.0.0.1:{}", free_port());
         let cfg = dir.path().join("alertmanager.yml");
         std::fs::write(&cfg, config_yaml).expect("write alertmanager.yml");
         let mut cmd = Command::new(bin);
@@ -380,7 +386,7 @@ impl Alertmanager {
                 dir.path().join("data").display()
             ))
             .arg(format!("--web.listen-address={addr}"))
-            .arg(format!("--cluster.listen-address={cluster}"));
+            .arg("--cluster.listen-address=");
         let mut proc = Proc::spawn("alertmanager", cmd, dir.path().join("alertmanager.log"));
         wait_http_ok(&mut proc, &addr, "/-/ready", Duration::from_secs(20));
         Alertmanager {
@@ -388,6 +394,11 @@ impl Alertmanager {
             addr,
             _dir: dir,
         }
+    }
+
+    /// `http://127.0.0.1:PORT` (the API v2 is under `/api/v2/`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 }
 
