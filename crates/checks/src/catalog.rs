@@ -32,6 +32,30 @@ pub const METRICS_LABELS: &str = "metrics.labels";
 pub const METRICS_AGENT_DROPPED: &str = "metrics.agent_dropped";
 /// The agent's own metrics show no rejected (4xx) remote-write requests in the window.
 pub const METRICS_AGENT_REMOTE_WRITE: &str = "metrics.agent_remote_write";
+/// AMP: every rule-groups namespace of the stack exists and is ACTIVE.
+pub const ALERTS_RULE_NAMESPACES: &str = "alerts.rule_namespaces";
+/// AMP: the workspace's Alertmanager definition exists and is ACTIVE.
+pub const ALERTS_ALERTMANAGER_DEFINITION: &str = "alerts.alertmanager_definition";
+/// Local: Prometheus sends alerts to at least one Alertmanager.
+pub const ALERTS_ALERTMANAGER_CONNECTED: &str = "alerts.alertmanager_connected";
+/// The rules API lists the stack's rules.
+pub const ALERTS_RULES_LOADED: &str = "alerts.rules_loaded";
+/// Every rule evaluates (`health == "ok"`).
+pub const ALERTS_RULES_HEALTH: &str = "alerts.rules_health";
+/// Every rule group was evaluated recently relative to its interval.
+pub const ALERTS_RULES_FRESH: &str = "alerts.rules_fresh";
+/// The SNS topic's policy lets the workspace publish.
+pub const ALERTS_SNS_POLICY: &str = "alerts.sns_policy";
+/// Every configured email/HTTPS subscriber is subscribed (pending = warning).
+pub const ALERTS_SNS_SUBSCRIPTIONS: &str = "alerts.sns_subscriptions";
+/// The CloudWatch Logs alarms exist and notify the topic.
+pub const ALERTS_ALARMS: &str = "alerts.alarms";
+/// `--fire-drill`: Alertmanager accepted the test alert.
+pub const ALERTS_DRILL_ACCEPTED: &str = "alerts.fire_drill.accepted";
+/// `--fire-drill`: the test alert is active and routed to a receiver.
+pub const ALERTS_DRILL_ROUTED: &str = "alerts.fire_drill.routed";
+/// `--fire-drill`: Alertmanager delivered a notification (local Alertmanager only).
+pub const ALERTS_DRILL_DELIVERED: &str = "alerts.fire_drill.delivered";
 /// Placeholder: the host's SSM agent is online (provisioning issue).
 pub const AWS_SSM_ONLINE: &str = "aws.ssm_online";
 /// Placeholder: logs reach the Grafana panel (logs/AMG issues).
@@ -57,6 +81,32 @@ pub const HINT_AGENT_DROPPED: &str = "the agent dropped samples: queue_full = AM
 pub const HINT_REMOTE_WRITE_403: &str = "remote write was denied (HTTP 403): the instance role's policy grants aps:RemoteWrite on another workspace ARN (typically after the workspace was recreated) — `monitor-provision apply` re-scopes it (by hand: recreate the IAM policy with the current workspace ARN)";
 /// Hint: remote write rejected with another 4xx.
 pub const HINT_REMOTE_WRITE_4XX: &str = "AMP rejected remote-write batches (HTTP 4xx): out-of-order or too-old samples, or a quota (active series, labels per series); the agent logs the server's message once per reason";
+/// Hint: a rule-groups namespace is missing or not ACTIVE.
+pub const HINT_RULE_NAMESPACES: &str = "run `monitor-provision apply` (creates/updates the namespaces from [alerting]); CREATION_FAILED/UPDATE_FAILED shows AMP's reason — fix the rule file it names (`promtool check rules`) and apply again (docs/alerts.md, \"Rules in AMP\")";
+/// Hint: the Alertmanager definition is missing or not ACTIVE.
+pub const HINT_ALERTMANAGER_DEFINITION: &str = "run `monitor-provision apply` (puts the Alertmanager definition); on CREATION_FAILED/UPDATE_FAILED fix what AMP's reason names (SNS receiver needs sigv4.region, topic in the same account) and apply again (docs/alerts.md, \"Alertmanager\")";
+/// Hint: Prometheus sends alerts nowhere.
+pub const HINT_ALERTMANAGER_CONNECTED: &str = "Prometheus has no active Alertmanager: set `alerting.alertmanagers` in prometheus.yml (./scripts/local-stack.sh does) and check the Alertmanager is up (`curl -s http://127.0.0.1:9093/-/ready`) (docs/alerts.md)";
+/// Hint: no rules loaded.
+pub const HINT_RULES_MISSING: &str = "no rules are loaded: on AMP run `monitor-provision apply` with [alerting] enabled; locally Prometheus needs `rule_files` (./scripts/local-stack.sh writes them) (docs/alerts.md, \"Rules in AMP\")";
+/// Hint: a rule fails to evaluate.
+pub const HINT_RULES_ERROR: &str = "the rule's expression fails at evaluation (its lastError above): fix it in the rule file or the [alerting.overrides] value that produced it, check with `promtool check rules` / `promtool test rules`, and apply again (docs/alerts.md)";
+/// Hint: a rule group is not evaluated.
+pub const HINT_RULES_STALE: &str = "the rule group is not being evaluated on schedule: on AMP check the workspace is ACTIVE and the namespace ACTIVE (`monitor-verify alerts`), locally check Prometheus' log for `rule manager` errors; a group slower than its interval needs a longer evaluation_interval (docs/alerts.md)";
+/// Hint: the SNS topic policy does not let AMP publish.
+pub const HINT_SNS_POLICY: &str = "AMP cannot publish to the topic: its policy needs an Allow for Principal Service aps.amazonaws.com, Action sns:Publish and sns:GetTopicAttributes, Condition aws:SourceArn = the workspace ARN — `monitor-provision apply` sets it (docs/alerts.md, \"SNS\")";
+/// Hint: a subscriber is missing.
+pub const HINT_SNS_SUBSCRIPTIONS: &str = "a configured subscriber has no subscription: `monitor-provision apply` subscribes every [alerting] email/https entry (docs/alerts.md, \"SNS\")";
+/// Hint: subscription pending.
+pub const HINT_SNS_PENDING: &str = "confirm the email: SNS sent a confirmation message to the address (HTTPS endpoints must answer SNS's SubscriptionConfirmation); nothing is delivered until then (docs/alerts.md, \"SNS\")";
+/// Hint: the log alarms are missing.
+pub const HINT_ALARMS: &str = "no CloudWatch alarm notifies the topic: `monitor-provision apply` creates the log metric filters and alarms when [alerting] log_alarms is on (docs/alerts.md, \"Log alarms\")";
+/// Hint: Alertmanager did not accept the drill.
+pub const HINT_DRILL_ACCEPTED: &str = "Alertmanager did not accept the test alert: check the Alertmanager URL (--alertmanager; on AMP the workspace's alertmanager definition must be ACTIVE) and that it is up (docs/alerts.md, \"Fire drill\")";
+/// Hint: the drill was not routed.
+pub const HINT_DRILL_ROUTED: &str = "Alertmanager has the test alert but did not route it: check the route tree matches severity (`amtool config routes test severity=critical`) (docs/alerts.md, \"Fire drill\")";
+/// Hint: the drill was not delivered.
+pub const HINT_DRILL_DELIVERED: &str = "Alertmanager routed the test alert but could not deliver it: see its log for `Notify attempt failed` (receiver URL wrong or down — locally the webhook printer of ./scripts/local-stack.sh) (docs/alerts.md, \"Fire drill\")";
 /// Hint: a check's query failed at runtime.
 pub const HINT_QUERY_FAILED: &str =
     "the check's query failed; re-run, or run the query by hand with `monitor-verify query`";
@@ -183,6 +233,102 @@ pub const CATALOG: &[CheckSpec] = &[
         passes_when: "no 4xx in increase(monitor_agent_remote_write_requests_total[window]) (Skip when absent)",
         failure_modes: &[3],
         hint: HINT_REMOTE_WRITE_403,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_RULE_NAMESPACES,
+        scope: Scope::Global,
+        passes_when: "AMP: every rule-groups namespace of the stack exists and is ACTIVE (else AMP's statusReason is shown)",
+        failure_modes: &[],
+        hint: HINT_RULE_NAMESPACES,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_ALERTMANAGER_DEFINITION,
+        scope: Scope::Global,
+        passes_when: "AMP: the Alertmanager definition exists and is ACTIVE (else AMP's statusReason is shown)",
+        failure_modes: &[],
+        hint: HINT_ALERTMANAGER_DEFINITION,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_ALERTMANAGER_CONNECTED,
+        scope: Scope::Global,
+        passes_when: "local: Prometheus' /api/v1/alertmanagers lists an active Alertmanager",
+        failure_modes: &[],
+        hint: HINT_ALERTMANAGER_CONNECTED,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_RULES_LOADED,
+        scope: Scope::Global,
+        passes_when: "the rules API (/api/v1/rules) lists at least one rule",
+        failure_modes: &[],
+        hint: HINT_RULES_MISSING,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_RULES_HEALTH,
+        scope: Scope::Global,
+        passes_when: "every rule has health ok (one failure per rule with its lastError; not yet evaluated = warning)",
+        failure_modes: &[],
+        hint: HINT_RULES_ERROR,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_RULES_FRESH,
+        scope: Scope::Global,
+        passes_when: "every group's lastEvaluation is younger than max(3 intervals, 30s)",
+        failure_modes: &[],
+        hint: HINT_RULES_STALE,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_SNS_POLICY,
+        scope: Scope::Global,
+        passes_when: "AMP: the topic of the Alertmanager definition allows aps.amazonaws.com sns:Publish with aws:SourceArn = the workspace",
+        failure_modes: &[],
+        hint: HINT_SNS_POLICY,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_SNS_SUBSCRIPTIONS,
+        scope: Scope::Global,
+        passes_when: "AMP: every [alerting] email/https subscriber is subscribed and confirmed (pending confirmation = warning)",
+        failure_modes: &[],
+        hint: HINT_SNS_SUBSCRIPTIONS,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_ALARMS,
+        scope: Scope::Global,
+        passes_when: "AMP: with log_alarms, CloudWatch alarms exist whose action is the topic",
+        failure_modes: &[],
+        hint: HINT_ALARMS,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_DRILL_ACCEPTED,
+        scope: Scope::Global,
+        passes_when: "--fire-drill: POST /api/v2/alerts of MonitorFireDrill answered 2xx",
+        failure_modes: &[],
+        hint: HINT_DRILL_ACCEPTED,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_DRILL_ROUTED,
+        scope: Scope::Global,
+        passes_when: "--fire-drill: GET /api/v2/alerts?filter=drill_id=… shows it active (not silenced/inhibited) with a receiver",
+        failure_modes: &[],
+        hint: HINT_DRILL_ROUTED,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: ALERTS_DRILL_DELIVERED,
+        scope: Scope::Global,
+        passes_when: "--fire-drill, local Alertmanager: a notification request succeeded after the drill (Skip on AMP: check the inbox)",
+        failure_modes: &[],
+        hint: HINT_DRILL_DELIVERED,
         placeholder: false,
     },
     CheckSpec {

@@ -26,6 +26,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod adhoc;
+pub mod alerts;
 pub mod catalog;
 pub mod checklist;
 pub mod connect;
@@ -47,12 +48,28 @@ pub enum ChecksError {
     /// or permissions).
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// An AWS API call failed (not found is a failed check, not this).
+    #[error("AWS {action} failed: {message}")]
+    Aws {
+        /// The API action, e.g. `DescribeAlertManagerDefinition`.
+        action: &'static str,
+        /// The SDK error chain.
+        message: String,
+    },
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
 }
 
 impl ChecksError {
+    /// An AWS SDK error of `action`, with its whole cause chain.
+    pub fn aws(action: &'static str, e: &(dyn std::error::Error + 'static)) -> ChecksError {
+        ChecksError::Aws {
+            action,
+            message: monitor_amp::error_chain(e),
+        }
+    }
+
     /// The process exit code for this error: always 2 (usage, config or runtime error).
     pub fn exit_code(&self) -> u8 {
         2

@@ -13,6 +13,9 @@ pub enum Status {
     Fail,
     /// The check could not or need not run (not a failure).
     Skip,
+    /// Something needs attention but works (e.g. an SNS subscription pending
+    /// confirmation); not a failure, the result carries a hint.
+    Warn,
 }
 
 impl Status {
@@ -22,6 +25,7 @@ impl Status {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
             Status::Skip => "SKIP",
+            Status::Warn => "WARN",
         }
     }
 }
@@ -69,6 +73,22 @@ impl CheckResult {
         }
     }
 
+    /// A warning with its hint: worth acting on, not a failure (exit code unaffected).
+    pub fn warn(
+        check: &str,
+        host: Option<&str>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> CheckResult {
+        CheckResult {
+            check: check.to_string(),
+            host: host.map(str::to_string),
+            status: Status::Warn,
+            detail: detail.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
     /// True when the check passed.
     pub fn passed(&self) -> bool {
         self.status == Status::Pass
@@ -95,6 +115,13 @@ pub struct Summary {
     pub fail: usize,
     /// Skipped checks.
     pub skip: usize,
+    /// Warnings (omitted from JSON when zero, as before warnings existed).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub warn: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The results of a verification run, in the order they are shown.
@@ -150,12 +177,13 @@ impl Report {
                 Status::Pass => s.pass += 1,
                 Status::Fail => s.fail += 1,
                 Status::Skip => s.skip += 1,
+                Status::Warn => s.warn += 1,
             }
         }
         s
     }
 
-    /// Whether no check failed (skips are fine).
+    /// Whether no check failed (skips and warnings are fine).
     pub fn is_ok(&self) -> bool {
         self.results.iter().all(|r| r.status != Status::Fail)
     }
@@ -218,7 +246,7 @@ impl Report {
                 host(r),
                 r.detail
             )?;
-            if let (Status::Fail, Some(h)) = (r.status, &r.hint) {
+            if let (Status::Fail | Status::Warn, Some(h)) = (r.status, &r.hint) {
                 // The same hint on consecutive failures (e.g. every freshness check of a
                 // host) is written once; JSON keeps every hint.
                 if last_hint == Some(h.as_str()) {
@@ -230,15 +258,20 @@ impl Report {
             }
         }
         let s = self.summary();
+        let warn = if s.warn > 0 {
+            format!(" · {} warn", s.warn)
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "\nchecks: {} pass · {} fail · {} skip",
+            "\nchecks: {} pass · {} fail · {} skip{warn}",
             s.pass, s.fail, s.skip
         )
     }
 
     /// One JSON object: `ok`, `exit_code`, `summary` and `results`
-    /// (`{"check","host","status":"pass|fail|skip","detail","hint"}`).
+    /// (`{"check","host","status":"pass|fail|skip|warn","detail","hint"}`).
     pub fn render_json(&self, out: &mut impl Write) -> std::io::Result<()> {
         let doc = JsonReport {
             ok: self.is_ok(),
@@ -312,6 +345,35 @@ checks: 1 pass · 2 fail · 1 skip
     }
 
     #[test]
+    fn warnings_show_their_hint_and_do_not_fail_the_run() {
+        let r = Report {
+            results: vec![
+                CheckResult::pass("alerts.sns_policy", None, "ok"),
+                CheckResult::warn(
+                    "alerts.sns_subscriptions",
+                    None,
+                    "a@b pending",
+                    "confirm the email",
+                ),
+            ],
+        };
+        assert_eq!(r.exit_code(), 0);
+        let mut out = Vec::new();
+        r.render_table(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("WARN    alerts.sns_subscriptions  -     a@b pending\n        → hint: confirm the email\n"), "{text}");
+        assert!(
+            text.ends_with("checks: 1 pass · 0 fail · 0 skip · 1 warn\n"),
+            "{text}"
+        );
+        let mut out = Vec::new();
+        r.render_json(&mut out).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["results"][1]["status"], "warn");
+        assert_eq!(v["summary"]["warn"], 1);
+    }
+
+    #[test]
     fn json_has_summary_and_lowercase_status() {
         let mut out = Vec::new();
         sample().render_json(&mut out).unwrap();
@@ -322,5 +384,9 @@ checks: 1 pass · 2 fail · 1 skip
         assert_eq!(v["results"][1]["status"], "fail");
         assert_eq!(v["results"][1]["hint"], "curl it");
         assert_eq!(v["results"][0]["host"], serde_json::Value::Null);
+        assert!(
+            v["summary"].get("warn").is_none(),
+            "no warn key without warnings"
+        );
     }
 }

@@ -1,0 +1,201 @@
+//! `monitor-verify alerts`: prove that alerting works — rules load and evaluate, alerts
+//! reach an Alertmanager that routes and delivers them, and (on AWS) the control-plane
+//! pieces AMP needs to page a human exist and are ACTIVE.
+//!
+//! | where | checks |
+//! |---|---|
+//! | AMP (`--endpoint https://aps-workspaces…/workspaces/ws-…/`) | [`aws`]: rule-groups namespaces and Alertmanager definition ACTIVE (with AMP's `statusReason`), the SNS topic policy lets the workspace publish, subscriptions confirmed (pending = warning), log alarms exist |
+//! | local Prometheus | `alerts.alertmanager_connected`: Prometheus' `/api/v1/alertmanagers` lists one |
+//! | both | [`rules`]: `/api/v1/rules` — rules loaded, every rule `health == "ok"` (each bad rule named with its `lastError`), every group evaluated recently |
+//! | `--fire-drill` | [`drill`]: a `MonitorFireDrill` alert posted to Alertmanager API v2, read back (active, routed), and locally seen delivered |
+//!
+//! ```no_run
+//! use monitor_checks::alerts::{run_alert_checks, AlertsCheckConfig, http::AlertsHttp};
+//! # async fn demo() -> Result<(), monitor_checks::ChecksError> {
+//! let http = AlertsHttp::new(monitor_amp::auth::Auth::None)?;
+//! let cfg = AlertsCheckConfig { endpoint: "http://127.0.0.1:9090".into(), ..Default::default() };
+//! let report = run_alert_checks(&http, &cfg, None).await?;
+//! std::process::exit(report.exit_code().into());
+//! # }
+//! ```
+
+pub mod aws;
+pub mod drill;
+pub mod http;
+pub mod rules;
+pub mod time;
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use crate::catalog::{
+    ALERTS_ALERTMANAGER_CONNECTED, ALERTS_DRILL_ACCEPTED, HINT_ALERTMANAGER_CONNECTED,
+    HINT_DRILL_ACCEPTED,
+};
+use crate::{CheckResult, ChecksError, Report};
+use drill::{AlertmanagerTarget, FireDrill};
+use http::{decode, AlertsHttp};
+
+/// What `monitor-verify alerts` checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertsCheckConfig {
+    /// The query root: an AMP workspace root or a Prometheus root.
+    pub endpoint: String,
+    /// The Alertmanager API root (`http://127.0.0.1:9093`); default: AMP's
+    /// `<workspace>/alertmanager`, or the Alertmanager the local Prometheus sends to.
+    pub alertmanager: Option<String>,
+    /// Run the fire drill.
+    pub fire_drill: Option<FireDrill>,
+}
+
+/// An AMP workspace, read from its endpoint URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmpWorkspace {
+    /// The region (`aps-workspaces.<region>.amazonaws.com`).
+    pub region: String,
+    /// The workspace id (`/workspaces/<id>/`).
+    pub workspace_id: String,
+}
+
+/// The AMP workspace an endpoint names, or `None` for any other endpoint.
+pub fn amp_workspace(endpoint: &str) -> Option<AmpWorkspace> {
+    let url = url::Url::parse(endpoint.trim()).ok()?;
+    let region = crate::connect::region_from_host(&url.host_str()?.to_ascii_lowercase())?;
+    let mut seg = url.path_segments()?;
+    match (seg.next(), seg.next()) {
+        (Some("workspaces"), Some(id)) if !id.is_empty() => Some(AmpWorkspace {
+            region,
+            workspace_id: id.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// Runs the checks of the module docs; `control_plane` adds the AMP/SNS/CloudWatch ones
+/// (the binary passes it for AMP endpoints).
+///
+/// # Errors
+/// [`ChecksError::Query`] when the endpoint cannot be reached or denies the rules API (or
+/// the Alertmanager API denies the drill); [`ChecksError::Aws`] for an AWS API error.
+pub async fn run_alert_checks(
+    http: &AlertsHttp,
+    cfg: &AlertsCheckConfig,
+    control_plane: Option<&aws::ControlPlane<'_>>,
+) -> Result<Report, ChecksError> {
+    let mut report = Report::new();
+    let amp = amp_workspace(&cfg.endpoint);
+    if let Some(cp) = control_plane {
+        report.results.extend(cp.run().await?);
+    }
+    let mut discovered = None;
+    if amp.is_none() {
+        let (result, first) = connected(http, &cfg.endpoint).await?;
+        report.push(result);
+        discovered = first;
+    }
+    let groups = rules::fetch_rule_groups(http, &cfg.endpoint).await?;
+    report
+        .results
+        .extend(rules::judge(&groups, SystemTime::now()));
+    if let Some(d) = &cfg.fire_drill {
+        let target = match (&cfg.alertmanager, &amp) {
+            (Some(base), _) => Some(AlertmanagerTarget {
+                base: base.clone(),
+                metrics: amp_workspace(base).is_none(),
+            }),
+            (None, Some(_)) => Some(AlertmanagerTarget {
+                base: monitor_amp::join_endpoint(&cfg.endpoint, "alertmanager"),
+                metrics: false,
+            }),
+            (None, None) => discovered.map(|base| AlertmanagerTarget {
+                base,
+                metrics: true,
+            }),
+        };
+        match target {
+            Some(t) => report.results.extend(drill::run_fire_drill(http, &t, d).await?),
+            None => report.push(CheckResult::fail(
+                ALERTS_DRILL_ACCEPTED,
+                None,
+                "no Alertmanager to send the drill to (Prometheus lists none; pass --alertmanager URL)",
+                HINT_DRILL_ACCEPTED,
+            )),
+        }
+    }
+    Ok(report)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Alertmanagers {
+    #[serde(default)]
+    active_alertmanagers: Vec<AmUrl>,
+}
+
+#[derive(Deserialize)]
+struct AmUrl {
+    url: String,
+}
+
+#[derive(Deserialize)]
+struct AmEnvelope {
+    #[serde(default)]
+    data: Option<Alertmanagers>,
+}
+
+/// Local Prometheus: the Alertmanagers it sends to (`/api/v1/alertmanagers`), as a result
+/// and the first one's API root.
+async fn connected(
+    http: &AlertsHttp,
+    root: &str,
+) -> Result<(CheckResult, Option<String>), ChecksError> {
+    let url = monitor_amp::join_endpoint(root, "api/v1/alertmanagers");
+    let body = http.get(&url, &[]).await?;
+    let env: AmEnvelope = decode(&url, &body)?;
+    let urls: Vec<String> = env
+        .data
+        .map(|d| d.active_alertmanagers)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| a.url)
+        .collect();
+    let Some(first) = urls.first() else {
+        let r = CheckResult::fail(
+            ALERTS_ALERTMANAGER_CONNECTED,
+            None,
+            "Prometheus sends alerts to no Alertmanager",
+            HINT_ALERTMANAGER_CONNECTED,
+        );
+        return Ok((r, None));
+    };
+    let base = first.split("/api/v").next().unwrap_or(first).to_string();
+    let shown: Vec<String> = urls.iter().map(|u| monitor_amp::redacted_str(u)).collect();
+    let r = CheckResult::pass(
+        ALERTS_ALERTMANAGER_CONNECTED,
+        None,
+        format!("Prometheus sends alerts to {}", shown.join(", ")),
+    );
+    Ok((r, Some(base)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amp_workspaces_are_read_from_the_endpoint() {
+        assert_eq!(
+            amp_workspace("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1234/"),
+            Some(AmpWorkspace {
+                region: "eu-west-1".into(),
+                workspace_id: "ws-1234".into()
+            })
+        );
+        assert_eq!(amp_workspace("http://127.0.0.1:9090"), None);
+        assert_eq!(
+            amp_workspace("https://aps-workspaces.eu-west-1.amazonaws.com/"),
+            None
+        );
+    }
+}
