@@ -1,5 +1,10 @@
 //! `monitor-verify`'s flags (clap) and their translation into the libraries' inputs:
 //! check configs, the query window, the log target read from `--config` or the flags.
+//! `alerts`' flags are in [`alerts`].
+
+mod alerts;
+
+pub use alerts::AlertsArgs;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -31,6 +36,10 @@ pub enum Command {
     /// Amazon Managed Grafana: the workspace is ACTIVE, Identity Center groups hold their
     /// roles, datasources exist and are healthy, dashboards are in the stack folder.
     Grafana(GrafanaArgs),
+    /// Alerting: rules load and evaluate, Alertmanager is connected, on AMP the rule
+    /// namespaces, Alertmanager definition and SNS topic are ready; --fire-drill proves a
+    /// test alert is routed and delivered.
+    Alerts(AlertsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +169,7 @@ impl Command {
             Command::Logs(a) => a.output,
             Command::All(a) => a.metrics.endpoint.output,
             Command::Grafana(a) => a.output,
+            Command::Alerts(a) => a.endpoint.output,
         }
     }
 }
@@ -169,6 +179,12 @@ impl Endpoint {
     pub async fn client(&self) -> Result<monitor_amp::query::QueryClient, ChecksError> {
         let mode = connect::auth_mode(&self.endpoint, self.region.as_deref(), self.no_sigv4)?;
         connect::connect(&self.endpoint, &mode).await
+    }
+
+    /// The request signer the flags ask for (decided before any I/O).
+    pub async fn auth(&self) -> Result<monitor_amp::auth::Auth, ChecksError> {
+        let mode = connect::auth_mode(&self.endpoint, self.region.as_deref(), self.no_sigv4)?;
+        Ok(connect::auth(&mode).await)
     }
 }
 

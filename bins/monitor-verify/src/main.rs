@@ -5,7 +5,7 @@
 //! "Exit codes"): 0 every check passed or was skipped, 1 a check failed, 2 usage, config or
 //! runtime error (unreachable endpoint, AWS auth, an AWS API error). `metrics`, `query` and
 //! `all` use `monitor-checks` (`all` is `checklist::run_all`), `logs` uses `monitor-logs`,
-//! `grafana` uses `monitor-reconcile`.
+//! `grafana` uses `monitor-reconcile`, `alerts` is `monitor_checks::alerts::run`.
 
 mod args;
 
@@ -31,6 +31,8 @@ enum Failure {
     Stack(#[from] monitor_stack::StackError),
     #[error(transparent)]
     Aws(#[from] monitor_reconcile::ReconcileError),
+    #[error(transparent)]
+    Alerts(#[from] monitor_alerts::AlertsError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -92,6 +94,15 @@ async fn run(command: Command) -> Result<u8, Failure> {
             let base = monitor_grafana::api::endpoint_override();
             let results = monitor_reconcile::verify::verify_grafana(&clients, &stack, base).await?;
             print(&Report { results }, a.output, &mut out)
+        }
+        Command::Alerts(a) => {
+            let expect = match a.stack()? {
+                Some(stack) => monitor_checks::alerts::expectations(&stack)?,
+                None => Default::default(),
+            };
+            let auth = a.endpoint.auth().await?;
+            let report = monitor_checks::alerts::run(&a.check_config(), auth, expect).await?;
+            print(&report, a.endpoint.output, &mut out)
         }
         Command::Query(a) => {
             let client = a.endpoint.client().await?;

@@ -151,6 +151,12 @@ pub struct Pipeline {
     pub exporters: Vec<String>,
 }
 
+/// The `job` of ADOT's self-scrape.
+pub const ADOT_SELF_JOB: &str = "adot";
+/// Where ADOT serves its own Prometheus telemetry (the collector's default
+/// `service.telemetry.metrics` address, localhost since collector v0.111).
+pub const ADOT_TELEMETRY_TARGET: &str = "127.0.0.1:8888";
+
 /// Builds the ADOT config: scrape `target` every `interval` as `job`, send to `endpoint`
 /// signed for `region`, with `labels` on every series.
 pub fn config(
@@ -179,12 +185,22 @@ pub fn config(
                         scrape_interval: format_prometheus_duration(interval),
                         scrape_timeout: format_prometheus_duration(timeout),
                     },
-                    scrape_configs: vec![ScrapeConfig {
-                        job_name: job.to_string(),
-                        static_configs: vec![StaticConfig {
-                            targets: vec![target.to_string()],
-                        }],
-                    }],
+                    scrape_configs: vec![
+                        ScrapeConfig {
+                            job_name: job.to_string(),
+                            static_configs: vec![StaticConfig {
+                                targets: vec![target.to_string()],
+                            }],
+                        },
+                        // The collector's own telemetry (`otelcol_exporter_send_failed_…`),
+                        // so the collector-health alerts see remote-write failures in AMP.
+                        ScrapeConfig {
+                            job_name: ADOT_SELF_JOB.to_string(),
+                            static_configs: vec![StaticConfig {
+                                targets: vec![ADOT_TELEMETRY_TARGET.to_string()],
+                            }],
+                        },
+                    ],
                 },
             },
         },

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use monitor_stack::{
-    format_prometheus_duration, Adot, Architecture, CollectorKind, Host, MonitorAgent, Stack,
+    defaults, format_prometheus_duration, Adot, Architecture, CollectorKind, Host, MonitorAgent,
+    Stack,
 };
 
 use crate::script::{sq, Script};
@@ -77,6 +78,7 @@ pub fn render_host(
         }
     }
     let mut labels: BTreeMap<String, String> = host.labels.clone();
+    labels.insert(defaults::HOST_LABEL.to_string(), host.name.clone());
     labels.insert(
         INSTANCE_ID_LABEL.to_string(),
         INSTANCE_ID_SENTINEL.to_string(),

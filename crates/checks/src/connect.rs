@@ -60,14 +60,19 @@ pub fn region_from_host(host: &str) -> Option<String> {
     (!region.is_empty() && !region.contains('.')).then(|| region.to_string())
 }
 
+/// The request signer of `mode` (shared by the query client and the alert checks' HTTP
+/// calls): none, or SigV4 service `aps` with the default credentials chain.
+pub async fn auth(mode: &AuthMode) -> Auth {
+    match mode {
+        AuthMode::Unsigned => Auth::None,
+        AuthMode::SigV4 { region } => Auth::SigV4(SigV4::from_default_chain(region.clone()).await),
+    }
+}
+
 /// Builds the client: SigV4 credentials come from `aws-config`'s default chain
 /// (environment, profile/SSO, instance profile) and are resolved on the first query.
 pub async fn connect(endpoint: &str, mode: &AuthMode) -> Result<QueryClient, ChecksError> {
-    let auth = match mode {
-        AuthMode::Unsigned => Auth::None,
-        AuthMode::SigV4 { region } => Auth::SigV4(SigV4::from_default_chain(region.clone()).await),
-    };
-    Ok(QueryClient::new(endpoint, auth)?)
+    Ok(QueryClient::new(endpoint, auth(mode).await)?)
 }
 
 /// The process's AWS configuration from the standard chain (environment, profile/SSO,

@@ -1,4 +1,4 @@
-//! The node_exporter PromQL expressions shared by dashboards, checks and (next) alert
+//! The node_exporter PromQL expressions shared by dashboards, checks and alert
 //! rules. One definition per quantity, so a Grafana panel, a `monitor-verify` check and an
 //! alert cannot disagree on what "CPU utilisation" or "filesystem used" means.
 //!
@@ -34,13 +34,28 @@ pub fn with_matchers(selector: &str, extra: &str) -> String {
     }
 }
 
+/// The labels that vary inside one host's series and are aggregated away when a
+/// quantity is taken per host while keeping the host's own labels (`host`, `env`, `role`,
+/// `team`, `instance_id`, `job`, `instance`): what recording and alert rules group with.
+pub const PER_HOST: &str = "without (cpu, mode)";
+
 /// CPU utilisation per host (0–1): the share of CPU time not idle, averaged over all CPUs
 /// of each `instance_id`.
 pub fn cpu_utilisation(selector: &str, range: &str) -> String {
-    format!(
-        "1 - avg by (instance_id) ({})",
-        cpu_idle_rate(selector, range)
-    )
+    cpu_utilisation_grouped(selector, range, "by (instance_id)")
+}
+
+/// CPU utilisation (0–1) aggregated with `grouping` (`by (instance_id)`, or [`PER_HOST`]
+/// to keep every host label).
+pub fn cpu_utilisation_grouped(selector: &str, range: &str, grouping: &str) -> String {
+    format!("1 - avg {grouping} ({})", cpu_idle_rate(selector, range))
+}
+
+/// Share of CPU time (0–1) each host spends in `mode` (e.g. `steal`: time the
+/// hypervisor gave to another guest), every host label kept.
+pub fn cpu_mode_share(mode: &str, selector: &str, range: &str) -> String {
+    let s = with_matchers(selector, &format!("mode=\"{mode}\""));
+    format!("avg {PER_HOST} (rate(node_cpu_seconds_total{{{s}}}[{range}]))")
 }
 
 /// CPU utilisation (0–1) over every CPU the selector matches, as one series — what a
@@ -73,6 +88,12 @@ pub fn load_per_cpu(selector: &str, minutes: u8) -> String {
         "node_load{minutes}{{{selector}}} / on (instance_id) {}",
         cpu_count(selector)
     )
+}
+
+/// [`load_per_cpu`] with every host label kept (both sides carry the same labels).
+pub fn load_per_cpu_per_host(selector: &str, minutes: u8) -> String {
+    let s = with_matchers(selector, "mode=\"idle\"");
+    format!("node_load{minutes}{{{selector}}} / count {PER_HOST} (node_cpu_seconds_total{{{s}}})")
 }
 
 /// Available memory in bytes (`MemAvailable`: allocatable without swapping).
@@ -136,6 +157,14 @@ pub fn network_transmit_bytes(selector: &str, range: &str) -> String {
     network_rate("transmit_bytes", selector, range)
 }
 
+/// [`network_rate`] summed over every interface but loopback, per host (host labels kept).
+pub fn network_rate_per_host(counter: &str, selector: &str, range: &str) -> String {
+    format!(
+        "sum without (device) ({})",
+        network_rate(counter, selector, range)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +197,10 @@ mod tests {
                 network_rate("receive_errs", sel, "30s"),
                 network_receive_bytes(sel, "30s"),
                 network_transmit_bytes(sel, "30s"),
+                cpu_utilisation_grouped(sel, "5m", PER_HOST),
+                cpu_mode_share("steal", sel, "5m"),
+                load_per_cpu_per_host(sel, 1),
+                network_rate_per_host("receive_bytes", sel, "5m"),
             ] {
                 parses(&e);
             }

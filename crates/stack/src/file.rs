@@ -31,8 +31,8 @@ pub struct StackFile {
     pub hosts: Vec<Spanned<HostFile>>,
     /// `[grafana]`: Amazon Managed Grafana; disabled by default.
     pub grafana: Option<Spanned<GrafanaFile>>,
-    /// `[alerting]`: reserved, filled by a later issue.
-    pub alerting: Option<crate::AlertingConfig>,
+    /// `[alerting]`: alert rules, Alertmanager routing and SNS subscribers.
+    pub alerting: Option<Spanned<crate::alerting::AlertingFile>>,
 }
 
 /// `[collector]`.

@@ -12,10 +12,10 @@
 //! [`std::net::SocketAddr`].
 //!
 //! `[grafana]` ([`GrafanaConfig`]) turns on Amazon Managed Grafana (`enabled = true`)
-//! and lists the IAM Identity Center groups per Grafana role. `[alerting]` is a reserved
-//! section, filled by a later issue: it is accepted only empty today. Add a key to its
-//! struct ([`AlertingConfig`]) or a new `Option<…>` section to [`file::StackFile`] and
-//! [`Stack`], validating it in the same pass.
+//! and lists the IAM Identity Center groups per Grafana role. `[alerting]`
+//! ([`AlertingConfig`]) says who is paged for which [`Severity`], overrides shipped alerts
+//! and adds the user's rule files (rendered by `monitor-alerts`). A new section is an
+//! `Option<…>` in [`file::StackFile`] and [`Stack`], validated in the same pass.
 //!
 //! ```
 //! let text = r#"
@@ -36,6 +36,7 @@
 // Libraries never print: they report through return values, traits and `tracing`.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+mod alerting;
 mod error;
 pub mod file;
 mod model;
@@ -43,11 +44,15 @@ mod validate;
 
 use std::path::Path;
 
+pub use alerting::{
+    redact_endpoint, AlertingConfig, AlertingFile, Protocol, RuleOverride, RuleOverrideFile,
+    Severity, Subscriber,
+};
 pub use error::{Location, StackError};
 pub use model::{
-    defaults, format_prometheus_duration, Adot, AlertingConfig, Architecture, Artifact, Collector,
-    CollectorKind, GrafanaConfig, GrafanaPermissionType, Host, Logs, MonitorAgent, Network,
-    NodeExporter, PerArch, Stack,
+    defaults, format_prometheus_duration, Adot, Architecture, Artifact, Collector, CollectorKind,
+    GrafanaConfig, GrafanaPermissionType, Host, Logs, MonitorAgent, Network, NodeExporter, PerArch,
+    Stack,
 };
 pub use validate::is_identity_store_group_id;
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::AlertingConfig;
+
 /// Default values of every optional key, in one place so docs, the example file and code
 /// agree.
 pub mod defaults {
@@ -63,12 +65,15 @@ pub mod defaults {
     /// Grafana workspace (equal to `monitor_grafana::amg::DEFAULT_GRAFANA_VERSION`; a
     /// test in monitor-reconcile keeps the two in step).
     pub const GRAFANA_VERSION: &str = "10.4";
-    /// Label names a host may not set: filled in at boot (`instance_id`) or by the scraper.
-    pub const RESERVED_LABELS: &[&str] = &["instance_id", "job", "instance"];
+    /// Label names a host may not set: filled in at render time (`host`, the host's name,
+    /// which the absent-host alerts match on), at boot (`instance_id`) or by the scraper.
+    pub const RESERVED_LABELS: &[&str] = &["host", "instance_id", "job", "instance"];
+    /// The label carrying the host's name (`[[hosts]] name`) on every series it sends.
+    pub const HOST_LABEL: &str = "host";
 }
 
 /// A loaded and validated `stack.toml`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Stack {
     /// Stack name (default `monitoring-test`); prefixes AWS resource names and the log group.
     pub name: String,
@@ -87,7 +92,7 @@ pub struct Stack {
     /// `[grafana]`: Amazon Managed Grafana (`None` when the table is absent; see
     /// [`Stack::grafana_enabled`]).
     pub grafana: Option<GrafanaConfig>,
-    /// `[alerting]`: reserved, filled by a later issue.
+    /// `[alerting]` (`None` when the table is absent; see [`Stack::alerting_enabled`]).
     pub alerting: Option<AlertingConfig>,
     /// The file this was loaded from, if any.
     pub source: Option<PathBuf>,
@@ -97,6 +102,11 @@ impl Stack {
     /// The `[grafana]` settings when `enabled = true`, else `None`.
     pub fn grafana_enabled(&self) -> Option<&GrafanaConfig> {
         self.grafana.as_ref().filter(|g| g.enabled)
+    }
+
+    /// The `[alerting]` settings when the table exists and is enabled, else `None`.
+    pub fn alerting_enabled(&self) -> Option<&AlertingConfig> {
+        self.alerting.as_ref().filter(|a| a.enabled)
     }
 
     /// The host named `name`.
@@ -312,7 +322,7 @@ pub struct Host {
     /// EC2 instance type (default `t3.micro` / `t4g.micro` by architecture).
     pub instance_type: String,
     /// External labels on every series from this host; always has `env`, `role`, `team`.
-    /// `instance_id` is added at boot.
+    /// `host` (the name) is added at render time, `instance_id` at boot.
     pub labels: BTreeMap<String, String>,
 }
 
@@ -356,8 +366,3 @@ pub struct GrafanaConfig {
     /// Grafana version of a new workspace (default [`defaults::GRAFANA_VERSION`]).
     pub grafana_version: String,
 }
-
-/// `[alerting]`: reserved for the alerting issue. Accepts no keys yet.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertingConfig {}

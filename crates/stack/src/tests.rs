@@ -161,11 +161,123 @@ fn unknown_grafana_key_names_line_and_key() {
 }
 
 #[test]
-fn reserved_alerting_accepts_nothing_yet() {
-    let err = parse(&format!("[alerting]\nx = 1\n{}", minimal()))
-        .expect_err("alerting is reserved")
-        .to_string();
-    assert!(err.contains("unknown field `x`"), "{err}");
+fn alerting_unknown_key_names_line_and_key() {
+    assert_err(
+        &format!("[alerting]\nx = 1\n{}", minimal()),
+        2,
+        "alerting.x",
+        "unknown field `x`",
+    );
+}
+
+#[test]
+fn alerting_defaults_and_routes() {
+    let text = format!(
+        r#"[alerting]
+email = ["oncall@example.com", "team@example.com"]
+https = ["https://events.pagerduty.com/integration/SECRETKEY/enqueue"]
+[alerting.routes]
+"team@example.com" = ["warning"]
+[alerting.rules.HostHighCpu]
+threshold = 0.95
+for = "30m"
+[alerting.rules.HostClockSkew]
+enabled = false
+{}"#,
+        minimal()
+    );
+    let s = parse(&text).unwrap();
+    let a = s.alerting_enabled().expect("enabled by default");
+    assert_eq!(a.notify, vec![Severity::Critical, Severity::Warning]);
+    assert!(a.log_alarms);
+    let sevs: Vec<_> = a
+        .subscribers
+        .iter()
+        .map(|s| (s.endpoint.as_str(), s.severities.clone()))
+        .collect();
+    assert_eq!(
+        sevs[0],
+        (
+            "oncall@example.com",
+            vec![Severity::Critical, Severity::Warning]
+        )
+    );
+    assert_eq!(sevs[1], ("team@example.com", vec![Severity::Warning]));
+    assert_eq!(a.subscribers[2].protocol, Protocol::Https);
+    let dbg = format!("{a:?}");
+    assert!(
+        !dbg.contains("SECRETKEY"),
+        "integration key in Debug: {dbg}"
+    );
+    assert!(dbg.contains("https://events.pagerduty.com/…"), "{dbg}");
+    let o = &a.overrides["HostHighCpu"];
+    assert_eq!(o.threshold, Some(0.95));
+    assert_eq!(o.for_, Some(std::time::Duration::from_secs(1800)));
+    assert_eq!(o.location.line, 6);
+    assert!(!a.overrides["HostClockSkew"].enabled);
+}
+
+#[test]
+fn alerting_bad_values_name_line_and_key() {
+    assert_err(
+        &format!("[alerting]\nemail = [\"ops.example.com\"]\n{}", minimal()),
+        2,
+        "alerting.email[0]",
+        "not an email address",
+    );
+    let err = parse(&format!(
+        "[alerting]\nhttps = [\"http://hooks.example.com/KEY123\"]\n{}",
+        minimal()
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("alerting.https[0]") && err.contains("not an https:// URL"),
+        "{err}"
+    );
+    assert!(!err.contains("KEY123"), "endpoint path printed: {err}");
+    assert_err(
+        &format!("[alerting]\nnotify = [\"page\"]\n{}", minimal()),
+        2,
+        "alerting.notify",
+        "`page` is not a severity",
+    );
+    assert_err(
+        &format!(
+            "[alerting]\nemail = [\"a@example.com\"]\n[alerting.routes]\n\"b@example.com\" = [\"critical\"]\n{}",
+            minimal()
+        ),
+        4,
+        "alerting.routes.\"b@example.com\"",
+        "not listed",
+    );
+    assert_err(
+        &format!(
+            "[alerting]\nemail = [\"a@example.com\"]\n[alerting.routes]\n\"a@example.com\" = [\"info\"]\n{}",
+            minimal()
+        ),
+        4,
+        "alerting.routes",
+        "add it to alerting.notify",
+    );
+    assert_err(
+        &format!(
+            "[alerting.rules.HostHighCpu]\nfor = \"soon\"\n{}",
+            minimal()
+        ),
+        2,
+        "alerting.rules.HostHighCpu.for",
+        "not a duration",
+    );
+    assert_err(
+        &format!(
+            "[alerting]\nrule_files = [\"does-not-exist.yml\"]\n{}",
+            minimal()
+        ),
+        2,
+        "alerting.rule_files[0]",
+        "no such file",
+    );
 }
 
 const ADMINS: &str = "906744f8-0011-70e6-ca9c-1a2b3c4d5e6f";

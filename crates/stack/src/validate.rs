@@ -25,7 +25,12 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn invalid(&self, span: Option<Range<usize>>, key: &str, message: String) -> StackError {
+    pub(crate) fn invalid(
+        &self,
+        span: Option<Range<usize>>,
+        key: &str,
+        message: String,
+    ) -> StackError {
         StackError::Invalid {
             location: Location::of_span(self.path, self.text, span),
             key: key.to_string(),
@@ -33,7 +38,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn bad<T>(&self, v: &Spanned<T>, key: &str, message: String) -> StackError {
+    pub(crate) fn bad<T>(&self, v: &Spanned<T>, key: &str, message: String) -> StackError {
         self.invalid(Some(v.span()), key, message)
     }
 }
@@ -85,7 +90,11 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
         hosts,
         network,
         grafana,
-        alerting: file.alerting,
+        alerting: file
+            .alerting
+            .as_ref()
+            .map(|a| crate::alerting::validate_alerting(ctx, a))
+            .transpose()?,
         source: Some(ctx.path.to_path_buf()),
     })
 }
@@ -806,7 +815,7 @@ fn artifact(
 
 /// A `humantime` duration (`15s`, `500ms`, `1m`, `1m 30s`) that Prometheus can express:
 /// above zero and a whole number of milliseconds.
-fn duration(ctx: &Ctx<'_>, v: &Spanned<String>, key: &str) -> Result<Duration> {
+pub(crate) fn duration(ctx: &Ctx<'_>, v: &Spanned<String>, key: &str) -> Result<Duration> {
     let s = v.get_ref();
     let d = humantime::parse_duration(s).map_err(|e| {
         ctx.bad(

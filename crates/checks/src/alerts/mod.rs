@@ -72,6 +72,69 @@ pub fn amp_workspace(endpoint: &str) -> Option<AmpWorkspace> {
     }
 }
 
+/// What the stack says should exist on AWS (default: whatever is there, no subscribers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsExpectations {
+    /// The stack's rule-groups namespaces (empty: every namespace found must be ACTIVE).
+    pub namespaces: Vec<String>,
+    /// The configured SNS subscribers.
+    pub subscribers: aws::Subscribers,
+}
+
+/// What `stack` expects on AWS: its rule namespaces (`monitor_alerts::stack_rules`) and
+/// `[alerting]` subscribers.
+///
+/// # Errors
+/// A rule override or user rule file that does not render (as `monitor-provision` would
+/// refuse it).
+pub fn expectations(
+    stack: &monitor_stack::Stack,
+) -> Result<AwsExpectations, monitor_alerts::AlertsError> {
+    let namespaces = monitor_alerts::stack_rules(stack)?
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    let subscribers = stack
+        .alerting_enabled()
+        .map_or_else(aws::Subscribers::default, |a| {
+            let of = |p| a.subscribers_of(p).map(|s| s.endpoint.clone()).collect();
+            aws::Subscribers {
+                email: of(monitor_stack::Protocol::Email),
+                https: of(monitor_stack::Protocol::Https),
+            }
+        });
+    Ok(AwsExpectations {
+        namespaces,
+        subscribers,
+    })
+}
+
+/// `monitor-verify alerts` as one call: builds the signed client from `auth` and, for an
+/// AMP endpoint, the AMP control-plane client (region from the endpoint), then runs
+/// [`run_alert_checks`].
+///
+/// # Errors
+/// As [`run_alert_checks`].
+pub async fn run(
+    cfg: &AlertsCheckConfig,
+    auth: monitor_amp::auth::Auth,
+    expect: AwsExpectations,
+) -> Result<Report, ChecksError> {
+    let http = AlertsHttp::new(auth)?;
+    let Some(ws) = amp_workspace(&cfg.endpoint) else {
+        return run_alert_checks(&http, cfg, None).await;
+    };
+    let sdk = crate::connect::sdk_config(Some(&ws.region)).await;
+    let amp = aws_sdk_amp::Client::new(&sdk);
+    let cp = aws::ControlPlane {
+        amp: &amp,
+        workspace_id: ws.workspace_id,
+        expected_namespaces: expect.namespaces,
+        subscribers: expect.subscribers,
+    };
+    run_alert_checks(&http, cfg, Some(&cp)).await
+}
+
 /// Runs the checks of the module docs; `control_plane` adds the AMP/SNS/CloudWatch ones
 /// (the binary passes it for AMP endpoints).
 ///
