@@ -6,14 +6,15 @@
 # and .ci/run; safe to run by hand.
 #
 #   ./scripts/setup.sh            # everything the tests need
-#   ./scripts/setup.sh local      # only what the local stack needs (no moto, no alertmanager)
+#   ./scripts/setup.sh local      # only what the local stack needs (no moto, no shellcheck)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-test}
 
-pairs=(prometheus:prometheus prometheus-node-exporter:prometheus-node-exporter)
+pairs=(prometheus:prometheus prometheus-node-exporter:prometheus-node-exporter
+  prometheus-alertmanager:prometheus-alertmanager amtool:prometheus-alertmanager python3:python3)
 if [ "$what" = test ]; then
-  pairs+=(prometheus-alertmanager:prometheus-alertmanager promtool:prometheus shellcheck:shellcheck)
+  pairs+=(promtool:prometheus shellcheck:shellcheck)
 fi
 missing=()
 for pair in "${pairs[@]}"; do

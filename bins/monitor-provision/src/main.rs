@@ -42,6 +42,9 @@ enum Failure {
     /// A host cannot be rendered (e.g. user_data over 16 KB).
     #[error(transparent)]
     Render(#[from] monitor_bootstrap::BootstrapError),
+    /// An alert override or user rule file does not apply (names file, line and key).
+    #[error(transparent)]
+    Alerts(#[from] monitor_alerts::AlertsError),
     /// Writing the output failed.
     #[error("cannot write {}: {source}", path.display())]
     Output {

@@ -5,6 +5,11 @@
 //! `OUT/web-1/opt/aws/aws-otel-collector/etc/config.yaml`, so the output can be read and
 //! diffed. A host directory is replaced on the next render only if it carries the
 //! marker file written here; anything else is left alone.
+//!
+//! `OUT/_alerting/` (a name no host can have) holds the stack's rule files, one per AMP
+//! rule-groups namespace (`rules/<namespace>.yml`), and `alertmanager-local.yml`: the
+//! stack's routing with every notified severity sent to `--alert-webhook` (what
+//! `scripts/local-stack.sh` runs).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -30,7 +35,17 @@ pub struct RenderArgs {
     /// placeholder.
     #[arg(long, value_name = "ID")]
     pub workspace_id: Option<String>,
+    /// The webhook `_alerting/alertmanager-local.yml` notifies.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:9095/alerts"
+    )]
+    pub alert_webhook: String,
 }
+
+/// The directory of the alerting files.
+const ALERTING_DIR: &str = "_alerting";
 
 pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     let stack = monitor_stack::load(&args.config)?;
@@ -39,6 +54,7 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     };
     // Render everything before writing anything: a bad host leaves no partial output.
     let hosts = monitor_bootstrap::render_all(&stack, &inputs)?;
+    let namespaces = monitor_alerts::stack_rules(&stack)?;
     for h in &hosts {
         let dir = write_host(&args.out, h)?;
         println!(
@@ -49,6 +65,32 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
             dir.display()
         );
     }
+    let dir = out_dir(&args.out, ALERTING_DIR)?;
+    for ns in &namespaces {
+        write_file(
+            &dir.join(format!("rules/{}.yml", ns.name)),
+            &ns.file.to_yaml(),
+            0o644,
+        )?;
+    }
+    let notify = stack.alerting.as_ref().map_or_else(
+        || monitor_stack::AlertingConfig::default().notify,
+        |a| a.notify.clone(),
+    );
+    let local = monitor_alerts::alertmanager::config(
+        &notify,
+        &monitor_alerts::alertmanager::Delivery::Webhook {
+            url: args.alert_webhook.clone(),
+        },
+        monitor_alerts::alertmanager::Timing::default(),
+        &[],
+    );
+    write_file(&dir.join("alertmanager-local.yml"), &local, 0o644)?;
+    println!(
+        "alerting: {} rule file(s), alertmanager-local.yml -> {}",
+        namespaces.len(),
+        dir.display()
+    );
     if args.workspace_id.is_none() {
         eprintln!(
             "note: no --workspace-id: the remote-write URL uses the placeholder {PLACEHOLDER_WORKSPACE_ID}"
@@ -57,8 +99,9 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn write_host(out: &Path, host: &RenderedHost) -> Result<PathBuf, Failure> {
-    let dir = out.join(&host.host);
+/// `out/name`, emptied of a previous render and marked as this command's.
+fn out_dir(out: &Path, name: &str) -> Result<PathBuf, Failure> {
+    let dir = out.join(name);
     clear_previous(&dir)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -71,6 +114,11 @@ fn write_host(out: &Path, host: &RenderedHost) -> Result<PathBuf, Failure> {
         "written by `monitor-provision render`; this directory is replaced by the next render\n",
     )
     .map_err(io(&marker))?;
+    Ok(dir)
+}
+
+fn write_host(out: &Path, host: &RenderedHost) -> Result<PathBuf, Failure> {
+    let dir = out_dir(out, &host.host)?;
     write_file(&dir.join("user-data"), &host.user_data, 0o644)?;
     for f in &host.files {
         let rel = Path::new(f.path.trim_start_matches('/'));
