@@ -33,12 +33,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$what" = test ] && [ ! -x .venv/bin/moto_server ]; then
+# moto >= 5.2.6: older releases answer CreateAlertManagerDefinition with a 404 page.
+moto_ok() {
+  [ -x .venv/bin/moto_server ] && .venv/bin/python -c \
+    'import moto, sys; sys.exit(tuple(int(x) for x in moto.__version__.split(".")[:3]) < (5, 2, 6))' 2>/dev/null
+}
+if [ "$what" = test ] && ! moto_ok; then
   echo "setup: installing moto into .venv (pip) ..." >&2
   python3 -m venv .venv 2>/dev/null || {
     [ "$(id -u)" -eq 0 ] || { echo "setup: python3-venv is missing; sudo apt-get install -y python3-venv" >&2; exit 2; }
     apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
     rm -rf .venv && python3 -m venv .venv
   }
-  .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5.1,<6'
+  .venv/bin/pip install -q --disable-pip-version-check 'moto[server]>=5.2.6,<6'
 fi

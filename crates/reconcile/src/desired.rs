@@ -76,6 +76,68 @@ pub struct Desired {
     /// `[grafana]` when `enabled = true`: the Grafana role, workspace, permissions and
     /// content are part of the stack.
     pub grafana: Option<monitor_stack::GrafanaConfig>,
+    /// With `[alerting]` enabled: the rule namespaces and the Alertmanager definition.
+    pub alerting: Option<DesiredAlerting>,
+}
+
+/// One AMP rule-groups namespace as it should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredNamespace {
+    /// Namespace name.
+    pub name: String,
+    /// The rules file (YAML; the SDK base64-encodes it).
+    pub data: String,
+    /// sha256 of `data` (kept in the namespace's [`crate::names::TAG_RULES_SHA`] tag).
+    pub sha: String,
+}
+
+/// The alerting resources inside the AMP workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredAlerting {
+    /// Rule-groups namespaces (the shipped one, one per user file).
+    pub namespaces: Vec<DesiredNamespace>,
+    /// The Alertmanager definition file (`template_files` + `alertmanager_config`).
+    pub alertmanager: String,
+}
+
+/// The alerting part of the desired state (`None` without `[alerting]` or disabled).
+///
+/// # Errors
+/// [`crate::ReconcileError::Alerts`] for an override or user rule file that does not apply.
+pub fn desired_alerting(stack: &Stack, account_id: &str) -> Result<Option<DesiredAlerting>> {
+    let Some(cfg) = stack.alerting_enabled() else {
+        return Ok(None);
+    };
+    let namespaces = monitor_alerts::stack_rules(stack)?
+        .into_iter()
+        .map(|n| {
+            let data = n.file.to_yaml();
+            DesiredNamespace {
+                name: n.name,
+                sha: sha256_hex(&data),
+                data,
+            }
+        })
+        .collect();
+    let topics = cfg
+        .notify
+        .iter()
+        .map(|s| {
+            let arn =
+                crate::names::alert_topic_arn(&stack.region, account_id, &stack.name, s.as_str());
+            (*s, arn)
+        })
+        .collect();
+    let alertmanager = monitor_alerts::alertmanager::amp_definition(
+        &cfg.notify,
+        &stack.region,
+        &topics,
+        monitor_alerts::alertmanager::Timing::default(),
+    );
+    Ok(Some(DesiredAlerting {
+        namespaces,
+        alertmanager,
+    }))
 }
 
 impl Desired {
@@ -183,6 +245,7 @@ pub fn desired(stack: &Stack, account_id: &str, workspace_id: Option<&str>) -> R
         workspace_id: workspace_id.map(str::to_string),
         hosts,
         grafana: stack.grafana_enabled().cloned(),
+        alerting: desired_alerting(stack, account_id)?,
     })
 }
 

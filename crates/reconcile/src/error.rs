@@ -110,6 +110,10 @@ pub enum ReconcileError {
     #[error(transparent)]
     Grafana(#[from] monitor_grafana::Error),
 
+    /// An alert override or user rule file does not apply (names file, line and key).
+    #[error(transparent)]
+    Alerts(#[from] monitor_alerts::AlertsError),
+
     /// Rendering a host's user_data failed.
     #[error(transparent)]
     Bootstrap(#[from] monitor_bootstrap::BootstrapError),

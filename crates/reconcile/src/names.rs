@@ -24,6 +24,9 @@ pub const TAG_BASE_SHA: &str = "monitor:base-sha256";
 pub const TAG_CONTENT_SHA: &str = "monitor:content-sha256";
 /// Prefix of the instance tags mirroring the host's labels (`label:env = prod`).
 pub const LABEL_TAG_PREFIX: &str = "label:";
+/// Rule-groups namespace tag: sha256 of the rules file it was last put with (no
+/// perpetual diff, no decoding of AMP's copy).
+pub const TAG_RULES_SHA: &str = "monitor:rules-sha256";
 /// The AWS managed policy the SSM agent needs.
 pub const SSM_CORE_POLICY_ARN: &str = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
 /// Name of the inline policy on the EC2 role.
@@ -48,6 +51,12 @@ pub struct Names {
     pub grafana_role: String,
     /// Amazon Managed Grafana workspace name, `<stack>-grafana` (found by tags, not name).
     pub grafana_workspace: String,
+}
+
+/// The ARN of the stack's SNS topic for `severity`, `<stack>-alerts-<severity>` (what the
+/// Alertmanager definition publishes to).
+pub fn alert_topic_arn(region: &str, account: &str, stack: &str, severity: &str) -> String {
+    format!("arn:aws:sns:{region}:{account}:{stack}-alerts-{severity}")
 }
 
 impl Names {

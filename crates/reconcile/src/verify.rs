@@ -122,6 +122,8 @@ mod tests {
             instances: vec![],
             amis: BTreeMap::new(),
             grafana_role: None,
+            rule_namespaces: vec![],
+            alertmanager: None,
             grafana_workspace: Some(GrafanaWorkspaceState {
                 workspace: monitor_grafana::amg::Workspace {
                     id: "g-1".into(),

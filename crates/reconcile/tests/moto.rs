@@ -847,3 +847,100 @@ async fn network_subnet_is_used_and_checked() {
     let err = plan_apply(&c, &missing).await.unwrap_err().to_string();
     assert!(err.contains("does not exist"), "{err}");
 }
+
+/// `[alerting]`: the rendered rule namespace and Alertmanager definition land in the
+/// workspace (moto keeps what it is sent), a re-plan is empty (content hash tag), a
+/// changed override updates only the namespace, and disabling alerting removes them.
+#[tokio::test]
+async fn alerting_rules_and_alertmanager_definition_converge() {
+    let (_moto, clients) = start().await;
+    let with = |extra: &str| stack(&format!("{STACK}[alerting]\n{extra}"));
+    let s = with("[alerting.rules.HostMemoryHigh]\nthreshold = 0.8\n");
+    let plan = converge(&clients, &s).await;
+    let kinds = actions(&plan);
+    assert_eq!(
+        kinds.get("rule_namespace.mt"),
+        Some(&Action::Create),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.get("alertmanager_definition.mt"),
+        Some(&Action::Create),
+        "{kinds:?}"
+    );
+    assert_no_changes(&clients, &s).await;
+
+    let ws = workspace_ids(&clients).await[0].0.clone();
+    let ns = clients
+        .amp
+        .describe_rule_groups_namespace()
+        .workspace_id(&ws)
+        .name("mt")
+        .send()
+        .await
+        .unwrap();
+    let ns = ns.rule_groups_namespace().unwrap();
+    let data = String::from_utf8(ns.data().as_ref().to_vec()).unwrap();
+    assert_eq!(
+        data,
+        monitor_alerts::stack_rules(&s).unwrap()[0].file.to_yaml()
+    );
+    assert!(data.contains("instance:node_memory_utilisation:ratio{job=\"node\"} > 0.8"));
+    let tags = ns.tags().unwrap();
+    assert_eq!(tags.get("stack").map(String::as_str), Some("mt"));
+    assert!(tags.contains_key(monitor_reconcile::names::TAG_RULES_SHA));
+    let am = clients
+        .amp
+        .describe_alert_manager_definition()
+        .workspace_id(&ws)
+        .send()
+        .await
+        .unwrap();
+    let am = String::from_utf8(
+        am.alert_manager_definition()
+            .unwrap()
+            .data()
+            .as_ref()
+            .to_vec(),
+    )
+    .unwrap();
+    let account = clients.account_id().await.unwrap();
+    assert!(
+        am.contains(&format!(
+            "arn:aws:sns:eu-west-1:{account}:mt-alerts-critical"
+        )),
+        "{am}"
+    );
+    assert!(
+        am.contains("region: eu-west-1") && am.contains("alertmanager_config: |"),
+        "{am}"
+    );
+
+    let s2 = with("[alerting.rules.HostMemoryHigh]\nthreshold = 0.85\n");
+    let (_, plan) = plan_apply(&clients, &s2).await.unwrap();
+    let kinds = actions(&plan);
+    assert_eq!(kinds.len(), 1, "only the namespace changes: {kinds:?}");
+    assert_eq!(kinds.get("rule_namespace.mt"), Some(&Action::Update));
+    converge(&clients, &s2).await;
+    assert_no_changes(&clients, &s2).await;
+
+    let off = with("enabled = false\n");
+    let plan = converge(&clients, &off).await;
+    assert_eq!(
+        actions(&plan).get("rule_namespace.mt"),
+        Some(&Action::Delete)
+    );
+    assert_eq!(
+        actions(&plan).get("alertmanager_definition.mt"),
+        Some(&Action::Delete)
+    );
+    assert_no_changes(&clients, &off).await;
+    let left = clients
+        .amp
+        .list_rule_groups_namespaces()
+        .workspace_id(&ws)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.rule_groups_namespaces().is_empty());
+}

@@ -51,6 +51,8 @@ fn empty() -> Observed {
         amis: BTreeMap::from([(monitor_stack::Architecture::X86_64, "ami-1".to_string())]),
         grafana_role: None,
         grafana_workspace: None,
+        rule_namespaces: vec![],
+        alertmanager: None,
     }
 }
 

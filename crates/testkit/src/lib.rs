@@ -44,12 +44,15 @@ pub fn find_binary(env: &str, names: &[&str], hint: &str) -> PathBuf {
     if let Ok(p) = std::env::var(env) {
         return PathBuf::from(p);
     }
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    // Workspace-local venv used by `.ci/run` for moto.
-    let root = workspace_root();
-    dirs.push(root.join(".venv/bin"));
+    // The workspace's venv first: scripts/setup.sh pins moto there, and an older moto
+    // elsewhere on PATH (a pyenv global, say) lacks APIs the tests use (moto 5.2.1 answers
+    // CreateAlertManagerDefinition with a 404 page).
+    let mut dirs = vec![workspace_root().join(".venv/bin")];
+    dirs.extend(
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .unwrap_or_default(),
+    );
     dirs.push(PathBuf::from("/usr/bin"));
     dirs.push(PathBuf::from("/usr/sbin"));
     for name in names {

@@ -3,6 +3,7 @@
 //! below: a variant of [`Op`], a line in [`plan_apply`] / [`plan_destroy`], an arm in
 //! [`execute`] (and its [`crate::plan::ResourceKind`] with its phase).
 
+pub mod alerting;
 pub mod amp;
 pub mod grafana;
 pub mod hosts;
@@ -42,6 +43,8 @@ pub enum Op {
     Hosts(hosts::HostOp),
     /// Amazon Managed Grafana.
     Grafana(grafana::GrafanaOp),
+    /// AMP rule namespaces and Alertmanager definition.
+    Alerting(alerting::AlertingOp),
 }
 
 macro_rules! op_from {
@@ -54,7 +57,8 @@ macro_rules! op_from {
     )*};
 }
 op_from!(amp::AmpOp => Amp, logs::LogsOp => Logs, network::NetworkOp => Network,
-    iam::IamOp => Iam, hosts::HostOp => Hosts, grafana::GrafanaOp => Grafana);
+    iam::IamOp => Iam, hosts::HostOp => Hosts, grafana::GrafanaOp => Grafana,
+    alerting::AlertingOp => Alerting);
 
 /// The EC2 hosts' role: EC2 may assume it; remote_write to the workspace and log
 /// shipping to the group; the SSM agent's managed policy.
@@ -118,6 +122,7 @@ pub fn grafana_role(desired: &Desired, workspace_arn: Option<&str>) -> iam::Role
 pub(crate) fn plan_apply(desired: &Desired, observed: &Observed) -> Vec<Change> {
     let amp_arn = observed.amp_workspace().map(|w| w.arn.as_str());
     let mut changes = amp::plan(desired, observed);
+    changes.extend(alerting::plan(desired, observed));
     changes.extend(logs::plan(desired, observed));
     changes.extend(network::plan(desired, observed));
     changes.extend(iam::plan_role(
@@ -142,6 +147,7 @@ pub(crate) fn plan_apply(desired: &Desired, observed: &Observed) -> Vec<Change> 
 /// Every family's part of the destroy plan.
 pub(crate) fn plan_destroy(names: &Names, observed: &Observed) -> Vec<Change> {
     let mut changes = hosts::plan_destroy(observed);
+    changes.extend(alerting::plan_destroy(names, observed));
     changes.extend(network::plan_destroy(observed));
     changes.extend(iam::plan_destroy(observed));
     changes.extend(logs::plan_destroy(observed));
@@ -159,6 +165,7 @@ pub(crate) async fn execute(env: &Env<'_>, known: &Known, op: &Op) -> Result<Ste
         Op::Iam(o) => iam::apply(env, known, o).await,
         Op::Hosts(o) => hosts::apply(env, known, o).await,
         Op::Grafana(o) => grafana::apply(env, known, o).await,
+        Op::Alerting(o) => alerting::apply(env, known, o).await,
     }
 }
 

@@ -12,8 +12,11 @@ use crate::error::{ReconcileError, Result};
 use crate::names::Names;
 use crate::Clients;
 
+mod alerting;
 mod ec2;
 mod iam;
+
+pub use alerting::{AlertmanagerState, RuleNamespaceState};
 
 pub use ec2::ami;
 use ec2::{instances, network, security_groups};
@@ -171,15 +174,17 @@ pub struct Observed {
     pub grafana_role: Option<RoleState>,
     /// The Grafana workspace found by the stack's tags (only with `[grafana] enabled`).
     pub grafana_workspace: Option<GrafanaWorkspaceState>,
+    /// The stack's rule-groups namespaces in its workspace, by name.
+    pub rule_namespaces: Vec<RuleNamespaceState>,
+    /// The workspace's Alertmanager definition.
+    pub alertmanager: Option<AlertmanagerState>,
 }
 
 impl Observed {
     /// The stack's AMP workspace: the oldest one whose creation did not fail. Plan,
     /// apply, outputs and verify all choose with this.
     pub fn amp_workspace(&self) -> Option<&WorkspaceState> {
-        self.workspaces
-            .iter()
-            .find(|w| w.status != WorkspaceStatusCode::CreationFailed)
+        choose_workspace(&self.workspaces)
     }
 
     /// The hosts' security group: the one in the stack's VPC; without a resolved
@@ -197,6 +202,14 @@ impl Observed {
             .as_ref()
             .filter(|w| !w.workspace.is_failed())
     }
+}
+
+/// The one rule choosing the stack's workspace among the tagged ones: the oldest whose
+/// creation did not fail ([`Observed::amp_workspace`]).
+fn choose_workspace(workspaces: &[WorkspaceState]) -> Option<&WorkspaceState> {
+    workspaces
+        .iter()
+        .find(|w| w.status != WorkspaceStatusCode::CreationFailed)
 }
 
 /// The SSM public parameter holding the latest AL2023 AMI for `arch`.
@@ -253,7 +266,18 @@ pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<O
             (Some(network), amis)
         }
     };
+    // Alerting lives inside the chosen workspace; read it once that is ACTIVE.
+    let (rule_namespaces, alertmanager) =
+        match choose_workspace(&workspaces).filter(|w| w.status == WorkspaceStatusCode::Active) {
+            Some(w) => tokio::try_join!(
+                alerting::rule_namespaces(clients, &names, &w.id),
+                alerting::alertmanager(clients, &w.id),
+            )?,
+            None => (Vec::new(), None),
+        };
     Ok(Observed {
+        rule_namespaces,
+        alertmanager,
         account_id,
         region: clients.region.clone(),
         workspaces,

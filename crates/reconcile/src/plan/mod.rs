@@ -66,6 +66,10 @@ pub enum ResourceKind {
     GrafanaPermissions,
     /// Grafana folder, datasources and dashboards (through a short-lived token).
     GrafanaContent,
+    /// AMP rule-groups namespace (`[alerting]`).
+    RuleNamespace,
+    /// AMP Alertmanager definition (`[alerting]`).
+    AlertmanagerDefinition,
 }
 
 impl ResourceKind {
@@ -85,6 +89,8 @@ impl ResourceKind {
             Self::GrafanaWorkspace => "grafana_workspace",
             Self::GrafanaPermissions => "grafana_permissions",
             Self::GrafanaContent => "grafana_content",
+            Self::RuleNamespace => "rule_namespace",
+            Self::AlertmanagerDefinition => "alertmanager_definition",
         }
     }
 }
@@ -316,6 +322,9 @@ pub(crate) fn phase(c: &Change) -> u8 {
     match (c.resource.kind, c.action) {
         (AmpWorkspace | LogGroup | SecurityGroup, Create | Update | Replace) => 1,
         (IamRole, Create | Update | Replace) => 2,
+        (RuleNamespace, Create | Update | Replace) => 2,
+        (AlertmanagerDefinition, Create | Update | Replace) => 3,
+        (RuleNamespace | AlertmanagerDefinition, Delete) => 8,
         (
             IamRolePolicy | IamRolePolicyAttachment | IamInstanceProfile,
             Create | Update | Replace,

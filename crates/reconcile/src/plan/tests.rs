@@ -31,6 +31,8 @@ fn empty() -> Observed {
         amis: BTreeMap::new(),
         grafana_role: None,
         grafana_workspace: None,
+        rule_namespaces: vec![],
+        alertmanager: None,
     }
 }
 
