@@ -283,3 +283,57 @@ fn unnotified_severities_reach_nobody() {
     assert!(!cfg.contains("shop-alerts-warning"), "{cfg}");
     assert!(cfg.contains("group_wait: 1s"), "{cfg}");
 }
+
+/// `amtool template render` of the SNS templates on a worst case: a 63-character host,
+/// a long user alert name, 25 alerts in the group. The subject fits SNS (under 100
+/// characters, starts with a printable character, one line); the message lists 20 alerts
+/// and says how many there were.
+#[test]
+fn sns_templates_fit_sns_limits() {
+    let amtool = tool("amtool", "prometheus-alertmanager");
+    let dir = tempfile::tempdir().unwrap();
+    let tmpl = dir.path().join("sns.tmpl");
+    std::fs::write(&tmpl, alertmanager::SNS_TEMPLATE).unwrap();
+    let host = "h".repeat(63);
+    let name = "AVeryLongUserDefinedAlertNameThatGoesOnAndOnForeverAndEver";
+    let alert = |i: usize| {
+        serde_json::json!({
+            "status": "firing",
+            "labels": {"alertname": name, "severity": "critical", "host": host, "n": i.to_string()},
+            "annotations": {"summary": format!("summary {i}"), "description": "d", "runbook_url": "https://x/y"},
+            "startsAt": "2026-12-06T06:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "", "fingerprint": format!("{i:016x}")
+        })
+    };
+    let data = serde_json::json!({
+        "receiver": "severity-critical", "status": "firing",
+        "alerts": (0..25).map(alert).collect::<Vec<_>>(),
+        "groupLabels": {"host": host},
+        "commonLabels": {"alertname": name, "severity": "critical", "host": host},
+        "commonAnnotations": {}, "externalURL": "http://am"
+    });
+    let data_path = dir.path().join("data.json");
+    std::fs::write(&data_path, data.to_string()).unwrap();
+    let render = |text: &str| {
+        run_ok(
+            Command::new(&amtool)
+                .arg("template")
+                .arg("render")
+                .arg(format!("--template.glob={}", tmpl.display()))
+                .arg(format!("--template.data={}", data_path.display()))
+                .arg(format!("--template.text={text}")),
+        )
+    };
+    let subject = render("{{ template \"monitor.sns.subject\" . }}");
+    let subject = subject.trim_end_matches('\n');
+    assert!(subject.len() < 100, "{} chars: {subject}", subject.len());
+    assert!(
+        subject.starts_with("[FIRING:25] critical AVeryLong"),
+        "{subject}"
+    );
+    assert!(!subject.contains('\n') && subject.is_ascii(), "{subject:?}");
+    let message = render("{{ template \"monitor.sns.message\" . }}");
+    assert_eq!(message.matches("FIRING critical").count(), 20, "{message}");
+    assert!(message.contains("(20 of 25 alerts shown)"), "{message}");
+    assert!(message.contains("Runbook: https://x/y"), "{message}");
+}
