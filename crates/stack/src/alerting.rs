@@ -103,14 +103,14 @@ impl Subscriber {
     }
 }
 
-/// `endpoint` as it may be printed: an HTTPS URL cut to `https://host/…`, anything else
-/// unchanged.
+/// `endpoint` as it may be printed: a URL (any scheme) cut to `scheme://host/…`, an
+/// email address unchanged.
 pub fn redact_endpoint(endpoint: &str) -> String {
-    match endpoint.strip_prefix("https://") {
-        Some(rest) => {
+    match endpoint.split_once("://") {
+        Some((scheme, rest)) => {
             let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
             let host = host.rsplit('@').next().unwrap_or_default();
-            format!("https://{host}/…")
+            format!("{scheme}://{host}/…")
         }
         None => endpoint.to_string(),
     }

@@ -257,7 +257,7 @@ fn alerting_bad_values_name_line_and_key() {
             minimal()
         ),
         4,
-        "alerting.routes",
+        "alerting.routes.\"a@example.com\"",
         "add it to alerting.notify",
     );
     assert_err(
