@@ -73,10 +73,7 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
             0o644,
         )?;
     }
-    let notify = stack.alerting.as_ref().map_or_else(
-        || monitor_stack::AlertingConfig::default().notify,
-        |a| a.notify.clone(),
-    );
+    let notify = stack.alerting.clone().unwrap_or_default().notify;
     let local = monitor_alerts::alertmanager::config(
         &notify,
         &monitor_alerts::alertmanager::Delivery::Webhook {

@@ -6,7 +6,6 @@
 //! `API_PutAlertManagerDefinition.html`; the SDK base64-encodes the `data` blob).
 
 use aws_sdk_amp::primitives::Blob;
-use aws_sdk_amp::types::{AlertManagerDefinitionStatusCode, RuleGroupsNamespaceStatusCode};
 use serde::Serialize;
 
 use super::{ignore_not_found, Env, Known, StepOutput};
@@ -302,78 +301,73 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &AlertingOp) -> Resu
 }
 
 async fn wait_namespace(env: &Env<'_>, ws: &str, name: &str) -> Result<()> {
-    let what = format!("rule namespace {name} to be ACTIVE");
-    let wait = env.wait_guard(&format!("waiting for {what}"));
-    poll_until(
-        &what,
-        env.wait(),
-        |s, t| wait.set(&format!("waiting for {what}: {s} ({}s)", t.as_secs())),
-        || async {
-            let out = env
-                .clients
-                .amp
-                .describe_rule_groups_namespace()
-                .workspace_id(ws)
-                .name(name)
-                .send()
-                .await
-                .map_err(|e| ReconcileError::from_sdk("aps:DescribeRuleGroupsNamespace", e))?;
-            let status = out.rule_groups_namespace().and_then(|n| n.status());
-            let code = status.map(|s| s.status_code().clone());
-            match code {
-                Some(RuleGroupsNamespaceStatusCode::Active) => Ok(Poll::Ready(())),
-                Some(
-                    c @ (RuleGroupsNamespaceStatusCode::CreationFailed
-                    | RuleGroupsNamespaceStatusCode::UpdateFailed),
-                ) => Err(ReconcileError::Failed(format!(
-                    "rule namespace {name} is {}: {}",
-                    c.as_str(),
-                    status
-                        .and_then(|s| s.status_reason())
-                        .unwrap_or("AMP gave no reason")
-                ))),
-                other => Ok(Poll::Pending(
-                    other.as_ref().map_or("unknown", |s| s.as_str()).to_string(),
-                )),
-            }
-        },
-    )
+    wait_active(env, &format!("rule namespace {name}"), || async {
+        let out = env
+            .clients
+            .amp
+            .describe_rule_groups_namespace()
+            .workspace_id(ws)
+            .name(name)
+            .send()
+            .await
+            .map_err(|e| ReconcileError::from_sdk("aps:DescribeRuleGroupsNamespace", e))?;
+        let status = out.rule_groups_namespace().and_then(|n| n.status());
+        Ok(status.map(|s| {
+            (
+                s.status_code().as_str().to_string(),
+                s.status_reason().map(str::to_string),
+            )
+        }))
+    })
     .await
 }
 
 async fn wait_alertmanager(env: &Env<'_>, ws: &str) -> Result<()> {
-    let what = "the Alertmanager definition to be ACTIVE".to_string();
-    let wait = env.wait_guard(&format!("waiting for {what}"));
+    wait_active(env, "the Alertmanager definition", || async {
+        let out = env
+            .clients
+            .amp
+            .describe_alert_manager_definition()
+            .workspace_id(ws)
+            .send()
+            .await
+            .map_err(|e| ReconcileError::from_sdk("aps:DescribeAlertManagerDefinition", e))?;
+        let status = out.alert_manager_definition().and_then(|d| d.status());
+        Ok(status.map(|s| {
+            (
+                s.status_code().as_str().to_string(),
+                s.status_reason().map(str::to_string),
+            )
+        }))
+    })
+    .await
+}
+
+/// Polls `describe` (status code and AMP's `statusReason`) until ACTIVE; CREATION_FAILED
+/// and UPDATE_FAILED end the wait with the reason. Rule namespaces and the Alertmanager
+/// definition share these codes.
+async fn wait_active<F, Fut>(env: &Env<'_>, what: &str, describe: F) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<(String, Option<String>)>>>,
+{
+    let waiting = format!("{what} to be ACTIVE");
+    let wait = env.wait_guard(&format!("waiting for {waiting}"));
     poll_until(
-        &what,
+        &waiting,
         env.wait(),
-        |s, t| wait.set(&format!("waiting for {what}: {s} ({}s)", t.as_secs())),
+        |s, t| wait.set(&format!("waiting for {waiting}: {s} ({}s)", t.as_secs())),
         || async {
-            let out = env
-                .clients
-                .amp
-                .describe_alert_manager_definition()
-                .workspace_id(ws)
-                .send()
-                .await
-                .map_err(|e| ReconcileError::from_sdk("aps:DescribeAlertManagerDefinition", e))?;
-            let status = out.alert_manager_definition().and_then(|d| d.status());
-            let code = status.map(|s| s.status_code().clone());
-            match code {
-                Some(AlertManagerDefinitionStatusCode::Active) => Ok(Poll::Ready(())),
-                Some(
-                    c @ (AlertManagerDefinitionStatusCode::CreationFailed
-                    | AlertManagerDefinitionStatusCode::UpdateFailed),
-                ) => Err(ReconcileError::Failed(format!(
-                    "the Alertmanager definition is {}: {}",
-                    c.as_str(),
-                    status
-                        .and_then(|s| s.status_reason())
-                        .unwrap_or("AMP gave no reason")
-                ))),
-                other => Ok(Poll::Pending(
-                    other.as_ref().map_or("unknown", |s| s.as_str()).to_string(),
-                )),
+            match describe().await? {
+                Some((code, _)) if code == "ACTIVE" => Ok(Poll::Ready(())),
+                Some((code, reason)) if code == "CREATION_FAILED" || code == "UPDATE_FAILED" => {
+                    Err(ReconcileError::Failed(format!(
+                        "{what} is {code}: {}",
+                        reason.as_deref().unwrap_or("AMP gave no reason")
+                    )))
+                }
+                Some((code, _)) => Ok(Poll::Pending(code)),
+                None => Ok(Poll::Pending("unknown".to_string())),
             }
         },
     )
