@@ -19,7 +19,7 @@ pub struct LogAlarm {
     /// Metric the filter counts into (value 1 per matching event).
     pub metric_name: &'static str,
     /// The alarm fires when the sum over `period_secs` is at least this.
-    pub threshold: f64,
+    pub threshold: u32,
     /// Alarm period in seconds (a multiple of 60).
     pub period_secs: i32,
     /// Which topic the alarm notifies.
@@ -34,7 +34,7 @@ pub const LOG_ALARMS: &[LogAlarm] = &[
         name: "errors",
         pattern: "?ERROR ?Error ?error ?panic ?PANIC ?Panic",
         metric_name: "ErrorLines",
-        threshold: 20.0,
+        threshold: 20,
         period_secs: 300,
         severity: Severity::Warning,
         description: "20 or more log lines with error or panic in 5 minutes on the stack's hosts (see docs/alerts.md#log-errors)",
@@ -43,7 +43,7 @@ pub const LOG_ALARMS: &[LogAlarm] = &[
         name: "service-crashed",
         pattern: "?\"Main process exited, code=killed\" ?\"Main process exited, code=dumped\"",
         metric_name: "ServiceCrashes",
-        threshold: 1.0,
+        threshold: 1,
         period_secs: 300,
         severity: Severity::Warning,
         description: "A service was killed by a signal or dumped core (node_exporter, the collector, the CloudWatch Agent ...) (see docs/alerts.md#log-service-crashed)",
@@ -52,7 +52,7 @@ pub const LOG_ALARMS: &[LogAlarm] = &[
         name: "service-restarting",
         pattern: "\"Scheduled restart job\"",
         metric_name: "ServiceRestarts",
-        threshold: 3.0,
+        threshold: 3,
         period_secs: 900,
         severity: Severity::Warning,
         description: "systemd restarted services 3 or more times in 15 minutes: a crash loop (see docs/alerts.md#log-service-restarting)",
@@ -61,7 +61,7 @@ pub const LOG_ALARMS: &[LogAlarm] = &[
         name: "unit-failed",
         pattern: "\"Failed with result\"",
         metric_name: "FailedUnits",
-        threshold: 1.0,
+        threshold: 1,
         period_secs: 300,
         severity: Severity::Critical,
         description: "A systemd unit entered the failed state (see docs/alerts.md#log-unit-failed)",
@@ -78,9 +78,15 @@ pub fn filter_name(stack: &Stack, a: &LogAlarm) -> String {
     format!("{}-{}", stack.name, a.name)
 }
 
+/// The prefix of every log alarm name of the stack called `stack` (what the SNS topic
+/// policy lets CloudWatch publish for).
+pub fn alarm_prefix(stack: &str) -> String {
+    format!("{stack}-log-")
+}
+
 /// The alarm's name.
 pub fn alarm_name(stack: &Stack, a: &LogAlarm) -> String {
-    format!("{}-log-{}", stack.name, a.name)
+    format!("{}{}", alarm_prefix(&stack.name), a.name)
 }
 
 /// The log alarms of `stack` (none when `[alerting] log_alarms = false`).

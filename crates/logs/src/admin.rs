@@ -160,3 +160,113 @@ pub async fn delete_log_group(client: &Client, name: &str) -> Result<bool, LogsE
         },
     }
 }
+
+/// A metric filter counting matching events: value 1 per event into `namespace/metric_name`
+/// (no dimensions, so an alarm on the metric needs none either).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricFilter {
+    /// Filter name.
+    pub name: String,
+    /// Filter pattern.
+    pub pattern: String,
+    /// CloudWatch metric namespace.
+    pub namespace: String,
+    /// CloudWatch metric name.
+    pub metric_name: String,
+}
+
+/// The metric filters of group `group` whose names start with `prefix`.
+///
+/// # Errors
+/// [`LogsError`] from DescribeMetricFilters (a missing group gives an empty list).
+pub async fn metric_filters(
+    client: &Client,
+    group: &str,
+    prefix: &str,
+) -> Result<Vec<MetricFilter>, LogsError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = match client
+            .describe_metric_filters()
+            .log_group_name(group)
+            .filter_name_prefix(prefix)
+            .set_next_token(token)
+            .send()
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => match LogsError::from_sdk("DescribeMetricFilters", e) {
+                LogsError::NotFound { .. } => return Ok(out),
+                other => return Err(other),
+            },
+        };
+        for f in page.metric_filters() {
+            let t = f.metric_transformations().first();
+            out.push(MetricFilter {
+                name: f.filter_name().unwrap_or_default().to_string(),
+                pattern: f.filter_pattern().unwrap_or_default().to_string(),
+                namespace: t
+                    .map(|t| t.metric_namespace().to_string())
+                    .unwrap_or_default(),
+                metric_name: t.map(|t| t.metric_name().to_string()).unwrap_or_default(),
+            });
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Creates or replaces the metric filter `f` on group `group` (PutMetricFilter is an
+/// upsert by name).
+///
+/// # Errors
+/// [`LogsError`] from PutMetricFilter or building the transformation.
+pub async fn put_metric_filter(
+    client: &Client,
+    group: &str,
+    f: &MetricFilter,
+) -> Result<(), LogsError> {
+    let t = aws_sdk_cloudwatchlogs::types::MetricTransformation::builder()
+        .metric_name(&f.metric_name)
+        .metric_namespace(&f.namespace)
+        .metric_value("1")
+        .build()
+        .map_err(|e| LogsError::InvalidRequest(format!("metric filter {}: {e}", f.name)))?;
+    client
+        .put_metric_filter()
+        .log_group_name(group)
+        .filter_name(&f.name)
+        .filter_pattern(&f.pattern)
+        .metric_transformations(t)
+        .send()
+        .await
+        .map_err(|e| LogsError::from_sdk("PutMetricFilter", e))?;
+    Ok(())
+}
+
+/// Deletes the metric filter `name` of group `group`; `Ok(false)` when it did not exist.
+///
+/// # Errors
+/// [`LogsError`] from DeleteMetricFilter other than not-found.
+pub async fn delete_metric_filter(
+    client: &Client,
+    group: &str,
+    name: &str,
+) -> Result<bool, LogsError> {
+    match client
+        .delete_metric_filter()
+        .log_group_name(group)
+        .filter_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) => match LogsError::from_sdk("DeleteMetricFilter", e) {
+            LogsError::NotFound { .. } => Ok(false),
+            other => Err(other),
+        },
+    }
+}

@@ -17,6 +17,12 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     /// STS: the account id.
     pub sts: aws_sdk_sts::Client,
+    /// SNS: the alert topics and their subscriptions.
+    pub sns: aws_sdk_sns::Client,
+    /// KMS: the key encrypting the alert topics.
+    pub kms: aws_sdk_kms::Client,
+    /// CloudWatch: the log alarms.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// Amazon Managed Grafana control plane, used only through `monitor_grafana::amg`.
     pub grafana: monitor_grafana::amg::Amg,
     /// CloudWatch Logs, used only through `monitor_logs::admin`.
@@ -47,6 +53,9 @@ impl Clients {
             amp: aws_sdk_amp::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+            kms: aws_sdk_kms::Client::new(sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
             grafana: monitor_grafana::amg::Amg::new(aws_sdk_grafana::Client::new(sdk)),
             logs: monitor_logs::client(sdk),
             region,

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use monitor_alerts::log_alarms;
 use monitor_bootstrap::{RenderInputs, RenderedFile};
 use monitor_grafana::api::{ContentSpec, StackContent};
-use monitor_stack::{Host, Stack};
+use monitor_stack::{Host, Severity, Stack};
 
 use crate::error::Result;
 use crate::names::{
@@ -91,13 +92,85 @@ pub struct DesiredNamespace {
     pub sha: String,
 }
 
-/// The alerting resources inside the AMP workspace.
+/// The alerting resources: inside the AMP workspace, the SNS topics they publish to and
+/// the CloudWatch Logs alarms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredAlerting {
     /// Rule-groups namespaces (the shipped one, one per user file).
     pub namespaces: Vec<DesiredNamespace>,
     /// The Alertmanager definition file (`template_files` + `alertmanager_config`).
     pub alertmanager: String,
+    /// One SNS topic per notified severity.
+    pub topics: Vec<DesiredTopic>,
+    /// Metric filters on the stack's log group and their alarms (`[alerting] log_alarms`).
+    pub log_alarms: Vec<DesiredLogAlarm>,
+}
+
+/// One SNS alert topic, encrypted with the stack's key ([`crate::names::Names::alert_key_alias`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredTopic {
+    /// `critical`, `warning` or `info`.
+    pub severity: Severity,
+    /// `<stack>-alerts-<severity>`.
+    pub name: String,
+    /// Its ARN.
+    pub arn: String,
+    /// Whether log alarms publish to it (the topic policy then lets CloudWatch publish).
+    pub log_alarms: bool,
+    /// The subscribers routed this severity.
+    pub subscriptions: Vec<DesiredSubscription>,
+}
+
+/// One subscription of a topic.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DesiredSubscription {
+    /// `email` or `https`.
+    pub protocol: &'static str,
+    /// The address or URL (an HTTPS URL often carries an integration key: never printed,
+    /// see [`DesiredSubscription::shown`]).
+    pub endpoint: String,
+}
+
+impl DesiredSubscription {
+    /// How the subscription is named in plans and reports: the protocol and the endpoint
+    /// cut to `https://host/…`, plus a short hash of the full endpoint for an HTTPS one so
+    /// two integrations on one host stay apart.
+    pub fn shown(&self) -> String {
+        subscription_shown(self.protocol, &self.endpoint)
+    }
+}
+
+/// [`DesiredSubscription::shown`] of any endpoint.
+pub fn subscription_shown(protocol: &str, endpoint: &str) -> String {
+    let redacted = monitor_stack::redact_endpoint(endpoint);
+    if redacted == endpoint {
+        format!("{protocol}:{endpoint}")
+    } else {
+        format!("{protocol}:{redacted}#{}", &sha256_hex(endpoint)[..8])
+    }
+}
+
+impl std::fmt::Debug for DesiredSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+/// One CloudWatch Logs metric filter and the alarm on its metric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredLogAlarm {
+    /// The filter (on the stack's log group).
+    pub filter: monitor_logs::admin::MetricFilter,
+    /// Alarm name.
+    pub alarm_name: String,
+    /// The alarm's description.
+    pub description: String,
+    /// Alarm when the sum over `period_secs` is at least this.
+    pub threshold: u32,
+    /// Period in seconds.
+    pub period_secs: i32,
+    /// The topic notified (`None` when the alarm's severity is not in `notify`).
+    pub topic_arn: Option<String>,
 }
 
 /// The alerting part of the desired state (`None` without `[alerting]` or disabled).
@@ -122,21 +195,60 @@ pub fn desired_alerting(stack: &Stack, account_id: &str) -> Result<Option<Desire
     let topics = cfg
         .notify
         .iter()
-        .map(|s| {
-            let arn =
-                crate::names::alert_topic_arn(&stack.region, account_id, &stack.name, s.as_str());
-            (*s, arn)
+        .map(|sev| DesiredTopic {
+            severity: *sev,
+            name: crate::names::alert_topic_name(&stack.name, sev.as_str()),
+            arn: crate::names::alert_topic_arn(
+                &stack.region,
+                account_id,
+                &stack.name,
+                sev.as_str(),
+            ),
+            log_alarms: log_alarms::log_alarms(stack)
+                .iter()
+                .any(|a| a.severity == *sev),
+            subscriptions: cfg
+                .subscribers
+                .iter()
+                .filter(|s| s.severities.contains(sev))
+                .map(|s| DesiredSubscription {
+                    protocol: s.protocol.as_str(),
+                    endpoint: s.endpoint.clone(),
+                })
+                .collect(),
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let topic_arns = topics.iter().map(|t| (t.severity, t.arn.clone())).collect();
     let alertmanager = monitor_alerts::alertmanager::amp_definition(
         &cfg.notify,
         &stack.region,
-        &topics,
+        &topic_arns,
         monitor_alerts::alertmanager::Timing::default(),
     );
+    let log_alarms = log_alarms::log_alarms(stack)
+        .iter()
+        .map(|a| DesiredLogAlarm {
+            filter: monitor_logs::admin::MetricFilter {
+                name: log_alarms::filter_name(stack, a),
+                pattern: a.pattern.to_string(),
+                namespace: log_alarms::metric_namespace(stack),
+                metric_name: a.metric_name.to_string(),
+            },
+            alarm_name: log_alarms::alarm_name(stack, a),
+            description: a.description.to_string(),
+            threshold: a.threshold,
+            period_secs: a.period_secs,
+            topic_arn: topics
+                .iter()
+                .find(|t| t.severity == a.severity)
+                .map(|t| t.arn.clone()),
+        })
+        .collect();
     Ok(Some(DesiredAlerting {
         namespaces,
         alertmanager,
+        topics,
+        log_alarms,
     }))
 }
 
@@ -159,7 +271,7 @@ impl Desired {
             &self.log_group,
             amp_id,
             grafana_version,
-            false, // wired to the stack's [alerting] with the alerting families
+            self.alerting.is_some(),
         ))
     }
 

@@ -154,6 +154,7 @@ const ACCESS_DENIED: &[&str] = &[
     "AccessDeniedException",
     "UnauthorizedOperation",
     "UnauthorizedAccess",
+    "AuthorizationError",
 ];
 
 /// Error codes that mean "a quota is used up".

@@ -51,12 +51,22 @@ pub struct Names {
     pub grafana_role: String,
     /// Amazon Managed Grafana workspace name, `<stack>-grafana` (found by tags, not name).
     pub grafana_workspace: String,
+    /// Alias of the KMS key encrypting the alert topics, `alias/<stack>-alerts`.
+    pub alert_key_alias: String,
 }
 
-/// The ARN of the stack's SNS topic for `severity`, `<stack>-alerts-<severity>` (what the
-/// Alertmanager definition publishes to).
+/// The name of the stack's SNS topic for `severity`, `<stack>-alerts-<severity>`.
+pub fn alert_topic_name(stack: &str, severity: &str) -> String {
+    format!("{stack}-alerts-{severity}")
+}
+
+/// The ARN of the stack's SNS topic for `severity` (what the Alertmanager definition and
+/// the log alarms publish to).
 pub fn alert_topic_arn(region: &str, account: &str, stack: &str, severity: &str) -> String {
-    format!("arn:aws:sns:{region}:{account}:{stack}-alerts-{severity}")
+    format!(
+        "arn:aws:sns:{region}:{account}:{}",
+        alert_topic_name(stack, severity)
+    )
 }
 
 impl Names {
@@ -70,6 +80,7 @@ impl Names {
             security_group: format!("{stack}-hosts"),
             grafana_role: format!("{stack}-grafana"),
             grafana_workspace: format!("{stack}-grafana"),
+            alert_key_alias: format!("alias/{stack}-alerts"),
         }
     }
 

@@ -1,7 +1,8 @@
-//! Every IAM policy document of the stack, as typed structs serialised to JSON: the EC2
+//! Every policy document of the stack, as typed structs serialised to JSON: the EC2
 //! role's trust and inline policies (AMP remote_write on the workspace ARN only, log
-//! shipping on the log group only) and the Amazon Managed Grafana workspace role's trust
-//! and inline policies (AMP query on the workspace only, Logs read on the group only).
+//! shipping on the log group only), the Amazon Managed Grafana workspace role's trust
+//! and inline policies (AMP query on the workspace only, Logs read on the group only),
+//! the alert topics' KMS key policy and the alert topics' access policy.
 //! One module owns them all, so the plan diffs and apply puts the same documents.
 
 use std::collections::BTreeMap;
@@ -39,15 +40,49 @@ pub struct Statement {
     pub resource: Option<Vec<String>>,
     /// Conditions: operator → key → value.
     #[serde(rename = "Condition", skip_serializing_if = "Option::is_none", default)]
-    pub condition: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    pub condition: Option<Conditions>,
 }
 
-/// A service principal.
+/// A principal: an AWS service or an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     /// e.g. `ec2.amazonaws.com`.
-    #[serde(rename = "Service")]
-    pub service: String,
+    #[serde(rename = "Service", skip_serializing_if = "Option::is_none", default)]
+    pub service: Option<String>,
+    /// e.g. `arn:aws:iam::123456789012:root` (key policies).
+    #[serde(rename = "AWS", skip_serializing_if = "Option::is_none", default)]
+    pub aws: Option<String>,
+}
+
+impl Principal {
+    /// The AWS service `name` (`aps.amazonaws.com`).
+    pub fn service(name: &str) -> Principal {
+        Principal {
+            service: Some(name.to_string()),
+            aws: None,
+        }
+    }
+
+    /// The account `account_id` (its root: every IAM identity the account allows).
+    pub fn account(account_id: &str) -> Principal {
+        Principal {
+            service: None,
+            aws: Some(format!("arn:aws:iam::{account_id}:root")),
+        }
+    }
+}
+
+/// Condition operator → key → value.
+type Conditions = BTreeMap<String, BTreeMap<String, String>>;
+
+fn conditions(items: &[(&str, &str, &str)]) -> Conditions {
+    let mut c = Conditions::new();
+    for (op, key, value) in items {
+        c.entry(op.to_string())
+            .or_default()
+            .insert(key.to_string(), value.to_string());
+    }
+    c
 }
 
 impl PolicyDocument {
@@ -82,9 +117,7 @@ pub fn trust_policy() -> PolicyDocument {
         statement: vec![Statement {
             sid: None,
             effect: "Allow".into(),
-            principal: Some(Principal {
-                service: "ec2.amazonaws.com".into(),
-            }),
+            principal: Some(Principal::service("ec2.amazonaws.com")),
             action: vec!["sts:AssumeRole".into()],
             resource: None,
             condition: None,
@@ -130,26 +163,17 @@ pub fn host_policy(workspace_arn: &str, log_group_arn: &str) -> PolicyDocument {
 /// role, only for workspaces of this account in this region (confused-deputy guard; the
 /// workspace id is not known yet when the role is created, hence `workspaces/*`).
 pub fn grafana_trust_policy(account_id: &str, region: &str) -> PolicyDocument {
-    let mut cond = BTreeMap::new();
-    cond.insert(
-        "StringEquals".to_string(),
-        BTreeMap::from([("aws:SourceAccount".to_string(), account_id.to_string())]),
-    );
-    cond.insert(
-        "ArnLike".to_string(),
-        BTreeMap::from([(
-            "aws:SourceArn".to_string(),
-            format!("arn:aws:grafana:{region}:{account_id}:/workspaces/*"),
-        )]),
-    );
+    let workspaces = format!("arn:aws:grafana:{region}:{account_id}:/workspaces/*");
+    let cond = conditions(&[
+        ("StringEquals", "aws:SourceAccount", account_id),
+        ("ArnLike", "aws:SourceArn", &workspaces),
+    ]);
     PolicyDocument {
         version: VERSION.into(),
         statement: vec![Statement {
             sid: Some("GrafanaAssumeRole".into()),
             effect: "Allow".into(),
-            principal: Some(Principal {
-                service: "grafana.amazonaws.com".into(),
-            }),
+            principal: Some(Principal::service("grafana.amazonaws.com")),
             action: vec!["sts:AssumeRole".into()],
             resource: None,
             condition: Some(cond),
@@ -168,10 +192,17 @@ pub fn grafana_trust_policy(account_id: &str, region: &str) -> PolicyDocument {
 ///   CloudWatch datasource calls `DescribeLogGroups` for its log group picker and health;
 /// - CloudWatch metrics read (`GetMetricData`, `ListMetrics`, …) on `*`, which the
 ///   CloudWatch datasource health check and metric queries need (these actions have no
-///   resource-level scoping).
-pub fn grafana_policy(amp_workspace_arn: &str, log_group_arn: &str) -> PolicyDocument {
+///   resource-level scoping);
+/// - with `alerting`, the read side of AMP's ruler and Alertmanager on the workspace
+///   only ([`GRAFANA_ALERTING_READ`]), so Grafana's Alerting UI lists the rules and the
+///   firing alerts — no silence or alert writes.
+pub fn grafana_policy(
+    amp_workspace_arn: &str,
+    log_group_arn: &str,
+    alerting: bool,
+) -> PolicyDocument {
     let group = log_group_arn.trim_end_matches(":*");
-    PolicyDocument {
+    let mut doc = PolicyDocument {
         version: VERSION.into(),
         statement: vec![
             allow(
@@ -222,6 +253,127 @@ pub fn grafana_policy(amp_workspace_arn: &str, log_group_arn: &str) -> PolicyDoc
                 vec!["*".into()],
             ),
         ],
+    };
+    if alerting {
+        doc.statement.push(allow(
+            "AmpAlertingRead",
+            &GRAFANA_ALERTING_READ,
+            vec![amp_workspace_arn.to_string()],
+        ));
+    }
+    doc
+}
+
+/// The AMP actions Grafana's Alerting UI reads with (the ruler's rule list, the
+/// Alertmanager's alerts, groups, receivers, silences and status).
+pub const GRAFANA_ALERTING_READ: [&str; 7] = [
+    "aps:ListRules",
+    "aps:ListAlertManagerAlerts",
+    "aps:ListAlertManagerAlertGroups",
+    "aps:ListAlertManagerReceivers",
+    "aps:ListAlertManagerSilences",
+    "aps:GetAlertManagerSilence",
+    "aps:GetAlertManagerStatus",
+];
+
+/// The services that publish to the alert topics: AMP's Alertmanager
+/// (`AMP-UG/AMP-alertmanager-receiver-AMPpermission.html`) and CloudWatch alarms.
+pub const TOPIC_PUBLISHERS: [&str; 2] = ["aps.amazonaws.com", "cloudwatch.amazonaws.com"];
+
+/// The key policy of the stack's alert-topic KMS key:
+/// - the account administers the key (without it nobody could change or delete it);
+/// - AMP and CloudWatch (the topic publishers) may `kms:GenerateDataKey*` and
+///   `kms:Decrypt`, which SNS server-side encryption needs from a publisher
+///   (`sns/latest/dg/sns-key-management.html`, "Enable compatibility between event sources
+///   from AWS services and encrypted topics"; `AMP-UG/AMP-alertmanager-receiver-AMPpermission.html`),
+///   only for the stack's alert topics: SNS passes the topic ARN as the encryption
+///   context `aws:sns:topicArn` (the condition AWS documents for GameLift's SSE topics,
+///   `flexmatchguide/queue-notification-sns-sse.html`).
+pub fn alert_key_policy(account_id: &str, region: &str, stack: &str) -> PolicyDocument {
+    let topics = crate::names::alert_topic_arn(region, account_id, stack, "*");
+    let mut statement = vec![Statement {
+        sid: Some("AccountAdministersKey".into()),
+        effect: "Allow".into(),
+        principal: Some(Principal::account(account_id)),
+        action: vec!["kms:*".into()],
+        resource: Some(vec!["*".into()]),
+        condition: None,
+    }];
+    for (sid, service) in [
+        ("AmpAlertmanagerUsesKey", TOPIC_PUBLISHERS[0]),
+        ("CloudWatchAlarmsUseKey", TOPIC_PUBLISHERS[1]),
+    ] {
+        statement.push(Statement {
+            sid: Some(sid.into()),
+            effect: "Allow".into(),
+            principal: Some(Principal::service(service)),
+            action: vec!["kms:GenerateDataKey*".into(), "kms:Decrypt".into()],
+            resource: Some(vec!["*".into()]),
+            condition: Some(conditions(&[(
+                "ArnLike",
+                "kms:EncryptionContext:aws:sns:topicArn",
+                &topics,
+            )])),
+        });
+    }
+    PolicyDocument {
+        version: VERSION.into(),
+        statement,
+    }
+}
+
+/// The access policy of an alert topic (`AMP-UG/AMP-alertmanager-receiver-AMPpermission.html`):
+/// - `aps.amazonaws.com` may `sns:Publish` and `sns:GetTopicAttributes`, only for the
+///   stack's workspace (`aws:SourceArn`) in this account (`aws:SourceAccount`);
+/// - with `alarm_prefix`, `cloudwatch.amazonaws.com` may `sns:Publish` for the stack's
+///   alarms only (`aws:SourceArn` like `arn:aws:cloudwatch:<region>:<account>:alarm:<prefix>*`);
+/// - publishing over plain HTTP is denied to everyone.
+pub fn topic_policy(
+    topic_arn: &str,
+    workspace_arn: &str,
+    account_id: &str,
+    region: &str,
+    alarm_prefix: Option<&str>,
+) -> PolicyDocument {
+    let mut statement = vec![Statement {
+        sid: Some("AmpAlertmanagerPublishes".into()),
+        effect: "Allow".into(),
+        principal: Some(Principal::service(TOPIC_PUBLISHERS[0])),
+        action: vec!["sns:Publish".into(), "sns:GetTopicAttributes".into()],
+        resource: Some(vec![topic_arn.to_string()]),
+        condition: Some(conditions(&[
+            ("ArnEquals", "aws:SourceArn", workspace_arn),
+            ("StringEquals", "aws:SourceAccount", account_id),
+        ])),
+    }];
+    if let Some(prefix) = alarm_prefix {
+        let alarms = format!("arn:aws:cloudwatch:{region}:{account_id}:alarm:{prefix}*");
+        statement.push(Statement {
+            sid: Some("StackLogAlarmsPublish".into()),
+            effect: "Allow".into(),
+            principal: Some(Principal::service(TOPIC_PUBLISHERS[1])),
+            action: vec!["sns:Publish".into()],
+            resource: Some(vec![topic_arn.to_string()]),
+            condition: Some(conditions(&[
+                ("ArnLike", "aws:SourceArn", &alarms),
+                ("StringEquals", "aws:SourceAccount", account_id),
+            ])),
+        });
+    }
+    statement.push(Statement {
+        sid: Some("DenyPublishWithoutTls".into()),
+        effect: "Deny".into(),
+        principal: Some(Principal {
+            service: None,
+            aws: Some("*".into()),
+        }),
+        action: vec!["sns:Publish".into()],
+        resource: Some(vec![topic_arn.to_string()]),
+        condition: Some(conditions(&[("Bool", "aws:SecureTransport", "false")])),
+    });
+    PolicyDocument {
+        version: VERSION.into(),
+        statement,
     }
 }
 
@@ -359,7 +511,8 @@ mod tests {
     fn amp_query_is_scoped_to_the_workspace_and_logs_to_the_group() {
         let ws = "arn:aws:aps:eu-west-1:123456789012:workspace/ws-1";
         let lg = "arn:aws:logs:eu-west-1:123456789012:log-group:/st/system:*";
-        let p = grafana_policy(ws, lg);
+        let p = grafana_policy(ws, lg, false);
+        assert!(!p.to_json().contains("aps:ListRules"));
         let amp = &p.statement[0];
         assert!(amp.action.iter().all(|a| a.starts_with("aps:")));
         assert_eq!(amp.resource.as_deref(), Some(&[ws.to_string()][..]));
@@ -383,6 +536,82 @@ mod tests {
                     "{s:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn grafana_alerting_adds_only_reads_on_the_workspace() {
+        let ws = "arn:aws:aps:eu-west-1:123456789012:workspace/ws-1";
+        let lg = "arn:aws:logs:eu-west-1:123456789012:log-group:/st/system";
+        let p = grafana_policy(ws, lg, true);
+        let extra = p.statement.last().unwrap();
+        assert_eq!(extra.sid.as_deref(), Some("AmpAlertingRead"));
+        assert_eq!(extra.resource.as_deref(), Some(&[ws.to_string()][..]));
+        assert!(extra
+            .action
+            .iter()
+            .all(|a| a.starts_with("aps:List") || a.starts_with("aps:Get")));
+        assert_eq!(
+            p.statement.len(),
+            grafana_policy(ws, lg, false).statement.len() + 1
+        );
+    }
+
+    #[test]
+    fn topic_policy_scopes_publishers_to_workspace_and_stack_alarms() {
+        let topic = "arn:aws:sns:eu-west-1:123456789012:st-alerts-critical";
+        let ws = "arn:aws:aps:eu-west-1:123456789012:workspace/ws-1";
+        let v = topic_policy(topic, ws, "123456789012", "eu-west-1", Some("st-log-")).to_value();
+        assert_eq!(
+            v["Statement"][0],
+            serde_json::json!({
+                "Sid": "AmpAlertmanagerPublishes",
+                "Effect": "Allow",
+                "Principal": {"Service": "aps.amazonaws.com"},
+                "Action": ["sns:Publish", "sns:GetTopicAttributes"],
+                "Resource": [topic],
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": ws},
+                    "StringEquals": {"aws:SourceAccount": "123456789012"}
+                }
+            })
+        );
+        assert_eq!(
+            v["Statement"][1]["Principal"]["Service"],
+            "cloudwatch.amazonaws.com"
+        );
+        assert_eq!(
+            v["Statement"][1]["Condition"]["ArnLike"]["aws:SourceArn"],
+            "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:st-log-*"
+        );
+        assert_eq!(v["Statement"][2]["Effect"], "Deny");
+        assert_eq!(
+            v["Statement"][2]["Condition"]["Bool"]["aws:SecureTransport"],
+            "false"
+        );
+        // Without log alarms on this topic CloudWatch gets nothing.
+        let v = topic_policy(topic, ws, "123456789012", "eu-west-1", None).to_value();
+        assert!(!v.to_string().contains("cloudwatch.amazonaws.com"), "{v}");
+    }
+
+    #[test]
+    fn key_policy_lets_publishers_use_it_only_for_the_stack_topics() {
+        let v = alert_key_policy("123456789012", "eu-west-1", "st").to_value();
+        assert_eq!(
+            v["Statement"][0]["Principal"]["AWS"],
+            "arn:aws:iam::123456789012:root"
+        );
+        for (i, service) in TOPIC_PUBLISHERS.iter().enumerate() {
+            let s = &v["Statement"][i + 1];
+            assert_eq!(s["Principal"]["Service"], *service);
+            assert_eq!(
+                s["Action"],
+                serde_json::json!(["kms:GenerateDataKey*", "kms:Decrypt"])
+            );
+            assert_eq!(
+                s["Condition"]["ArnLike"]["kms:EncryptionContext:aws:sns:topicArn"],
+                crate::names::alert_topic_arn("eu-west-1", "123456789012", "st", "*")
+            );
         }
     }
 }

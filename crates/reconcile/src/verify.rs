@@ -79,7 +79,7 @@ pub fn expected_content(
         &stack.logs.group,
         &amp.id,
         &ws.workspace.grafana_version,
-        false, // wired to the stack's [alerting] with the alerting families
+        stack.alerting_enabled().is_some(),
     ))
 }
 
@@ -124,6 +124,7 @@ mod tests {
             grafana_role: None,
             rule_namespaces: vec![],
             alertmanager: None,
+            notify: Default::default(),
             grafana_workspace: Some(GrafanaWorkspaceState {
                 workspace: monitor_grafana::amg::Workspace {
                     id: "g-1".into(),

@@ -944,3 +944,189 @@ async fn alerting_rules_and_alertmanager_definition_converge() {
         .unwrap();
     assert!(left.rule_groups_namespaces().is_empty());
 }
+
+/// `[alerting]` subscribers: the KMS key (rotating, policy letting AMP and CloudWatch use
+/// it), one encrypted topic per notified severity whose policy lets the workspace publish,
+/// the subscriptions, the log metric filters and the alarms on them all land; a re-plan is
+/// empty; a removed subscriber is unsubscribed; destroy removes the topics, filters and
+/// alarms and schedules the key's deletion.
+#[tokio::test]
+async fn alert_topics_subscriptions_and_log_alarms_converge() {
+    let (_moto, c) = start().await;
+    let hook = "https://hooks.example.com/sns/SECRETKEY";
+    let with_hook = stack(&format!(
+        "{STACK}[alerting]\nemail = [\"oncall@example.com\"]\nhttps = [\"{hook}\"]\n"
+    ));
+    let plan = converge(&c, &with_hook).await;
+    let kinds = actions(&plan);
+    assert_eq!(kinds.get("kms_key.alias/mt-alerts"), Some(&Action::Create));
+    assert_eq!(
+        kinds.get("sns_topic.mt-alerts-critical"),
+        Some(&Action::Create)
+    );
+    assert_eq!(
+        kinds.get("sns_topic.mt-alerts-warning"),
+        Some(&Action::Create)
+    );
+    assert!(!plan.render_text().contains("SECRETKEY"));
+    assert_no_changes(&c, &with_hook).await;
+
+    // The key: ours, rotating, usable by the publishers.
+    let account = c.account_id().await.unwrap();
+    let aliases = c.kms.list_aliases().send().await.unwrap();
+    let key_id = aliases
+        .aliases()
+        .iter()
+        .find(|a| a.alias_name() == Some("alias/mt-alerts"))
+        .and_then(|a| a.target_key_id())
+        .expect("alias/mt-alerts")
+        .to_string();
+    let rotation = c
+        .kms
+        .get_key_rotation_status()
+        .key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(rotation.key_rotation_enabled());
+    let key_policy = c
+        .kms
+        .get_key_policy()
+        .key_id(&key_id)
+        .policy_name("default")
+        .send()
+        .await
+        .unwrap();
+    let key_policy: serde_json::Value = serde_json::from_str(key_policy.policy().unwrap()).unwrap();
+    assert_eq!(
+        key_policy,
+        monitor_reconcile::policy::alert_key_policy(&account, "eu-west-1", "mt").to_value()
+    );
+
+    // The topics: encrypted with the key, policy scoped to the workspace.
+    let ws_arn = workspace_ids(&c).await[0].1.clone();
+    for (severity, log_alarms) in [("critical", true), ("warning", true)] {
+        let arn = format!("arn:aws:sns:eu-west-1:{account}:mt-alerts-{severity}");
+        let attrs = c
+            .sns
+            .get_topic_attributes()
+            .topic_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        let attrs = attrs.attributes().unwrap();
+        assert_eq!(attrs["KmsMasterKeyId"], "alias/mt-alerts");
+        let policy: serde_json::Value = serde_json::from_str(&attrs["Policy"]).unwrap();
+        let prefix = monitor_alerts::log_alarms::alarm_prefix("mt");
+        assert_eq!(
+            policy,
+            monitor_reconcile::policy::topic_policy(
+                &arn,
+                &ws_arn,
+                &account,
+                "eu-west-1",
+                log_alarms.then_some(prefix.as_str())
+            )
+            .to_value()
+        );
+        let subs = c
+            .sns
+            .list_subscriptions_by_topic()
+            .topic_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        let mut endpoints: Vec<(&str, &str)> = subs
+            .subscriptions()
+            .iter()
+            .map(|s| (s.protocol().unwrap(), s.endpoint().unwrap()))
+            .collect();
+        endpoints.sort();
+        assert_eq!(
+            endpoints,
+            [("email", "oncall@example.com"), ("https", hook)]
+        );
+    }
+    assert!(c
+        .sns
+        .get_topic_attributes()
+        .topic_arn(format!("arn:aws:sns:eu-west-1:{account}:mt-alerts-info"))
+        .send()
+        .await
+        .is_err());
+
+    // Filters on the stack group, alarms on their metrics notifying the right topic.
+    let filters = c
+        .logs
+        .describe_metric_filters()
+        .log_group_name("/mt/system")
+        .send()
+        .await
+        .unwrap();
+    let all = monitor_alerts::log_alarms::LOG_ALARMS;
+    assert_eq!(filters.metric_filters().len(), all.len());
+    let alarms = c
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix("mt-log-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alarms.metric_alarms().len(), all.len());
+    for a in all {
+        let alarm = alarms
+            .metric_alarms()
+            .iter()
+            .find(|m| m.alarm_name() == Some(&format!("mt-log-{}", a.name)))
+            .unwrap();
+        assert_eq!(
+            alarm.alarm_actions(),
+            [format!(
+                "arn:aws:sns:eu-west-1:{account}:mt-alerts-{}",
+                a.severity.as_str()
+            )]
+        );
+        assert_eq!(alarm.metric_name(), Some(a.metric_name));
+        assert_eq!(alarm.threshold(), Some(f64::from(a.threshold)));
+    }
+
+    // The hook is removed: its (confirmed, in moto) subscriptions go, the email stays.
+    let email_only = stack(&format!(
+        "{STACK}[alerting]\nemail = [\"oncall@example.com\"]\n"
+    ));
+    let plan = converge(&c, &email_only).await;
+    let kinds = actions(&plan);
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(kinds.values().all(|a| *a == Action::Delete), "{kinds:?}");
+    assert!(!plan.render_text().contains("SECRETKEY"));
+    assert_no_changes(&c, &email_only).await;
+
+    // Destroy: nothing of the alerting path is left but the key waiting for deletion.
+    let (observed, plan) = plan_destroy(&c, &email_only).await.unwrap();
+    let out = apply(&c, &email_only, &observed, &plan, &opts(), &NoReporter)
+        .await
+        .unwrap();
+    assert!(out.complete);
+    let topics = c.sns.list_topics().send().await.unwrap();
+    assert!(topics.topics().is_empty(), "{:?}", topics.topics());
+    let alarms = c
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix("mt-log-")
+        .send()
+        .await
+        .unwrap();
+    assert!(alarms.metric_alarms().is_empty());
+    let key = c.kms.describe_key().key_id(&key_id).send().await.unwrap();
+    assert_eq!(
+        key.key_metadata().unwrap().key_state(),
+        Some(&aws_sdk_kms::types::KeyState::PendingDeletion)
+    );
+    let aliases = c.kms.list_aliases().send().await.unwrap();
+    assert!(!aliases
+        .aliases()
+        .iter()
+        .any(|a| a.alias_name() == Some("alias/mt-alerts")));
+    let (_, again) = plan_destroy(&c, &email_only).await.unwrap();
+    assert!(!again.has_changes(), "{}", again.render_text());
+}

@@ -53,6 +53,7 @@ fn empty() -> Observed {
         grafana_workspace: None,
         rule_namespaces: vec![],
         alertmanager: None,
+        notify: Default::default(),
     }
 }
 

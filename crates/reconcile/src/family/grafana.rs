@@ -431,7 +431,7 @@ async fn put_content(env: &Env<'_>, known: &Known, amp: Option<String>) -> Resul
         &env.stack.logs.group,
         &amp_id,
         &ws.grafana_version,
-        false, // wired to the stack's [alerting] with the alerting families
+        env.stack.alerting_enabled().is_some(),
     );
     let sha = crate::desired::content_sha256(&spec);
     let base = env

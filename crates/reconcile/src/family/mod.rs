@@ -8,8 +8,10 @@ pub mod amp;
 pub mod grafana;
 pub mod hosts;
 pub mod iam;
+pub mod log_alarms;
 pub mod logs;
 pub mod network;
+pub mod notify;
 pub mod ssm;
 
 use std::collections::BTreeMap;
@@ -45,6 +47,10 @@ pub enum Op {
     Grafana(grafana::GrafanaOp),
     /// AMP rule namespaces and Alertmanager definition.
     Alerting(alerting::AlertingOp),
+    /// Alert topics, their KMS key and subscriptions.
+    Notify(notify::NotifyOp),
+    /// Log metric filters and their CloudWatch alarms.
+    LogAlarms(log_alarms::LogAlarmOp),
 }
 
 macro_rules! op_from {
@@ -58,7 +64,8 @@ macro_rules! op_from {
 }
 op_from!(amp::AmpOp => Amp, logs::LogsOp => Logs, network::NetworkOp => Network,
     iam::IamOp => Iam, hosts::HostOp => Hosts, grafana::GrafanaOp => Grafana,
-    alerting::AlertingOp => Alerting);
+    alerting::AlertingOp => Alerting, notify::NotifyOp => Notify,
+    log_alarms::LogAlarmOp => LogAlarms);
 
 /// The EC2 hosts' role: EC2 may assume it; remote_write to the workspace and log
 /// shipping to the group; the SSM agent's managed policy.
@@ -107,6 +114,7 @@ pub fn grafana_role(desired: &Desired, workspace_arn: Option<&str>) -> iam::Role
             iam::PolicyTemplate::GrafanaRead {
                 workspace_arn: workspace_arn.map(str::to_string),
                 log_group_arn: desired.log_group_arn(),
+                alerting: desired.alerting.is_some(),
             },
         )],
         managed: Vec::new(),
@@ -123,6 +131,8 @@ pub(crate) fn plan_apply(desired: &Desired, observed: &Observed) -> Vec<Change> 
     let amp_arn = observed.amp_workspace().map(|w| w.arn.as_str());
     let mut changes = amp::plan(desired, observed);
     changes.extend(alerting::plan(desired, observed));
+    changes.extend(notify::plan(desired, observed));
+    changes.extend(log_alarms::plan(desired, observed));
     changes.extend(logs::plan(desired, observed));
     changes.extend(network::plan(desired, observed));
     changes.extend(iam::plan_role(
@@ -148,6 +158,8 @@ pub(crate) fn plan_apply(desired: &Desired, observed: &Observed) -> Vec<Change> 
 pub(crate) fn plan_destroy(names: &Names, observed: &Observed) -> Vec<Change> {
     let mut changes = hosts::plan_destroy(observed);
     changes.extend(alerting::plan_destroy(names, observed));
+    changes.extend(log_alarms::plan_destroy(observed));
+    changes.extend(notify::plan_destroy(names, observed));
     changes.extend(network::plan_destroy(observed));
     changes.extend(iam::plan_destroy(observed));
     changes.extend(logs::plan_destroy(observed));
@@ -156,16 +168,20 @@ pub(crate) fn plan_destroy(names: &Names, observed: &Observed) -> Vec<Change> {
     changes
 }
 
-/// Runs one change's operation.
+/// Runs one change's operation. Each family's future is boxed: inline, the match's
+/// future is as large as the largest family's SDK calls together, which overflowed a
+/// 2 MiB test-thread stack in debug builds.
 pub(crate) async fn execute(env: &Env<'_>, known: &Known, op: &Op) -> Result<StepOutput> {
     match op {
-        Op::Amp(o) => amp::apply(env, known, o).await,
-        Op::Logs(o) => logs::apply(env, known, o).await,
-        Op::Network(o) => network::apply(env, known, o).await,
-        Op::Iam(o) => iam::apply(env, known, o).await,
-        Op::Hosts(o) => hosts::apply(env, known, o).await,
-        Op::Grafana(o) => grafana::apply(env, known, o).await,
-        Op::Alerting(o) => alerting::apply(env, known, o).await,
+        Op::Amp(o) => Box::pin(amp::apply(env, known, o)).await,
+        Op::Logs(o) => Box::pin(logs::apply(env, known, o)).await,
+        Op::Network(o) => Box::pin(network::apply(env, known, o)).await,
+        Op::Iam(o) => Box::pin(iam::apply(env, known, o)).await,
+        Op::Hosts(o) => Box::pin(hosts::apply(env, known, o)).await,
+        Op::Grafana(o) => Box::pin(grafana::apply(env, known, o)).await,
+        Op::Alerting(o) => Box::pin(alerting::apply(env, known, o)).await,
+        Op::Notify(o) => Box::pin(notify::apply(env, known, o)).await,
+        Op::LogAlarms(o) => Box::pin(log_alarms::apply(env, known, o)).await,
     }
 }
 

@@ -15,8 +15,12 @@ use crate::Clients;
 mod alerting;
 mod ec2;
 mod iam;
+mod notify;
 
 pub use alerting::{AlertmanagerState, RuleNamespaceState};
+#[cfg(test)]
+pub(crate) use notify::subscription_state;
+pub use notify::{AlertKeyState, LogAlarmState, NotifyState, SubscriptionState, TopicState};
 
 pub use ec2::ami;
 use ec2::{instances, network, security_groups};
@@ -178,6 +182,8 @@ pub struct Observed {
     pub rule_namespaces: Vec<RuleNamespaceState>,
     /// The workspace's Alertmanager definition.
     pub alertmanager: Option<AlertmanagerState>,
+    /// The alert topics, their key and subscriptions, the log metric filters and alarms.
+    pub notify: NotifyState,
 }
 
 impl Observed {
@@ -228,7 +234,7 @@ pub fn ami_parameter(arch: Architecture) -> String {
 pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<Observed> {
     let names = Names::new(&stack.name);
     let account_id = clients.account_id().await?;
-    let (workspaces, log_group, security_groups, ec2_role, instance_profile, instances) = tokio::try_join!(
+    let (workspaces, log_group, security_groups, ec2_role, instance_profile, instances, notify) = tokio::try_join!(
         workspaces(clients, &names),
         log_group(clients, &names, &stack.logs.group),
         security_groups(clients, &names),
@@ -240,6 +246,7 @@ pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<O
         ),
         instance_profile(clients, &names),
         instances(clients, &names),
+        Box::pin(notify::observe(clients, &names, stack, &account_id)),
     )?;
     let (grafana_role, grafana_workspace) = match stack.grafana_enabled() {
         None => (None, None),
@@ -278,6 +285,7 @@ pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<O
     Ok(Observed {
         rule_namespaces,
         alertmanager,
+        notify,
         account_id,
         region: clients.region.clone(),
         workspaces,

@@ -70,6 +70,16 @@ pub enum ResourceKind {
     RuleNamespace,
     /// AMP Alertmanager definition (`[alerting]`).
     AlertmanagerDefinition,
+    /// KMS key encrypting the alert topics.
+    AlertKey,
+    /// SNS topic of one notified severity.
+    AlertTopic,
+    /// Email / HTTPS subscription of an alert topic.
+    AlertSubscription,
+    /// CloudWatch Logs metric filter on the stack's log group.
+    LogMetricFilter,
+    /// CloudWatch alarm on a log metric filter.
+    LogAlarm,
 }
 
 impl ResourceKind {
@@ -91,6 +101,11 @@ impl ResourceKind {
             Self::GrafanaContent => "grafana_content",
             Self::RuleNamespace => "rule_namespace",
             Self::AlertmanagerDefinition => "alertmanager_definition",
+            Self::AlertKey => "kms_key",
+            Self::AlertTopic => "sns_topic",
+            Self::AlertSubscription => "sns_subscription",
+            Self::LogMetricFilter => "log_metric_filter",
+            Self::LogAlarm => "cloudwatch_alarm",
         }
     }
 }
@@ -325,6 +340,12 @@ pub(crate) fn phase(c: &Change) -> u8 {
         (RuleNamespace, Create | Update | Replace) => 2,
         (AlertmanagerDefinition, Create | Update | Replace) => 3,
         (RuleNamespace | AlertmanagerDefinition, Delete) => 8,
+        (AlertKey, Create | Update | Replace) => 1,
+        (AlertTopic | LogMetricFilter, Create | Update | Replace) => 2,
+        (AlertSubscription | LogAlarm, Create | Update | Replace) => 3,
+        (AlertSubscription | LogAlarm | LogMetricFilter, Delete) => 8,
+        (AlertTopic, Delete) => 9,
+        (AlertKey, Delete) => 10,
         (
             IamRolePolicy | IamRolePolicyAttachment | IamInstanceProfile,
             Create | Update | Replace,

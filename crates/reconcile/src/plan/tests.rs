@@ -33,6 +33,7 @@ fn empty() -> Observed {
         grafana_workspace: None,
         rule_namespaces: vec![],
         alertmanager: None,
+        notify: Default::default(),
     }
 }
 
@@ -224,4 +225,152 @@ fn destroy_plan_deletes_instances_first_and_the_role_last() {
     assert_eq!(order.last().map(String::as_str), Some("iam_role.t-ec2"));
     assert!(p.changes.iter().all(|c| c.action == Action::Delete));
     assert!(p.render_text().contains("\n    - instance.web-1 (i-1)\n"));
+}
+
+fn alerting_stack(extra: &str) -> monitor_stack::Stack {
+    monitor_stack::from_toml_str(
+        &format!(
+            "name = \"t\"\n[[hosts]]\nname = \"web-1\"\nlabels = {{ env = \"p\", role = \"w\", team = \"x\" }}\n[alerting]\nemail = [\"oncall@example.com\"]\nhttps = [\"https://events.pagerduty.com/integration/SECRETKEY/enqueue\"]\n{extra}"
+        ),
+        "stack.toml".as_ref(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn alerting_creates_key_before_topics_before_subscriptions_and_alarms() {
+    let d = desired(&alerting_stack(""), "123456789012", None).unwrap();
+    let p = plan(&d, &empty());
+    let order: Vec<(ResourceKind, String)> = p
+        .changes
+        .iter()
+        .map(|c| (c.resource.kind, c.resource.address()))
+        .collect();
+    let first = |k: ResourceKind| order.iter().position(|(kind, _)| *kind == k).unwrap();
+    let last = |k: ResourceKind| order.iter().rposition(|(kind, _)| *kind == k).unwrap();
+    assert!(last(ResourceKind::AlertKey) < first(ResourceKind::AlertTopic));
+    assert!(last(ResourceKind::AmpWorkspace) < first(ResourceKind::AlertTopic));
+    assert!(last(ResourceKind::AlertTopic) < first(ResourceKind::AlertSubscription));
+    assert!(last(ResourceKind::AlertTopic) < first(ResourceKind::AlertmanagerDefinition));
+    assert!(last(ResourceKind::LogMetricFilter) < first(ResourceKind::LogAlarm));
+    assert!(last(ResourceKind::LogGroup) < first(ResourceKind::LogMetricFilter));
+    let addr: Vec<&str> = order.iter().map(|(_, a)| a.as_str()).collect();
+    assert!(addr.contains(&"kms_key.alias/t-alerts"), "{addr:?}");
+    assert!(addr.contains(&"sns_topic.t-alerts-critical"), "{addr:?}");
+    assert!(addr.contains(&"sns_topic.t-alerts-warning"), "{addr:?}");
+    // Two subscribers × two notified severities.
+    let subs = order
+        .iter()
+        .filter(|(k, _)| *k == ResourceKind::AlertSubscription)
+        .count();
+    assert_eq!(subs, 4, "{addr:?}");
+    // The HTTPS key never reaches the plan, in text or JSON.
+    let text = p.render_text();
+    assert!(!text.contains("SECRETKEY"), "{text}");
+    assert!(!p.render_json().contains("SECRETKEY"));
+    assert!(
+        text.contains("sns_subscription.critical/email:oncall@example.com"),
+        "{text}"
+    );
+
+    // log_alarms = false: no filter, no alarm, and CloudWatch is not in the policy.
+    let d = desired(
+        &alerting_stack("log_alarms = false\n"),
+        "123456789012",
+        None,
+    )
+    .unwrap();
+    let p = plan(&d, &empty());
+    assert!(!p.changes.iter().any(|c| matches!(
+        c.resource.kind,
+        ResourceKind::LogMetricFilter | ResourceKind::LogAlarm
+    )));
+}
+
+#[test]
+fn pending_subscriptions_are_kept_and_confirmed_strays_unsubscribed() {
+    use crate::observe::{subscription_state, TopicState};
+    let d = desired(&alerting_stack(""), "123456789012", None).unwrap();
+    let mut o = empty();
+    for t in &d.alerting.as_ref().unwrap().topics {
+        o.notify.topics.push(TopicState {
+            severity: t.severity,
+            name: t.name.clone(),
+            arn: t.arn.clone(),
+            policy: None,
+            kms_key: Some(d.names.alert_key_alias.clone()),
+            subscriptions: t
+                .subscriptions
+                .iter()
+                .map(|s| subscription_state(s.protocol, &s.endpoint, "PendingConfirmation"))
+                .chain([
+                    subscription_state("email", "gone@example.com", "PendingConfirmation"),
+                    subscription_state("email", "left@example.com", &format!("{}:abc", t.arn)),
+                ])
+                .collect(),
+        });
+    }
+    let p = plan(&d, &o);
+    let subs: Vec<(Action, String)> = p
+        .changes
+        .iter()
+        .filter(|c| c.resource.kind == ResourceKind::AlertSubscription)
+        .map(|c| (c.action, c.resource.address()))
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            (
+                Action::Delete,
+                "sns_subscription.critical/email:left@example.com".to_string()
+            ),
+            (
+                Action::Delete,
+                "sns_subscription.warning/email:left@example.com".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn destroy_deletes_topics_after_the_alarms_and_the_key_last() {
+    use crate::observe::{AlertKeyState, LogAlarmState, TopicState};
+    let mut o = empty();
+    o.log_group = Some(monitor_logs::admin::LogGroupInfo {
+        name: "/t/system".into(),
+        arn: "arn:aws:logs:eu-west-1:123456789012:log-group:/t/system".into(),
+        retention_days: Some(30),
+        tags: BTreeMap::new(),
+    });
+    o.notify.key = Some(AlertKeyState {
+        key_id: "k-1".into(),
+        arn: "arn:aws:kms:eu-west-1:123456789012:key/k-1".into(),
+        state: aws_sdk_kms::types::KeyState::Enabled,
+        policy: None,
+    });
+    o.notify.topics.push(TopicState {
+        severity: monitor_stack::Severity::Critical,
+        name: "t-alerts-critical".into(),
+        arn: "arn:aws:sns:eu-west-1:123456789012:t-alerts-critical".into(),
+        policy: None,
+        kms_key: None,
+        subscriptions: vec![],
+    });
+    o.notify.log_alarms.push(LogAlarmState {
+        name: "t-log-panic".into(),
+        arn: "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:t-log-panic".into(),
+        metric: ("t/logs".into(), "panic".into()),
+        threshold: 1.0,
+        period_secs: 300,
+        actions: vec![],
+        description: String::new(),
+    });
+    let p = plan_destroy(&Names::new("t"), &o);
+    let order: Vec<String> = p.changes.iter().map(|c| c.resource.address()).collect();
+    let at = |a: &str| order.iter().position(|o| o == a).unwrap();
+    assert!(at("cloudwatch_alarm.t-log-panic") < at("sns_topic.t-alerts-critical"));
+    assert!(at("sns_topic.t-alerts-critical") < at("kms_key.alias/t-alerts"));
+    assert!(p
+        .render_text()
+        .contains("KMS deletes it 7 days after scheduling"));
 }

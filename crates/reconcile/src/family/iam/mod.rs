@@ -31,6 +31,8 @@ pub enum PolicyTemplate {
         workspace_arn: Option<String>,
         /// Log group ARN.
         log_group_arn: String,
+        /// `[alerting]` on: AMP's rules and Alertmanager alerts are readable too.
+        alerting: bool,
     },
 }
 
@@ -63,7 +65,11 @@ impl PolicyTemplate {
         })?;
         Ok(match self {
             Self::HostWrite { log_group_arn, .. } => policy::host_policy(arn, log_group_arn),
-            Self::GrafanaRead { log_group_arn, .. } => policy::grafana_policy(arn, log_group_arn),
+            Self::GrafanaRead {
+                log_group_arn,
+                alerting,
+                ..
+            } => policy::grafana_policy(arn, log_group_arn, *alerting),
         })
     }
 }
