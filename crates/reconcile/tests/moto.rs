@@ -1101,6 +1101,38 @@ async fn alert_topics_subscriptions_and_log_alarms_converge() {
     assert!(!plan.render_text().contains("SECRETKEY"));
     assert_no_changes(&c, &email_only).await;
 
+    // monitor-verify alerts' control-plane checks pass on what apply made…
+    let ws_id = workspace_ids(&c).await[0].0.clone();
+    let verify = |stack: &Stack| monitor_checks::alerts::aws::ControlPlane {
+        amp: &c.amp,
+        sns: &c.sns,
+        cloudwatch: &c.cloudwatch,
+        workspace_id: ws_id.clone(),
+        expect: monitor_checks::alerts::expectations(stack).unwrap(),
+    };
+    let results = verify(&email_only).run().await.unwrap();
+    for r in &results {
+        assert!(r.passed(), "{r:?}");
+    }
+    let count = |id: &str| results.iter().filter(|r| r.check == id).count();
+    assert_eq!(count("alerts.sns_policy"), 2, "{results:#?}");
+    assert_eq!(count("alerts.sns_subscriptions"), 2, "{results:#?}");
+    assert_eq!(count("alerts.alarms"), 1, "{results:#?}");
+    // …and name the hook a stack still configures but nobody subscribed, without its key.
+    let results = verify(&with_hook).run().await.unwrap();
+    let missing: Vec<&str> = results
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.detail.as_str())
+        .collect();
+    assert_eq!(
+        missing,
+        [
+            "mt-alerts-critical: https https://hooks.example.com/… is not subscribed",
+            "mt-alerts-warning: https https://hooks.example.com/… is not subscribed"
+        ]
+    );
+
     // Destroy: nothing of the alerting path is left but the key waiting for deletion.
     let (observed, plan) = plan_destroy(&c, &email_only).await.unwrap();
     let out = apply(&c, &email_only, &observed, &plan, &opts(), &NoReporter)

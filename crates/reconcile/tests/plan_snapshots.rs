@@ -228,3 +228,20 @@ fn look_alike_resources() {
     };
     insta::assert_snapshot!(e.to_string());
 }
+
+#[test]
+fn alerting_added_to_a_converged_stack() {
+    let o = converged(&wanted(base_labels()));
+    let s = monitor_stack::from_toml_str(
+        &format!(
+            "name = \"snap\"\n[[hosts]]\nname = \"web-1\"\nlabels = {{ {} }}\n[alerting]\nemail = [\"oncall@example.com\"]\nhttps = [\"https://events.pagerduty.com/integration/SECRETKEY/enqueue\"]\n[alerting.routes]\n\"oncall@example.com\" = [\"critical\"]\n",
+            base_labels()
+        ),
+        "stack.toml".as_ref(),
+    )
+    .unwrap();
+    let d = desired(&s, ACCOUNT, Some("ws-1")).unwrap();
+    let text = plan(&d, &o).render_text();
+    assert!(!text.contains("SECRETKEY"), "{text}");
+    insta::assert_snapshot!(text);
+}

@@ -169,15 +169,6 @@ impl Default for AlertingConfig {
     }
 }
 
-impl AlertingConfig {
-    /// The subscribers of `protocol`.
-    pub fn subscribers_of(&self, protocol: Protocol) -> impl Iterator<Item = &Subscriber> {
-        self.subscribers
-            .iter()
-            .filter(move |s| s.protocol == protocol)
-    }
-}
-
 /// A list of strings with their positions.
 pub type SpannedList = Spanned<Vec<Spanned<String>>>;
 

@@ -1,52 +1,147 @@
 //! The AWS side of alerting, read through the control planes (AMP's via aws-sdk-amp):
 //! the stack's rule-groups namespaces and the workspace's Alertmanager definition are
-//! ACTIVE (AMP's `statusReason` shown otherwise), and the SNS topic the definition
+//! ACTIVE (AMP's `statusReason` shown otherwise); every SNS topic the definition
 //! publishes to lets the workspace publish ([`judge_topic_policy`]), with every configured
-//! subscriber subscribed ([`judge_subscriptions`]; pending confirmation is a warning).
+//! subscriber of its severity subscribed ([`judge_subscriptions`]; pending confirmation is
+//! a warning, a topic nobody is subscribed to pages nobody); the stack's CloudWatch log
+//! alarms exist and notify one of those topics ([`judge_alarms`]).
 //!
-//! The judging is pure (policy JSON, definition YAML, subscription lists in; results out)
-//! so it is unit-tested without AWS; the reads are thin.
+//! The judging is pure (policy JSON, definition YAML, subscription and alarm lists in;
+//! results out) so it is unit-tested without AWS; the reads are thin.
 
 use aws_sdk_amp::types::{AlertManagerDefinitionStatusCode, RuleGroupsNamespaceStatusCode};
 
+use monitor_stack::{Severity, Subscriber};
+
 use crate::catalog::{
-    ALERTS_ALERTMANAGER_DEFINITION, ALERTS_RULE_NAMESPACES, ALERTS_SNS_POLICY,
-    ALERTS_SNS_SUBSCRIPTIONS, HINT_ALERTMANAGER_DEFINITION, HINT_RULE_NAMESPACES, HINT_SNS_PENDING,
-    HINT_SNS_POLICY, HINT_SNS_SUBSCRIPTIONS,
+    ALERTS_ALARMS, ALERTS_ALERTMANAGER_DEFINITION, ALERTS_RULE_NAMESPACES, ALERTS_SNS_POLICY,
+    ALERTS_SNS_SUBSCRIPTIONS, HINT_ALARMS, HINT_ALERTMANAGER_DEFINITION, HINT_RULE_NAMESPACES,
+    HINT_SNS_PENDING, HINT_SNS_POLICY, HINT_SNS_SUBSCRIPTIONS,
 };
 use crate::{CheckResult, ChecksError};
-
-/// The configured subscribers of the topic (`[alerting] email` and `https`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Subscribers {
-    /// Email addresses.
-    pub email: Vec<String>,
-    /// HTTPS endpoints (never shown in full: they often carry an integration key).
-    pub https: Vec<String>,
-}
 
 /// What the control-plane checks read and expect.
 #[derive(Debug)]
 pub struct ControlPlane<'a> {
     /// AMP control-plane client.
     pub amp: &'a aws_sdk_amp::Client,
+    /// SNS client (same region).
+    pub sns: &'a aws_sdk_sns::Client,
+    /// CloudWatch client (same region).
+    pub cloudwatch: &'a aws_sdk_cloudwatch::Client,
     /// The workspace.
     pub workspace_id: String,
-    /// The namespaces the stack's rule files go to (`monitor_alerts::rule_files`).
-    pub expected_namespaces: Vec<String>,
-    /// The configured subscribers.
-    pub subscribers: Subscribers,
+    /// What the stack expects.
+    pub expect: super::AwsExpectations,
 }
 
 impl ControlPlane<'_> {
-    /// Runs the AMP checks: namespaces, then the Alertmanager definition.
+    /// Runs the checks: namespaces, the Alertmanager definition, then for each topic it
+    /// publishes to the policy and subscriptions, then the log alarms.
     ///
     /// # Errors
-    /// [`ChecksError::Aws`] when an AMP call fails (other than "not found").
+    /// [`ChecksError::Aws`] when an AMP, SNS or CloudWatch call fails (other than "not
+    /// found").
     pub async fn run(&self) -> Result<Vec<CheckResult>, ChecksError> {
         let mut out = self.namespaces().await?;
-        out.push(self.definition().await?.0);
+        let (definition, topics) = self.definition().await?;
+        out.push(definition);
+        if !topics.is_empty() {
+            let ws = self
+                .amp
+                .describe_workspace()
+                .workspace_id(&self.workspace_id)
+                .send()
+                .await
+                .map_err(|e| ChecksError::aws("DescribeWorkspace", &e))?;
+            let ws_arn = ws.workspace().map(|w| w.arn()).unwrap_or_default();
+            for t in &topics {
+                out.extend(self.topic(t, ws_arn).await?);
+            }
+        }
+        if !self.expect.alarms.is_empty() {
+            out.push(self.alarms(&topics).await?);
+        }
         Ok(out)
+    }
+
+    /// The policy and subscription results of `topic_arn`.
+    async fn topic(&self, topic_arn: &str, ws_arn: &str) -> Result<Vec<CheckResult>, ChecksError> {
+        let attrs = match self
+            .sns
+            .get_topic_attributes()
+            .topic_arn(topic_arn)
+            .send()
+            .await
+        {
+            Ok(a) => a,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) =>
+            {
+                return Ok(vec![CheckResult::fail(
+                    ALERTS_SNS_POLICY,
+                    None,
+                    format!("{topic_arn} does not exist: AMP's alerts go nowhere"),
+                    HINT_SNS_POLICY,
+                )]);
+            }
+            Err(e) => return Err(ChecksError::aws("sns:GetTopicAttributes", &e)),
+        };
+        let policy = attrs
+            .attributes()
+            .and_then(|a| a.get("Policy"))
+            .map(String::as_str)
+            .unwrap_or_default();
+        let mut out = vec![judge_topic_policy(topic_arn, policy, ws_arn)];
+        let mut have = Vec::new();
+        let mut pages = self
+            .sns
+            .list_subscriptions_by_topic()
+            .topic_arn(topic_arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| ChecksError::aws("sns:ListSubscriptionsByTopic", &e))?;
+            have.extend(page.subscriptions().iter().map(|s| Subscription {
+                protocol: s.protocol().unwrap_or_default().to_string(),
+                endpoint: s.endpoint().unwrap_or_default().to_string(),
+                arn: s.subscription_arn().unwrap_or_default().to_string(),
+            }));
+        }
+        let severity = topic_severity(topic_arn);
+        let want: Vec<&Subscriber> = self
+            .expect
+            .subscribers
+            .iter()
+            .filter(|s| severity.is_some_and(|sev| s.severities.contains(&sev)))
+            .collect();
+        out.extend(judge_subscriptions(topic_arn, &want, &have));
+        Ok(out)
+    }
+
+    /// The stack's log alarms, read by name.
+    async fn alarms(&self, topics: &[String]) -> Result<CheckResult, ChecksError> {
+        let resp = self
+            .cloudwatch
+            .describe_alarms()
+            .set_alarm_names(Some(self.expect.alarms.clone()))
+            .send()
+            .await
+            .map_err(|e| ChecksError::aws("cloudwatch:DescribeAlarms", &e))?;
+        let found: Vec<Alarm> = resp
+            .metric_alarms()
+            .iter()
+            .map(|a| Alarm {
+                name: a.alarm_name().unwrap_or_default().to_string(),
+                actions: a.alarm_actions().to_vec(),
+                state: a
+                    .state_value()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Ok(judge_alarms(&self.expect.alarms, &found, topics))
     }
 
     async fn namespaces(&self) -> Result<Vec<CheckResult>, ChecksError> {
@@ -68,7 +163,7 @@ impl ControlPlane<'_> {
                 found.push((ns.name().to_string(), code, reason));
             }
         }
-        Ok(judge_namespaces(&self.expected_namespaces, &found))
+        Ok(judge_namespaces(&self.expect.namespaces, &found))
     }
 
     /// The definition's result and the SNS topic ARNs it publishes to.
@@ -286,57 +381,101 @@ pub struct Subscription {
     pub arn: String,
 }
 
-/// An HTTPS endpoint as it may be shown: scheme and host only (paths and queries of
-/// PagerDuty/Opsgenie URLs carry integration keys).
-pub fn shown_endpoint(endpoint: &str) -> String {
-    match url::Url::parse(endpoint) {
-        Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {
-            format!("{}://{}/…", u.scheme(), u.host_str().unwrap_or("?"))
-        }
-        _ => endpoint.to_string(),
-    }
+/// The severity of a stack alert topic (`<stack>-alerts-<severity>`), `None` for a topic
+/// named otherwise.
+pub fn topic_severity(topic_arn: &str) -> Option<Severity> {
+    let name = topic_arn.rsplit(':').next()?;
+    Severity::parse(name.rsplit_once("-alerts-")?.1)
 }
 
-/// Every configured subscriber against the topic's subscriptions: missing = failure,
-/// pending confirmation = warning ("confirm the email"), else one pass.
-pub fn judge_subscriptions(want: &Subscribers, have: &[Subscription]) -> Vec<CheckResult> {
-    let wanted = want
-        .email
-        .iter()
-        .map(|e| ("email", e))
-        .chain(want.https.iter().map(|h| ("https", h)));
+/// The configured subscribers of a topic against its subscriptions: missing = failure,
+/// pending confirmation (no subscription ARN yet) = warning ("confirm the email"), a topic
+/// with no subscription at all = failure (it pages nobody), else one pass.
+pub fn judge_subscriptions(
+    topic_arn: &str,
+    want: &[&Subscriber],
+    have: &[Subscription],
+) -> Vec<CheckResult> {
+    let topic = topic_arn.rsplit(':').next().unwrap_or(topic_arn);
     let mut out = Vec::new();
-    let mut confirmed = 0;
-    for (protocol, endpoint) in wanted {
-        let shown = shown_endpoint(endpoint);
+    for w in want {
+        let (protocol, shown) = (w.protocol.as_str(), w.display());
         match have
             .iter()
-            .find(|s| s.protocol == protocol && &s.endpoint == endpoint)
+            .find(|s| s.protocol == protocol && s.endpoint == w.endpoint)
         {
             None => out.push(CheckResult::fail(
                 ALERTS_SNS_SUBSCRIPTIONS,
                 None,
-                format!("{protocol} {shown} is not subscribed"),
+                format!("{topic}: {protocol} {shown} is not subscribed"),
                 HINT_SNS_SUBSCRIPTIONS,
             )),
-            Some(s) if s.arn == "PendingConfirmation" => out.push(CheckResult::warn(
+            Some(s) if !s.arn.starts_with("arn:") => out.push(CheckResult::warn(
                 ALERTS_SNS_SUBSCRIPTIONS,
                 None,
-                format!("{protocol} {shown}: pending confirmation"),
+                format!("{topic}: {protocol} {shown}: pending confirmation"),
                 HINT_SNS_PENDING,
             )),
-            Some(_) => confirmed += 1,
+            Some(_) => {}
         }
     }
-    if out.is_empty() {
-        let detail = if confirmed == 0 {
-            "no subscribers configured ([alerting] email/https)".to_string()
-        } else {
-            format!("{confirmed} subscriber(s) confirmed")
-        };
-        out.push(CheckResult::pass(ALERTS_SNS_SUBSCRIPTIONS, None, detail));
+    if !out.is_empty() {
+        return out;
     }
-    out
+    let confirmed = have.iter().filter(|s| s.arn.starts_with("arn:")).count();
+    if confirmed == 0 {
+        return vec![CheckResult::fail(
+            ALERTS_SNS_SUBSCRIPTIONS,
+            None,
+            format!("{topic}: no confirmed subscription, its alerts page nobody"),
+            HINT_SNS_SUBSCRIPTIONS,
+        )];
+    }
+    vec![CheckResult::pass(
+        ALERTS_SNS_SUBSCRIPTIONS,
+        None,
+        format!("{topic}: {confirmed} subscription(s) confirmed"),
+    )]
+}
+
+/// A CloudWatch alarm as DescribeAlarms gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarm {
+    /// Alarm name.
+    pub name: String,
+    /// Its alarm actions (topic ARNs).
+    pub actions: Vec<String>,
+    /// `OK`, `ALARM`, `INSUFFICIENT_DATA`.
+    pub state: String,
+}
+
+/// The expected log alarms against those found: one failure per missing alarm or per
+/// alarm notifying none of `topics` (the Alertmanager definition's), else one pass naming
+/// the alarms in ALARM state.
+pub fn judge_alarms(expected: &[String], found: &[Alarm], topics: &[String]) -> CheckResult {
+    let mut problems = Vec::new();
+    for name in expected {
+        match found.iter().find(|a| &a.name == name) {
+            None => problems.push(format!("{name} does not exist")),
+            Some(a) if !a.actions.iter().any(|t| topics.contains(t)) => {
+                problems.push(format!("{name} notifies no alert topic"))
+            }
+            Some(_) => {}
+        }
+    }
+    if !problems.is_empty() {
+        return CheckResult::fail(ALERTS_ALARMS, None, problems.join("; "), HINT_ALARMS);
+    }
+    let firing: Vec<&str> = found
+        .iter()
+        .filter(|a| a.state == "ALARM")
+        .map(|a| a.name.as_str())
+        .collect();
+    let mut detail = format!("{} log alarm(s) notify the alert topics", expected.len());
+    if !firing.is_empty() {
+        detail.push_str(&format!("; in ALARM now: {}", firing.join(", ")));
+    }
+    CheckResult::pass(ALERTS_ALARMS, None, detail)
 }
 
 #[cfg(test)]
@@ -406,10 +545,19 @@ mod tests {
 
     #[test]
     fn pending_is_a_warning_missing_a_failure_and_urls_are_not_shown() {
-        let want = Subscribers {
-            email: vec!["oncall@example.com".into(), "lead@example.com".into()],
-            https: vec!["https://events.pagerduty.com/integration/SECRETKEY/enqueue".into()],
+        let topic = "arn:aws:sns:eu-west-1:123456789012:st-alerts-critical";
+        let sub = |protocol, endpoint: &str| Subscriber {
+            protocol,
+            endpoint: endpoint.into(),
+            severities: vec![Severity::Critical],
         };
+        let hook = "https://events.pagerduty.com/integration/SECRETKEY/enqueue";
+        let want = [
+            sub(monitor_stack::Protocol::Email, "oncall@example.com"),
+            sub(monitor_stack::Protocol::Email, "lead@example.com"),
+            sub(monitor_stack::Protocol::Https, hook),
+        ];
+        let want: Vec<&Subscriber> = want.iter().collect();
         let have = vec![
             Subscription {
                 protocol: "email".into(),
@@ -418,13 +566,18 @@ mod tests {
             },
             Subscription {
                 protocol: "https".into(),
-                endpoint: want.https[0].clone(),
-                arn: format!("{TOPIC}:abc"),
+                endpoint: hook.into(),
+                arn: format!("{topic}:abc"),
             },
         ];
-        let r = judge_subscriptions(&want, &have);
+        let r = judge_subscriptions(topic, &want, &have);
         assert_eq!(r.len(), 2, "{r:#?}");
         assert_eq!(r[0].status, Status::Warn);
+        assert!(
+            r[0].detail.starts_with("st-alerts-critical: email"),
+            "{}",
+            r[0].detail
+        );
         assert!(r[0]
             .hint
             .as_deref()
@@ -434,9 +587,51 @@ mod tests {
         assert!(r[1].detail.contains("lead@example.com"));
         let all: String = r.iter().map(|x| x.detail.clone()).collect();
         assert!(!all.contains("SECRETKEY"));
-        assert_eq!(
-            shown_endpoint(&want.https[0]),
-            "https://events.pagerduty.com/…"
+        // All confirmed: one pass.
+        let r = judge_subscriptions(topic, &want[2..], &have);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].passed(), "{r:#?}");
+        // Nobody subscribed and nobody configured: the topic pages nobody.
+        let r = judge_subscriptions(topic, &[], &have[..1]);
+        assert_eq!(r[0].status, Status::Fail);
+        assert!(r[0].detail.contains("page nobody"), "{}", r[0].detail);
+    }
+
+    #[test]
+    fn topic_severity_is_read_from_the_name() {
+        assert_eq!(topic_severity(TOPIC_CRIT), Some(Severity::Critical));
+        assert_eq!(topic_severity(TOPIC), None);
+    }
+
+    const TOPIC_CRIT: &str = "arn:aws:sns:eu-west-1:123456789012:my-stack-alerts-critical";
+
+    #[test]
+    fn alarms_must_exist_and_notify_a_topic_of_the_definition() {
+        let expected = vec![
+            "st-log-errors".to_string(),
+            "st-log-unit-failed".to_string(),
+        ];
+        let alarm = |name: &str, topic: &str, state: &str| Alarm {
+            name: name.into(),
+            actions: vec![topic.into()],
+            state: state.into(),
+        };
+        let topics = vec![TOPIC_CRIT.to_string()];
+        let found = vec![
+            alarm("st-log-errors", TOPIC_CRIT, "OK"),
+            alarm("st-log-unit-failed", TOPIC_CRIT, "ALARM"),
+        ];
+        let r = judge_alarms(&expected, &found, &topics);
+        assert!(r.passed(), "{r:?}");
+        assert!(
+            r.detail.ends_with("in ALARM now: st-log-unit-failed"),
+            "{}",
+            r.detail
         );
+        let r = judge_alarms(&expected, &found[..1], &topics);
+        assert_eq!(r.detail, "st-log-unit-failed does not exist");
+        let elsewhere = vec![alarm("st-log-errors", TOPIC, "OK"), found[1].clone()];
+        let r = judge_alarms(&expected, &elsewhere, &topics);
+        assert_eq!(r.detail, "st-log-errors notifies no alert topic");
     }
 }

@@ -72,17 +72,20 @@ pub fn amp_workspace(endpoint: &str) -> Option<AmpWorkspace> {
     }
 }
 
-/// What the stack says should exist on AWS (default: whatever is there, no subscribers).
+/// What the stack says should exist on AWS (default: whatever is there, no subscribers,
+/// no log alarms).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AwsExpectations {
     /// The stack's rule-groups namespaces (empty: every namespace found must be ACTIVE).
     pub namespaces: Vec<String>,
-    /// The configured SNS subscribers.
-    pub subscribers: aws::Subscribers,
+    /// The `[alerting]` subscribers, each with the severities routed to it.
+    pub subscribers: Vec<monitor_stack::Subscriber>,
+    /// The names of the stack's CloudWatch log alarms (`[alerting] log_alarms`).
+    pub alarms: Vec<String>,
 }
 
-/// What `stack` expects on AWS: its rule namespaces (`monitor_alerts::stack_rules`) and
-/// `[alerting]` subscribers.
+/// What `stack` expects on AWS: its rule namespaces (`monitor_alerts::stack_rules`),
+/// `[alerting]` subscribers and log alarms (`monitor_alerts::log_alarms`).
 ///
 /// # Errors
 /// A rule override or user rule file that does not render (as `monitor-provision` would
@@ -90,22 +93,23 @@ pub struct AwsExpectations {
 pub fn expectations(
     stack: &monitor_stack::Stack,
 ) -> Result<AwsExpectations, monitor_alerts::AlertsError> {
+    use monitor_alerts::log_alarms;
     let namespaces = monitor_alerts::stack_rules(stack)?
         .into_iter()
         .map(|n| n.name)
         .collect();
     let subscribers = stack
         .alerting_enabled()
-        .map_or_else(aws::Subscribers::default, |a| {
-            let of = |p| a.subscribers_of(p).map(|s| s.endpoint.clone()).collect();
-            aws::Subscribers {
-                email: of(monitor_stack::Protocol::Email),
-                https: of(monitor_stack::Protocol::Https),
-            }
-        });
+        .map(|a| a.subscribers.clone())
+        .unwrap_or_default();
+    let alarms = log_alarms::log_alarms(stack)
+        .iter()
+        .map(|a| log_alarms::alarm_name(stack, a))
+        .collect();
     Ok(AwsExpectations {
         namespaces,
         subscribers,
+        alarms,
     })
 }
 
@@ -126,11 +130,14 @@ pub async fn run(
     };
     let sdk = crate::connect::sdk_config(Some(&ws.region)).await;
     let amp = aws_sdk_amp::Client::new(&sdk);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&sdk);
     let cp = aws::ControlPlane {
         amp: &amp,
+        sns: &sns,
+        cloudwatch: &cloudwatch,
         workspace_id: ws.workspace_id,
-        expected_namespaces: expect.namespaces,
-        subscribers: expect.subscribers,
+        expect,
     };
     run_alert_checks(&http, cfg, Some(&cp)).await
 }
