@@ -626,7 +626,8 @@ async fn aws_config_chain(region: &str) -> impl aws_credential_types::provider::
 /// arrival order (scrapes arrive in time order, so each series stays sorted).
 pub fn merge(batch: Vec<TimeSeries>) -> WriteRequest {
     // Index by label-set hash (verified on hit) so label sets are never cloned.
-    let mut index: HashMap<u64, usize> = HashMap::with_capacity(batch.len());
+    let mut index: rustc_hash::FxHashMap<u64, usize> =
+        rustc_hash::FxHashMap::with_capacity_and_hasher(batch.len(), Default::default());
     let mut out: Vec<TimeSeries> = Vec::with_capacity(batch.len());
     for ts in batch {
         let h = crate::target::label_hash(&ts.labels);

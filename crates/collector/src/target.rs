@@ -3,7 +3,8 @@
 use crate::config::{redacted, ScrapeConfig};
 use crate::exposition::{self, Exposition, Limits};
 use monitor_amp::proto::{Label, Sample, TimeSeries, STALE_NAN};
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::{FxHashMap, FxHasher};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
@@ -33,12 +34,15 @@ pub struct TargetState {
     external: BTreeMap<String, String>,
     /// Series of the last scrape by label-set hash. Steady-state scrapes move these label
     /// sets instead of cloning them, which is most of the agent's per-sample cost.
-    previous: HashMap<u64, Vec<Label>>,
+    previous: FxHashMap<u64, Vec<Label>>,
 }
 
-/// Hash of a sorted label set.
+/// Hash of a sorted label set: FxHash (rustc-hash), not SipHash — SipHash was a tenth of
+/// the hot path's instructions (`bench/callgrind.sh`). Flooding resistance is not needed:
+/// every user of the hash verifies the label set on a hit, and a collision only costs
+/// staleness tracking (or merging) of that one series.
 pub fn label_hash(labels: &[Label]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = FxHasher::default();
     labels.hash(&mut h);
     h.finish()
 }
@@ -50,7 +54,7 @@ impl TargetState {
             job: job.to_string(),
             instance: instance.to_string(),
             external: external.clone(),
-            previous: HashMap::new(),
+            previous: FxHashMap::default(),
         }
     }
 
@@ -89,7 +93,8 @@ impl TargetState {
         took: Duration,
     ) -> ScrapeResult {
         let mut out = ScrapeResult::default();
-        let mut current: HashMap<u64, Vec<Label>> = HashMap::with_capacity(self.previous.len());
+        let mut current: FxHashMap<u64, Vec<Label>> =
+            FxHashMap::with_capacity_and_hasher(self.previous.len(), Default::default());
         let up = match parsed {
             Ok(exp) => {
                 out.scraped = exp.samples.len();
