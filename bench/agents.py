@@ -7,8 +7,10 @@ report CPU seconds per million samples delivered, peak RSS, and compressed bytes
 sample (from each agent's own metrics). Only loopback is used; every process is stopped
 at the end.
 
-  python3 bench/agents.py --series 1500 --seconds 60
+  python3 bench/agents.py --series 1500,20000,100000 --seconds 40
   python3 bench/agents.py --series 100000 --seconds 30 --agents monitor-agent,vmagent
+
+One table per series count, with CPU and RSS also as a multiple of vmagent's.
 
 Needs: prometheus, vmagent (Debian packages prometheus, victoria-metrics) and a built
 monitor-agent (cargo build --release -p monitor-agent; --agent-bin to override).
@@ -75,9 +77,65 @@ def query(prom, q):
     res = r["data"]["result"]
     return float(res[0]["value"][1]) if res else 0.0
 
+def run_size(a, series, prom, agent_bin, work, procs):
+    target = serve(exposition(series))
+    target_addr = f"127.0.0.1:{target.server_address[1]}"
+    rw = f"{prom}/api/v1/write"
+    rows = []
+    for name in a.agents.split(","):
+        job = f"bench-{name}-{series}"
+        port = free_port()
+        d = f"{work}/{name}-{series}"; os.makedirs(d)
+        if name == "monitor-agent":
+            if not agent_bin:
+                print("monitor-agent not built; skipping", file=sys.stderr); continue
+            with open(f"{d}/agent.toml", "w") as f:
+                f.write(f'[agent]\nlisten = "127.0.0.1:{port}"\nself_metrics = false\n[[scrape]]\njob = "{job}"\nurl = "http://{target_addr}/metrics"\ninterval = "1s"\ntimeout = "900ms"\n'
+                        f'[remote_write]\nurl = "{rw}"\nbatch_send_deadline = "1s"\n[queue]\ndir = "{d}/queue"\nmax_size = "1GiB"\n')
+            cmd = [agent_bin, "--config", f"{d}/agent.toml"]
+            bytes_names = {"monitor_agent_remote_write_bytes_total"}
+        elif name == "vmagent":
+            if not shutil.which("vmagent"):
+                print("vmagent not installed; skipping", file=sys.stderr); continue
+            with open(f"{d}/scrape.yml", "w") as f:
+                f.write(f"scrape_configs:\n  - job_name: {job}\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: ['{target_addr}']\n")
+            cmd = ["vmagent", f"-promscrape.config={d}/scrape.yml", f"-remoteWrite.url={rw}", f"-httpListenAddr=127.0.0.1:{port}", f"-remoteWrite.tmpDataPath={d}/tmp", "-loggerLevel=ERROR"]
+            bytes_names = {"vmagent_remotewrite_bytes_sent_total"}
+        elif name == "prometheus-agent":
+            with open(f"{d}/cfg.yml", "w") as f:
+                f.write(f"scrape_configs:\n  - job_name: {job}\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: ['{target_addr}']\nremote_write:\n  - url: {rw}\n")
+            cmd = ["prometheus", "--enable-feature=agent", f"--config.file={d}/cfg.yml", f"--storage.agent.path={d}/wal", f"--web.listen-address=127.0.0.1:{port}"]
+            bytes_names = {"prometheus_remote_storage_bytes_total"}
+        else:
+            raise SystemExit(f"unknown agent {name}")
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"))
+        procs.append(p)
+        time.sleep(a.seconds)
+        cpu, rss = proc_stats(p.pid)
+        sent_bytes = scrape_metric(f"http://127.0.0.1:{port}/metrics", bytes_names)
+        p.terminate(); p.wait(timeout=30)
+        time.sleep(2)
+        samples = query(prom, f'sum(count_over_time(bench_metric{{job="{job}"}}[1h]))')
+        rows.append((name, samples, cpu, rss, sent_bytes))
+    target.shutdown()
+    return rows
+
+def print_table(a, series, rows):
+    vm = next(((cpu / s if s else 0, rss) for n, s, cpu, rss, _ in rows if n == "vmagent"), None)
+    print(f"\nseries={series} interval=1s duration={a.seconds}s per agent; receiver: Prometheus remote-write\n")
+    print("| agent | samples delivered | CPU s / 1M samples | × vmagent | peak RSS MiB | × vmagent | bytes sent / sample |")
+    print("|---|---|---|---|---|---|---|")
+    for name, samples, cpu, rss, sent in rows:
+        per_m = cpu / samples * 1e6 if samples else float("nan")
+        bps = sent / samples if samples else float("nan")
+        cpu_x = f"{(cpu / samples) / vm[0]:.2f}" if vm and vm[0] and samples else "-"
+        rss_x = f"{rss / vm[1]:.2f}" if vm and vm[1] else "-"
+        print(f"| {name} | {int(samples)} | {per_m:.2f} | {cpu_x} | {rss / 2**20:.1f} | {rss_x} | {bps:.2f} |")
+    sys.stdout.flush()
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--series", type=int, default=1500)
+    ap.add_argument("--series", default="1500", help="comma-separated series counts, one table each")
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--agents", default="monitor-agent,vmagent,prometheus-agent")
     ap.add_argument("--agent-bin", default=None)
@@ -87,58 +145,15 @@ def main():
     work = tempfile.mkdtemp(prefix="agent-bench-")
     procs = []
     try:
-        target = serve(exposition(a.series))
-        target_addr = f"127.0.0.1:{target.server_address[1]}"
         prom_port = free_port(); prom = f"http://127.0.0.1:{prom_port}"
         with open(f"{work}/prom.yml", "w") as f:
             f.write("global:\n  scrape_interval: 1h\n")
         procs.append(subprocess.Popen(["prometheus", f"--config.file={work}/prom.yml", f"--storage.tsdb.path={work}/prom-data",
             f"--web.listen-address=127.0.0.1:{prom_port}", "--web.enable-remote-write-receiver"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_http(f"{prom}/-/ready")
-        rw = f"{prom}/api/v1/write"
-        rows = []
-        for name in a.agents.split(","):
-            job = f"bench-{name}"
-            port = free_port()
-            d = f"{work}/{name}"; os.makedirs(d)
-            if name == "monitor-agent":
-                if not agent_bin:
-                    print("monitor-agent not built; skipping", file=sys.stderr); continue
-                with open(f"{d}/agent.toml", "w") as f:
-                    f.write(f'[agent]\nlisten = "127.0.0.1:{port}"\nself_metrics = false\n[[scrape]]\njob = "{job}"\nurl = "http://{target_addr}/metrics"\ninterval = "1s"\ntimeout = "900ms"\n'
-                            f'[remote_write]\nurl = "{rw}"\nbatch_send_deadline = "1s"\n[queue]\ndir = "{d}/queue"\nmax_size = "1GiB"\n')
-                cmd = [agent_bin, "--config", f"{d}/agent.toml"]
-                bytes_names = {"monitor_agent_remote_write_bytes_total"}
-            elif name == "vmagent":
-                if not shutil.which("vmagent"):
-                    print("vmagent not installed; skipping", file=sys.stderr); continue
-                with open(f"{d}/scrape.yml", "w") as f:
-                    f.write(f"scrape_configs:\n  - job_name: {job}\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: ['{target_addr}']\n")
-                cmd = ["vmagent", f"-promscrape.config={d}/scrape.yml", f"-remoteWrite.url={rw}", f"-httpListenAddr=127.0.0.1:{port}", f"-remoteWrite.tmpDataPath={d}/tmp", "-loggerLevel=ERROR"]
-                bytes_names = {"vmagent_remotewrite_bytes_sent_total"}
-            elif name == "prometheus-agent":
-                with open(f"{d}/cfg.yml", "w") as f:
-                    f.write(f"scrape_configs:\n  - job_name: {job}\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: ['{target_addr}']\nremote_write:\n  - url: {rw}\n")
-                cmd = ["prometheus", "--enable-feature=agent", f"--config.file={d}/cfg.yml", f"--storage.agent.path={d}/wal", f"--web.listen-address=127.0.0.1:{port}"]
-                bytes_names = {"prometheus_remote_storage_bytes_total"}
-            else:
-                raise SystemExit(f"unknown agent {name}")
-            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"))
-            procs.append(p)
-            time.sleep(a.seconds)
-            cpu, rss = proc_stats(p.pid)
-            sent_bytes = scrape_metric(f"http://127.0.0.1:{port}/metrics", bytes_names)
-            p.terminate(); p.wait(timeout=30)
-            time.sleep(2)
-            samples = query(prom, f'sum(count_over_time(bench_metric{{job="{job}"}}[1h]))')
-            rows.append((name, samples, cpu, rss, sent_bytes))
-        print(f"\nseries={a.series} interval=1s duration={a.seconds}s per agent; receiver: Prometheus remote-write\n")
-        print("| agent | samples delivered | CPU s / 1M samples | peak RSS MiB | bytes sent / sample |")
-        print("|---|---|---|---|---|")
-        for name, samples, cpu, rss, sent in rows:
-            per_m = cpu / samples * 1e6 if samples else float("nan")
-            bps = sent / samples if samples else float("nan")
-            print(f"| {name} | {int(samples)} | {per_m:.2f} | {rss / 2**20:.1f} | {bps:.2f} |")
+        for series in [int(x) for x in a.series.split(",")]:
+            rows = run_size(a, series, prom, agent_bin, work, procs)
+            print_table(a, series, rows)
     finally:
         for p in procs:
             try:

@@ -4,7 +4,6 @@
 #   - instructions, counted by valgrind's callgrind, and
 #   - heap allocations (calls into Rust's allocator, bench/callgrind_allocs.py);
 # both are the same on every run of the same binary, whatever else the machine does.
-# The example uses the agent's global allocator (mimalloc), so the figure is the agent's.
 # Two runs (2 and 12 pages) are subtracted, so start-up and the first page's cold
 # staleness map do not count: the figures are the steady state.
 # Usage: bench/callgrind.sh            (needs Debian's valgrind: apt-get install valgrind)

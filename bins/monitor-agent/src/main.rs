@@ -10,10 +10,6 @@ use monitor_collector::config::AgentConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// mimalloc: glibc's malloc/free were a third of the hot path's instructions (bench/).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "monitor-agent",

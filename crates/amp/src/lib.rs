@@ -29,6 +29,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod auth;
+pub mod encoded;
 mod error;
 pub mod proto;
 pub mod query;

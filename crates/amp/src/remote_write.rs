@@ -18,6 +18,7 @@
 //! series always reach the receiver in timestamp order.
 
 use crate::auth::Auth;
+use crate::encoded::Encoded;
 use crate::proto::WriteRequest;
 use crate::Error;
 use std::collections::HashSet;
@@ -42,6 +43,41 @@ pub const MAX_413_SPLITS: u32 = 4;
 const SUSTAINED_AFTER_ATTEMPTS: u32 = 3;
 /// At most one "keeps failing" WARN per this period.
 const SUSTAINED_WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// What one request carries: decoded series, or an already-encoded request that is
+/// decoded only when it must be split.
+#[derive(Debug)]
+enum Payload {
+    Series(WriteRequest),
+    Encoded(Encoded),
+}
+
+impl Payload {
+    fn sample_count(&self) -> usize {
+        match self {
+            Payload::Series(r) => r.sample_count(),
+            Payload::Encoded(e) => e.samples,
+        }
+    }
+
+    fn compress(&self) -> Vec<u8> {
+        match self {
+            Payload::Series(r) => r.encode_compressed(),
+            Payload::Encoded(e) => e.compress(),
+        }
+    }
+
+    /// Halves (see [`WriteRequest::split`]); `None` when it holds a single sample (or,
+    /// for encoded bytes, cannot be decoded — never the case for bytes `merge` made).
+    fn split(self) -> Option<(Payload, Payload)> {
+        let req = match self {
+            Payload::Series(r) => r,
+            Payload::Encoded(e) => e.decode().ok()?,
+        };
+        let (a, b) = req.split()?;
+        Some((Payload::Series(a), Payload::Series(b)))
+    }
+}
 
 /// True when a 401/403 body says the credentials or the signature are stale rather than
 /// not allowed: AWS's `ExpiredToken`/`ExpiredTokenException`, "Signature expired", "Signature
@@ -221,6 +257,25 @@ impl RemoteWriter {
         req: WriteRequest,
         give_up_at: Option<&watch::Receiver<Option<Instant>>>,
     ) -> WriteOutcome {
+        self.send(Payload::Series(req), give_up_at).await
+    }
+
+    /// As [`RemoteWriter::write`], for a request that is already protobuf-encoded (e.g.
+    /// merged from a durable queue by [`crate::encoded::merge`]): it is only compressed,
+    /// and decoded only if it has to be split.
+    pub async fn write_encoded(
+        &self,
+        req: Encoded,
+        give_up_at: Option<&watch::Receiver<Option<Instant>>>,
+    ) -> WriteOutcome {
+        self.send(Payload::Encoded(req), give_up_at).await
+    }
+
+    async fn send(
+        &self,
+        req: Payload,
+        give_up_at: Option<&watch::Receiver<Option<Instant>>>,
+    ) -> WriteOutcome {
         let mut outcome = WriteOutcome::default();
         // Work list in send order, each with how often a 413 split it; a split replaces
         // the front with its two halves.
@@ -232,7 +287,7 @@ impl RemoteWriter {
             if samples == 0 {
                 continue;
             }
-            let body = front.encode_compressed();
+            let body = front.compress();
             if body.len() > self.cfg.max_request_bytes {
                 // Local size check: splitting costs no request, so no floor.
                 match front.split() {
@@ -319,7 +374,7 @@ impl RemoteWriter {
         &self,
         outcome: &mut WriteOutcome,
         samples: usize,
-        pending: &mut std::collections::VecDeque<(WriteRequest, u32)>,
+        pending: &mut std::collections::VecDeque<(Payload, u32)>,
     ) {
         self.drop_samples(outcome, samples, DROP_SHUTDOWN);
         for (rest, _) in pending.drain(..) {

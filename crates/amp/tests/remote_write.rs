@@ -405,3 +405,41 @@ async fn access_denied_is_not_retried_and_an_expired_token_only_once() {
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
     assert_eq!(provider.0.load(Ordering::SeqCst), 2);
 }
+
+/// An encoded request (as the durable queue hands it over) is sent as it is, and on a
+/// 413 it is decoded and split like any other, in order.
+#[tokio::test]
+async fn encoded_requests_are_sent_as_they_are_and_split_on_413() {
+    use prost::Message;
+    let server = MockServer::start().await;
+    let s = script(vec![(413, None)]);
+    Mock::given(method("POST"))
+        .respond_with(Shared(s.clone()))
+        .mount(&server)
+        .await;
+    let req = request(4, 2);
+    let encoded = monitor_amp::encoded::merge(&req.encode_to_vec()).unwrap();
+    assert_eq!(encoded.samples, 8);
+    let counts = Arc::new(Counts::default());
+    let o = writer(&server, counts.clone())
+        .write_encoded(encoded, None)
+        .await;
+    assert_eq!((o.sent, o.dropped_total()), (8, 0));
+    assert_eq!(counts.sent.load(Ordering::SeqCst), 8);
+    let bodies = s.bodies.lock().unwrap();
+    assert_eq!(
+        bodies[0], req,
+        "the first attempt carried the whole request"
+    );
+    let sizes: Vec<usize> = bodies.iter().map(|b| b.timeseries.len()).collect();
+    assert_eq!(sizes, vec![4, 2, 2]);
+    assert_eq!(
+        WriteRequest {
+            timeseries: bodies[1..]
+                .iter()
+                .flat_map(|b| b.timeseries.clone())
+                .collect()
+        },
+        req
+    );
+}

@@ -5,24 +5,20 @@
 //!
 //! `hot_path PAGES` processes PAGES scrapes of `tests/corpus/node_exporter.prom` exactly as
 //! the agent does with a durable queue: parse → label + staleness → disk-queue append (no
-//! fsync: the syscall is not the code's cost) → read back → merge into a request →
-//! protobuf + snappy → commit. Single-threaded and without I/O waits, so the count of
+//! fsync: the syscall is not the code's cost) → read the records back as stored → merge
+//! them into one request without decoding → snappy → commit. Single-threaded and without I/O waits, so the count of
 //! instructions is the same on every run of the same binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use monitor_collector::agent::merge;
+use monitor_amp::encoded::merge;
 use monitor_collector::disk_queue::DiskQueue;
 use monitor_collector::exposition;
 use monitor_collector::target::TargetState;
 
 const PAGE: &str = include_str!("../tests/corpus/node_exporter.prom");
-
-/// The agent's allocator (bins/monitor-agent), so the figures are the agent's.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let pages: u64 = std::env::args()
@@ -49,12 +45,12 @@ fn main() {
         let scrape = state.process(parsed, ts, Duration::from_millis(12));
         assert!(queue.push(scrape.series, 2_000).failed.is_none());
         loop {
-            let batch = queue.peek(2_000);
-            if batch.series.is_empty() {
+            let batch = queue.peek_encoded(2_000);
+            if batch.samples == 0 {
                 break;
             }
-            let n = batch.series.len() as u64;
-            let body = merge(batch.series).encode_compressed();
+            let n = batch.samples as u64;
+            let body = merge(&batch.bytes).unwrap().compress();
             bytes_sent += body.len() as u64;
             samples += n;
             queue.commit(batch.next, n).unwrap();

@@ -64,9 +64,19 @@ pub enum Buffer {
 /// A batch taken from the buffer; disk batches are committed after delivery.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// The series (one sample each, in arrival order).
+    /// From memory: the series (one sample each, in arrival order).
     pub series: Vec<TimeSeries>,
+    /// From the disk queue: its records as stored, laid end to end (an encoded
+    /// `WriteRequest`), merged and sent without decoding.
+    pub encoded: Option<monitor_amp::encoded::Encoded>,
     commit: Option<(Position, u64)>,
+}
+
+impl Batch {
+    /// True when it holds no sample.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty() && self.encoded.as_ref().is_none_or(|e| e.samples == 0)
+    }
 }
 
 /// Runs blocking disk-queue work off the async worker threads.
@@ -145,11 +155,11 @@ impl Buffer {
         match self {
             Buffer::Memory(q) => Batch {
                 series: q.take(max),
-                commit: None,
+                ..Batch::default()
             },
             Buffer::Disk(q, _) => {
                 let q = q.clone();
-                let p = blocking(move || q.peek(max)).await;
+                let p = blocking(move || q.peek_encoded(max)).await;
                 if p.corrupt_records > 0 {
                     metrics.queue_corrupt.inc_by(p.corrupt_records);
                 }
@@ -157,10 +167,13 @@ impl Buffer {
                     metrics.add_dropped(DROP_QUEUE_CORRUPT, p.unreadable_samples as usize);
                     tracing::warn!(samples = p.unreadable_samples, "queued samples in a corrupt queue region cannot be read; counted as dropped");
                 }
-                let n = p.series.iter().map(|t| t.samples.len() as u64).sum();
                 Batch {
-                    series: p.series,
-                    commit: Some((p.next, n)),
+                    series: Vec::new(),
+                    commit: Some((p.next, p.samples as u64)),
+                    encoded: Some(monitor_amp::encoded::Encoded {
+                        bytes: p.bytes,
+                        samples: p.samples,
+                    }),
                 }
             }
         }
@@ -332,6 +345,37 @@ impl Agent {
         self.enqueue(r.series).await;
     }
 
+    /// Sends one batch: memory batches merged from their series, disk batches merged
+    /// from their encoded records (`monitor_amp::encoded::merge`, no decoding). Returns
+    /// the outcome and what to commit.
+    async fn write(
+        &self,
+        batch: Batch,
+        give_up: Option<&watch::Receiver<Option<Instant>>>,
+    ) -> (WriteOutcome, Option<(Position, u64)>) {
+        let Some(records) = batch.encoded else {
+            return (
+                self.writer.write(merge(batch.series), give_up).await,
+                batch.commit,
+            );
+        };
+        // The queue only returns records whose encoding it could read, with the same
+        // parser, so this fails only if that parser and merge ever disagree: then decode.
+        let o = match monitor_amp::encoded::merge(&records.bytes) {
+            Ok(req) => self.writer.write_encoded(req, give_up).await,
+            Err(e) => match records.decode() {
+                Ok(req) => self.writer.write(merge(req.timeseries), give_up).await,
+                Err(_) => {
+                    tracing::warn!(error = %e, samples = records.samples, "queued records cannot be decoded; counted as dropped");
+                    self.metrics
+                        .add_dropped(DROP_QUEUE_CORRUPT, records.samples);
+                    WriteOutcome::default()
+                }
+            },
+        };
+        (o, batch.commit)
+    }
+
     /// Sends everything queued now, in batches.
     async fn flush(&self, give_up: Option<&watch::Receiver<Option<Instant>>>) -> WriteOutcome {
         let mut total = WriteOutcome::default();
@@ -340,12 +384,12 @@ impl Agent {
                 .queue
                 .next_batch(self.cfg.remote_write.max_samples_per_send, &self.metrics)
                 .await;
-            if batch.series.is_empty() {
+            if batch.is_empty() {
                 self.metrics.queue_samples.set(self.queue.len() as i64);
                 return total;
             }
-            let o = self.writer.write(merge(batch.series), give_up).await;
-            self.queue.done(batch.commit, &o).await;
+            let (o, commit) = self.write(batch, give_up).await;
+            self.queue.done(commit, &o).await;
             self.metrics.queue_samples.set(self.queue.len() as i64);
             let stop = o
                 .dropped
@@ -396,7 +440,7 @@ impl Agent {
                 continue;
             }
             let batch = self.queue.next_batch(max, &self.metrics).await;
-            if batch.series.is_empty() {
+            if batch.is_empty() {
                 self.metrics.queue_samples.set(self.queue.len() as i64);
                 if stopping {
                     break;
@@ -410,8 +454,8 @@ impl Agent {
                 }
                 continue;
             }
-            let o = self.writer.write(merge(batch.series), Some(&give_up)).await;
-            self.queue.done(batch.commit, &o).await;
+            let (o, commit) = self.write(batch, Some(&give_up)).await;
+            self.queue.done(commit, &o).await;
             self.metrics.queue_samples.set(self.queue.len() as i64);
             if stopping {
                 self.flush(Some(&give_up)).await;

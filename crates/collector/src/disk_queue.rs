@@ -150,6 +150,22 @@ pub struct Peeked {
     pub unreadable_samples: u64,
 }
 
+/// What [`DiskQueue::peek_encoded`] found.
+#[derive(Debug, Default)]
+pub struct PeekedEncoded {
+    /// The records' payloads in queue order, laid end to end: one encoded `WriteRequest`.
+    pub bytes: Vec<u8>,
+    /// Samples in `bytes`.
+    pub samples: usize,
+    /// The position after them: pass it to [`DiskQueue::commit`] once delivered.
+    pub next: Position,
+    /// Corrupt records met (their segment's rest is skipped).
+    pub corrupt_records: u64,
+    /// Samples counted as waiting that turned out unreadable (corruption): no longer
+    /// counted as pending; report them as dropped.
+    pub unreadable_samples: u64,
+}
+
 /// The durable queue.
 #[derive(Debug)]
 pub struct DiskQueue {
@@ -169,9 +185,9 @@ fn count_samples(req: &WriteRequest) -> u64 {
     req.sample_count() as u64
 }
 
-/// Reads one record at `f`'s position. `Ok(None)` at a clean end of data; `Err(())` for
-/// corruption (bad length, checksum, decode) or a truncated record.
-fn read_record(f: &mut File, limit: u64, offset: u64) -> Result<Option<(WriteRequest, u64)>, ()> {
+/// Reads one record's payload at `f`'s position. `Ok(None)` at a clean end of data;
+/// `Err(())` for corruption (bad length or checksum) or a truncated record.
+fn read_record(f: &mut File, limit: u64, offset: u64) -> Result<Option<(Vec<u8>, u64)>, ()> {
     if offset >= limit {
         return Ok(None);
     }
@@ -190,8 +206,7 @@ fn read_record(f: &mut File, limit: u64, offset: u64) -> Result<Option<(WriteReq
     if crc32fast::hash(&buf) != crc {
         return Err(());
     }
-    let req = WriteRequest::decode(buf.as_slice()).map_err(|_| ())?;
-    Ok(Some((req, offset + (HEADER + len) as u64)))
+    Ok(Some((buf, offset + (HEADER + len) as u64)))
 }
 
 /// Decodes the records of a segment file's bytes, as the queue replays them: the
@@ -229,8 +244,11 @@ fn scan(path: &Path, stop_at: Option<u64>) -> Result<(u64, u64, u64, bool), Disk
     loop {
         match read_record(&mut f, len, off) {
             Ok(None) => return Ok((off, samples, before, false)),
-            Ok(Some((req, next))) => {
-                let n = count_samples(&req);
+            Ok(Some((payload, next))) => {
+                let Ok(n) = monitor_amp::encoded::count_samples(&payload) else {
+                    return Ok((off, samples, before, true));
+                };
+                let n = n as u64;
                 samples += n;
                 if stop_at.is_some_and(|s| next <= s) {
                     before += n;
@@ -617,8 +635,57 @@ impl DiskQueue {
     }
 
     /// Reads whole records from the cursor until at least `max` samples, the end of a
-    /// segment or the end of data.
+    /// segment or the end of data, decoded into series.
     pub fn peek(&self, max: usize) -> Peeked {
+        let mut series = Vec::new();
+        let (next, corrupt_records, unreadable_samples) = self.read_batch(max, |payload| {
+            let req = WriteRequest::decode(payload.as_slice()).map_err(|_| ())?;
+            let n = req.sample_count();
+            series.extend(req.timeseries);
+            Ok(n)
+        });
+        Peeked {
+            series,
+            next,
+            corrupt_records,
+            unreadable_samples,
+        }
+    }
+
+    /// As [`DiskQueue::peek`], but the records' payloads are returned as they are stored,
+    /// laid end to end (one valid encoded `WriteRequest`), with their sample count: what
+    /// the sender merges and sends without decoding (`monitor_amp::encoded`).
+    pub fn peek_encoded(&self, max: usize) -> PeekedEncoded {
+        let mut bytes = Vec::new();
+        let mut samples = 0;
+        let (next, corrupt_records, unreadable_samples) = self.read_batch(max, |payload| {
+            let n = monitor_amp::encoded::count_samples(&payload).map_err(|_| ())?;
+            if bytes.is_empty() {
+                bytes = payload;
+            } else {
+                bytes.extend_from_slice(&payload);
+            }
+            samples += n;
+            Ok(n)
+        });
+        PeekedEncoded {
+            bytes,
+            samples,
+            next,
+            corrupt_records,
+            unreadable_samples,
+        }
+    }
+
+    /// The reading behind both peeks: hands each record's payload to `take`, which
+    /// returns its sample count (or `Err` for an undecodable record, counted as corrupt),
+    /// until `max` samples. Returns the position after the records taken, the corrupt
+    /// records met and the waiting samples found unreadable.
+    fn read_batch(
+        &self,
+        max: usize,
+        mut take: impl FnMut(Vec<u8>) -> Result<usize, ()>,
+    ) -> (Position, u64, u64) {
         let st = self.lock();
         let mut pos = st.cursor;
         let pushes = st.pushes;
@@ -630,8 +697,7 @@ impl DiskQueue {
             .map(|s| (s.seq, s.valid_to))
             .collect();
         drop(st);
-        let mut out = Peeked::default();
-        let mut samples = 0usize;
+        let (mut corrupt, mut samples, mut taken) = (0u64, 0usize, false);
         'segments: for (seq, valid_to) in segs {
             if seq > pos.segment {
                 pos = Position {
@@ -650,37 +716,44 @@ impl DiskQueue {
             loop {
                 match read_record(&mut f, valid_to, pos.offset) {
                     Ok(None) => break,
-                    Ok(Some((req, next))) => {
-                        samples += req.sample_count();
-                        out.series.extend(req.timeseries);
-                        pos.offset = next;
-                        if samples >= max {
-                            break 'segments;
+                    Ok(Some((payload, next))) => match take(payload) {
+                        Ok(n) => {
+                            samples += n;
+                            taken |= n > 0;
+                            pos.offset = next;
+                            if samples >= max {
+                                break 'segments;
+                            }
                         }
-                    }
+                        Err(()) => {
+                            corrupt += 1;
+                            pos.offset = valid_to;
+                            break;
+                        }
+                    },
                     Err(()) => {
-                        out.corrupt_records += 1;
+                        corrupt += 1;
                         pos.offset = valid_to;
                         break;
                     }
                 }
             }
             // One segment per batch keeps the delivered-sample accounting exact.
-            if !out.series.is_empty() {
+            if taken {
                 break;
             }
         }
-        out.next = pos;
-        if out.series.is_empty() && pending > 0 {
+        let mut unreadable = 0;
+        if !taken && pending > 0 {
             // Nothing readable although samples are counted as waiting: they were in a
             // corrupt region. Stop counting them (unless a push raced with this read).
             let mut st = self.lock();
             if st.pushes == pushes {
-                out.unreadable_samples = st.pending;
+                unreadable = st.pending;
                 st.pending = 0;
             }
         }
-        out
+        (pos, corrupt, unreadable)
     }
 
     /// Marks everything before `pos` delivered: persists the cursor and deletes finished
@@ -778,6 +851,32 @@ mod tests {
             ts.extend(p.series.iter().map(|t| t.samples[0].timestamp));
             q.commit(p.next, n).unwrap();
         }
+    }
+
+    /// The agent's read (`peek_encoded`: records as stored, laid end to end) returns
+    /// exactly what `peek` decodes, batch for batch, across segment boundaries.
+    #[test]
+    fn peek_encoded_returns_the_records_peek_decodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 300, false).unwrap();
+        for ts in 1..=7 {
+            push(&q, batch(ts, 4), 3);
+        }
+        let mut batches = 0;
+        loop {
+            let (p, e) = (q.peek(5), q.peek_encoded(5));
+            assert_eq!(p.next, e.next);
+            assert_eq!(p.series.len(), e.samples);
+            let decoded = WriteRequest::decode(e.bytes.as_slice()).unwrap();
+            assert_eq!(decoded.timeseries, p.series);
+            if e.samples == 0 {
+                break;
+            }
+            q.commit(e.next, e.samples as u64).unwrap();
+            batches += 1;
+        }
+        assert!(batches > 3, "several batches and segments: {batches}");
+        assert!(q.is_empty());
     }
 
     #[test]

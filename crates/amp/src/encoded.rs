@@ -1,0 +1,313 @@
+//! Encoded remote-write requests, worked on without decoding them.
+//!
+//! A durable queue stores scrapes as protobuf `WriteRequest` bytes, and concatenated
+//! `WriteRequest` encodings are themselves a valid `WriteRequest` (field 1 repeated). The
+//! sender still wants samples of one series grouped under one label set (labels are most
+//! of a request's bytes), which [`merge`] does by moving byte slices: no label becomes a
+//! `String`, nothing is allocated per label. The result is byte for byte what decoding,
+//! grouping in arrival order and `prost` encoding gives (`encode(merge(decode(x)))`), as
+//! the tests check; samples of a series stay in timestamp order.
+//!
+//! Only `prost`'s canonical field order is handled (a series' labels before its
+//! samples, as every encoder emits them); anything else is an [`Error::Decode`] and the
+//! caller decodes the slow way.
+
+use prost::bytes::Buf;
+use prost::encoding::{decode_key, decode_varint, encode_key, encode_varint, WireType};
+use prost::Message;
+use rustc_hash::FxHashMap;
+
+use crate::proto::{Sample, WriteRequest};
+use crate::Error;
+
+/// An encoded (uncompressed) `WriteRequest` and the number of samples in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Encoded {
+    /// Protobuf `WriteRequest` bytes (not snappy-compressed).
+    pub bytes: Vec<u8>,
+    /// Samples in it.
+    pub samples: usize,
+}
+
+impl Encoded {
+    /// Decodes it (for the rare paths that need the series, e.g. splitting on HTTP 413).
+    ///
+    /// # Errors
+    /// [`Error::Decode`] when the bytes are not a `WriteRequest`.
+    pub fn decode(&self) -> Result<WriteRequest, Error> {
+        WriteRequest::decode(self.bytes.as_slice()).map_err(|e| Error::Decode(e.to_string()))
+    }
+
+    /// Snappy block compression, as the remote-write spec requires.
+    pub fn compress(&self) -> Vec<u8> {
+        snap::raw::Encoder::new()
+            .compress_vec(&self.bytes)
+            .unwrap_or_default()
+    }
+}
+
+/// One series of an encoded request: its label fields (one contiguous slice, keys
+/// included) and each sample field (key, length and `Sample` message).
+struct SeriesFields<'a> {
+    labels: &'a [u8],
+    samples: Vec<&'a [u8]>,
+}
+
+fn bad(what: &str) -> Error {
+    Error::Decode(format!("encoded WriteRequest: {what}"))
+}
+
+/// Takes one field's bytes (after its key) off `buf`.
+fn skip(wire: WireType, buf: &mut &[u8]) -> Result<(), Error> {
+    let n = match wire {
+        WireType::Varint => {
+            decode_varint(buf).map_err(|e| bad(&e.to_string()))?;
+            0
+        }
+        WireType::SixtyFourBit => 8,
+        WireType::ThirtyTwoBit => 4,
+        WireType::LengthDelimited => decode_varint(buf).map_err(|e| bad(&e.to_string()))? as usize,
+        WireType::StartGroup | WireType::EndGroup => return Err(bad("group field")),
+    };
+    if buf.remaining() < n {
+        return Err(bad("truncated field"));
+    }
+    buf.advance(n);
+    Ok(())
+}
+
+/// Calls `each` with every `TimeSeries` message body of the request `buf`.
+fn for_each_series<'a>(
+    mut buf: &'a [u8],
+    mut each: impl FnMut(&'a [u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    while !buf.is_empty() {
+        let (tag, wire) = decode_key(&mut buf).map_err(|e| bad(&e.to_string()))?;
+        if tag != 1 || wire != WireType::LengthDelimited {
+            skip(wire, &mut buf)?;
+            continue;
+        }
+        let len = decode_varint(&mut buf).map_err(|e| bad(&e.to_string()))? as usize;
+        if buf.len() < len {
+            return Err(bad("truncated series"));
+        }
+        let (series, rest) = buf.split_at(len);
+        each(series)?;
+        buf = rest;
+    }
+    Ok(())
+}
+
+/// Splits one `TimeSeries` body into its label span and sample fields.
+fn series_fields(body: &[u8]) -> Result<SeriesFields<'_>, Error> {
+    let mut buf = body;
+    let mut labels_end = 0;
+    let mut samples = Vec::with_capacity(1);
+    while !buf.is_empty() {
+        let start = body.len() - buf.len();
+        let (tag, wire) = decode_key(&mut buf).map_err(|e| bad(&e.to_string()))?;
+        skip(wire, &mut buf)?;
+        let end = body.len() - buf.len();
+        match tag {
+            1 if samples.is_empty() && start == labels_end => labels_end = end,
+            1 => return Err(bad("a label after a sample")),
+            2 => samples.push(&body[start..end]),
+            _ => return Err(bad("unknown TimeSeries field")),
+        }
+    }
+    Ok(SeriesFields {
+        labels: &body[..labels_end],
+        samples,
+    })
+}
+
+/// The timestamp of an encoded sample field (key, length, `Sample`).
+fn timestamp(field: &[u8]) -> i64 {
+    let mut buf = field;
+    let body = decode_key(&mut buf)
+        .and_then(|_| decode_varint(&mut buf))
+        .ok()
+        .and_then(|len| buf.get(..len as usize));
+    body.and_then(|b| Sample::decode(b).ok())
+        .map(|s| s.timestamp)
+        .unwrap_or_default()
+}
+
+/// Samples in an encoded `WriteRequest`, without decoding labels.
+///
+/// # Errors
+/// [`Error::Decode`] when `buf` is not a `WriteRequest` in canonical field order.
+pub fn count_samples(buf: &[u8]) -> Result<usize, Error> {
+    let mut n = 0;
+    for_each_series(buf, |s| {
+        n += series_fields(s)?.samples.len();
+        Ok(())
+    })?;
+    Ok(n)
+}
+
+/// Groups the samples of an encoded `WriteRequest` (e.g. several queue records laid end
+/// to end) by series, in order of first appearance, each series' samples in arrival order
+/// (sorted by timestamp if they were not), and encodes the result.
+///
+/// # Errors
+/// [`Error::Decode`] when `buf` is not a `WriteRequest` in canonical field order.
+pub fn merge(buf: &[u8]) -> Result<Encoded, Error> {
+    let mut index: FxHashMap<&[u8], usize> = FxHashMap::default();
+    let mut series: Vec<SeriesFields<'_>> = Vec::new();
+    let mut samples = 0;
+    for_each_series(buf, |body| {
+        let s = series_fields(body)?;
+        samples += s.samples.len();
+        match index.get(s.labels) {
+            Some(&i) => series[i].samples.extend(s.samples),
+            None => {
+                index.insert(s.labels, series.len());
+                series.push(s);
+            }
+        }
+        Ok(())
+    })?;
+    let mut bytes = Vec::with_capacity(buf.len());
+    for s in &mut series {
+        if s.samples.len() > 1
+            && s.samples
+                .windows(2)
+                .any(|w| timestamp(w[0]) > timestamp(w[1]))
+        {
+            s.samples.sort_by_key(|f| timestamp(f));
+        }
+        let len = s.labels.len() + s.samples.iter().map(|f| f.len()).sum::<usize>();
+        encode_key(1, WireType::LengthDelimited, &mut bytes);
+        encode_varint(len as u64, &mut bytes);
+        bytes.extend_from_slice(s.labels);
+        for f in &s.samples {
+            bytes.extend_from_slice(f);
+        }
+    }
+    Ok(Encoded { bytes, samples })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Label, TimeSeries};
+
+    fn ts(name: &str, host: &str, samples: &[(f64, i64)]) -> TimeSeries {
+        TimeSeries {
+            labels: vec![Label::new("__name__", name), Label::new("host", host)],
+            samples: samples
+                .iter()
+                .map(|&(value, timestamp)| Sample { value, timestamp })
+                .collect(),
+        }
+    }
+
+    fn enc(series: Vec<TimeSeries>) -> Vec<u8> {
+        WriteRequest { timeseries: series }.encode_to_vec()
+    }
+
+    /// The slow way: decode, group by label set in order of appearance, sort, encode.
+    fn reference(buf: &[u8]) -> Vec<u8> {
+        let req = WriteRequest::decode(buf).unwrap();
+        let mut out: Vec<TimeSeries> = Vec::new();
+        for t in req.timeseries {
+            match out.iter_mut().find(|o| o.labels == t.labels) {
+                Some(o) => o.samples.extend(t.samples),
+                None => out.push(t),
+            }
+        }
+        for t in &mut out {
+            t.samples.sort_by_key(|s| s.timestamp);
+        }
+        enc(out)
+    }
+
+    #[test]
+    fn merges_records_laid_end_to_end_like_decoding_would() {
+        // Two scrapes, each a record, concatenated as the queue reads them; zero values
+        // and timestamps (omitted on the wire), a stale NaN and an out-of-order pair.
+        let mut buf = enc(vec![
+            ts("up", "a", &[(1.0, 1000)]),
+            ts("cpu", "a", &[(0.0, 0)]),
+            ts(
+                "mem",
+                "a",
+                &[(f64::from_bits(crate::proto::STALE_NAN_BITS), 1000)],
+            ),
+        ]);
+        buf.extend(enc(vec![
+            ts("up", "a", &[(1.0, 2000)]),
+            ts("cpu", "a", &[(0.5, 2000)]),
+            ts("cpu", "b", &[(2.0, 2000)]),
+            ts("mem", "a", &[(3.0, 500)]),
+        ]));
+        let merged = merge(&buf).unwrap();
+        assert_eq!(merged.samples, 7);
+        assert_eq!(merged.bytes, reference(&buf));
+        let req = merged.decode().unwrap();
+        assert_eq!(req.timeseries.len(), 4);
+        assert_eq!(req.timeseries[2].samples[0].timestamp, 500, "sorted");
+        assert_eq!(count_samples(&buf).unwrap(), 7);
+        assert_eq!(merge(&[]).unwrap(), Encoded::default());
+    }
+
+    #[test]
+    fn garbage_and_non_canonical_order_are_errors_not_guesses() {
+        assert!(merge(&[0x0a, 0x05, 0x01]).is_err(), "truncated");
+        // A TimeSeries whose label comes after its sample.
+        let label = Label::new("__name__", "x").encode_to_vec();
+        let sample = Sample {
+            value: 1.0,
+            timestamp: 1,
+        }
+        .encode_to_vec();
+        let mut body = Vec::new();
+        encode_key(2, WireType::LengthDelimited, &mut body);
+        encode_varint(sample.len() as u64, &mut body);
+        body.extend(&sample);
+        encode_key(1, WireType::LengthDelimited, &mut body);
+        encode_varint(label.len() as u64, &mut body);
+        body.extend(&label);
+        let mut req = Vec::new();
+        encode_key(1, WireType::LengthDelimited, &mut req);
+        encode_varint(body.len() as u64, &mut req);
+        req.extend(&body);
+        assert!(
+            WriteRequest::decode(req.as_slice()).is_ok(),
+            "valid protobuf"
+        );
+        assert!(merge(&req).is_err());
+    }
+
+    proptest::proptest! {
+        /// Any sequence of single- and multi-sample series over a few label sets merges
+        /// exactly as decoding and re-encoding would.
+        #[test]
+        fn merge_equals_decode_group_encode(
+            items in proptest::collection::vec(
+                (0usize..4, 0usize..3, proptest::collection::vec((-5i8..5, 0i64..50), 1..3)),
+                0..40,
+            ),
+            cut in 0usize..40,
+        ) {
+            let names = ["up", "cpu", "node_memory_MemAvailable_bytes", "x"];
+            let hosts = ["a", "b", ""];
+            let series: Vec<TimeSeries> = items
+                .iter()
+                .map(|(n, h, s)| {
+                    let s: Vec<(f64, i64)> = s.iter().map(|&(v, t)| (f64::from(v), t)).collect();
+                    ts(names[*n], hosts[*h], &s)
+                })
+                .collect();
+            let cut = cut.min(series.len());
+            let mut buf = enc(series[..cut].to_vec());
+            buf.extend(enc(series[cut..].to_vec()));
+            let total: usize = series.iter().map(|t| t.samples.len()).sum();
+            let merged = merge(&buf).unwrap();
+            proptest::prop_assert_eq!(merged.samples, total);
+            proptest::prop_assert_eq!(count_samples(&buf).unwrap(), total);
+            proptest::prop_assert_eq!(merged.bytes, reference(&buf));
+        }
+    }
+}
