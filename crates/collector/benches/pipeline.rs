@@ -1,6 +1,7 @@
-//! Micro-benchmarks of the agent's hot path on a real node_exporter page (1,000+ series):
-//! parse, label (+ staleness diff), merge into a request, protobuf + snappy encode, and the
-//! disk-queue append/replay. `cargo bench -p monitor-collector`; numbers in
+//! Micro-benchmarks of the agent's hot path on a real node_exporter page (~500 series):
+//! parse, label (+ staleness diff), merge into a request, protobuf + snappy encode (from
+//! series, and from encoded records as the agent now does), and the disk-queue
+//! append/replay (decoded, and as stored). `cargo bench -p monitor-collector`; numbers in
 //! docs/BENCHMARKS.md.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -64,6 +65,16 @@ fn bench(c: &mut Criterion) {
     g.bench_function("merge_encode_snappy", |b| {
         b.iter(|| merge(black_box(series.clone())).encode_compressed())
     });
+    let encoded = prost::Message::encode_to_vec(&monitor_amp::proto::WriteRequest {
+        timeseries: series.clone(),
+    });
+    g.bench_function("encoded_merge_snappy", |b| {
+        b.iter(|| {
+            monitor_amp::encoded::merge(black_box(&encoded))
+                .unwrap()
+                .compress()
+        })
+    });
     let dir = tempfile::tempdir().unwrap();
     let (q, _) = DiskQueue::open(dir.path(), 1 << 30, 8 << 20, false).unwrap();
     g.bench_function("disk_queue_push_peek_commit", |b| {
@@ -71,6 +82,13 @@ fn bench(c: &mut Criterion) {
             assert!(q.push(series.clone(), 2000).failed.is_none());
             let p = q.peek(10_000);
             q.commit(p.next, p.series.len() as u64).unwrap();
+        })
+    });
+    g.bench_function("disk_queue_push_peek_encoded_commit", |b| {
+        b.iter(|| {
+            assert!(q.push(series.clone(), 2000).failed.is_none());
+            let p = q.peek_encoded(10_000);
+            q.commit(p.next, p.samples as u64).unwrap();
         })
     });
     g.finish();
