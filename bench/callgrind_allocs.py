@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Heap allocations in a callgrind profile: the calls into Rust's allocator shims
-(__rust_alloc, __rust_alloc_zeroed, __rust_realloc), which every allocation passes through
-whatever the global allocator is (glibc malloc, mimalloc). Usage: callgrind_allocs.py FILE"""
+"""Heap allocations in a callgrind profile: the calls into glibc's allocator entry points
+(malloc, calloc, realloc, posix_memalign, aligned_alloc), which Rust's default global
+allocator uses. Counted at libc, whose symbols are there even in the stripped release
+binary. Usage: callgrind_allocs.py FILE"""
 import re
 import sys
 
-WANTED = re.compile(r"__rust_(alloc|realloc|alloc_zeroed)$")
+WANTED = re.compile(r"^(malloc|calloc|realloc|posix_memalign|aligned_alloc)$")
 NAME = re.compile(r"c?fn=\((\d+)\)(?: (.*))?")
 
 names = {}

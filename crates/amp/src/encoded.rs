@@ -13,7 +13,9 @@
 //! caller decodes the slow way.
 
 use prost::bytes::Buf;
-use prost::encoding::{decode_key, decode_varint, encode_key, encode_varint, WireType};
+use prost::encoding::{
+    decode_key, decode_varint, encode_key, encode_varint, encoded_len_varint, key_len, WireType,
+};
 use prost::Message;
 use rustc_hash::FxHashMap;
 
@@ -76,24 +78,27 @@ fn skip(wire: WireType, buf: &mut &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// Calls `each` with every `TimeSeries` message body of the request `buf`.
+/// Calls `each` with every `TimeSeries` of the request `buf`: the whole field (key and
+/// length included) and the message body inside it.
 fn for_each_series<'a>(
-    mut buf: &'a [u8],
-    mut each: impl FnMut(&'a [u8]) -> Result<(), Error>,
+    buf: &'a [u8],
+    mut each: impl FnMut(&'a [u8], &'a [u8]) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    while !buf.is_empty() {
-        let (tag, wire) = decode_key(&mut buf).map_err(|e| bad(&e.to_string()))?;
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let start = buf.len() - rest.len();
+        let (tag, wire) = decode_key(&mut rest).map_err(|e| bad(&e.to_string()))?;
         if tag != 1 || wire != WireType::LengthDelimited {
-            skip(wire, &mut buf)?;
+            skip(wire, &mut rest)?;
             continue;
         }
-        let len = decode_varint(&mut buf).map_err(|e| bad(&e.to_string()))? as usize;
-        if buf.len() < len {
+        let len = decode_varint(&mut rest).map_err(|e| bad(&e.to_string()))? as usize;
+        if rest.len() < len {
             return Err(bad("truncated series"));
         }
-        let (series, rest) = buf.split_at(len);
-        each(series)?;
-        buf = rest;
+        let (body, after) = rest.split_at(len);
+        rest = after;
+        each(&buf[start..buf.len() - rest.len()], body)?;
     }
     Ok(())
 }
@@ -139,8 +144,8 @@ fn timestamp(field: &[u8]) -> i64 {
 /// [`Error::Decode`] when `buf` is not a `WriteRequest` in canonical field order.
 pub fn count_samples(buf: &[u8]) -> Result<usize, Error> {
     let mut n = 0;
-    for_each_series(buf, |s| {
-        n += series_fields(s)?.samples.len();
+    for_each_series(buf, |_, body| {
+        n += series_fields(body)?.samples.len();
         Ok(())
     })?;
     Ok(n)
@@ -156,7 +161,7 @@ pub fn merge(buf: &[u8]) -> Result<Encoded, Error> {
     let mut index: FxHashMap<&[u8], usize> = FxHashMap::default();
     let mut series: Vec<SeriesFields<'_>> = Vec::new();
     let mut samples = 0;
-    for_each_series(buf, |body| {
+    for_each_series(buf, |_, body| {
         let s = series_fields(body)?;
         samples += s.samples.len();
         match index.get(s.labels) {
@@ -186,6 +191,71 @@ pub fn merge(buf: &[u8]) -> Result<Encoded, Error> {
         }
     }
     Ok(Encoded { bytes, samples })
+}
+
+/// Splits an encoded `WriteRequest` at series boundaries into pieces of at most
+/// `max_samples` samples each (a series holding more makes a piece of its own), each piece
+/// itself an encoded `WriteRequest`, with its sample count.
+///
+/// # Errors
+/// [`Error::Decode`] when `buf` is not a `WriteRequest` in canonical field order.
+pub fn pieces(buf: &[u8], max_samples: usize) -> Result<Vec<(&[u8], usize)>, Error> {
+    let max = max_samples.max(1);
+    let mut out: Vec<(&[u8], usize)> = Vec::new();
+    let (mut start, mut end, mut n) = (0usize, 0usize, 0usize);
+    for_each_series(buf, |field, body| {
+        let k = series_fields(body)?.samples.len();
+        let at = field.as_ptr() as usize - buf.as_ptr() as usize;
+        if n > 0 && n + k > max {
+            out.push((&buf[start..end], n));
+            (start, n) = (at, 0);
+        }
+        end = at + field.len();
+        n += k;
+        Ok(())
+    })?;
+    if n > 0 {
+        out.push((&buf[start..end], n));
+    }
+    Ok(out)
+}
+
+/// Appends the encoded label fields (`TimeSeries` field 1, repeated) of `labels`, given as
+/// sorted name/value pairs, exactly as `prost` encodes them (empty strings omitted, as
+/// proto3 does). Cached per series, this is what [`push_series`] copies for every sample.
+pub fn encode_label_pairs<'a>(
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    out: &mut Vec<u8>,
+) {
+    for (name, value) in labels {
+        let field = |tag: u32, s: &str| {
+            if s.is_empty() {
+                0
+            } else {
+                key_len(tag) + encoded_len_varint(s.len() as u64) + s.len()
+            }
+        };
+        encode_key(1, WireType::LengthDelimited, out);
+        encode_varint((field(1, name) + field(2, value)) as u64, out);
+        for (tag, s) in [(1, name), (2, value)] {
+            if !s.is_empty() {
+                encode_key(tag, WireType::LengthDelimited, out);
+                encode_varint(s.len() as u64, out);
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+}
+
+/// Appends to the encoded `WriteRequest` `out` one series of one sample: `labels` are its
+/// encoded label fields ([`encode_label_pairs`]).
+pub fn push_series(out: &mut Vec<u8>, labels: &[u8], sample: &Sample) {
+    let s_len = sample.encoded_len();
+    let sample_field = key_len(2) + encoded_len_varint(s_len as u64) + s_len;
+    encode_key(1, WireType::LengthDelimited, out);
+    encode_varint((labels.len() + sample_field) as u64, out);
+    out.extend_from_slice(labels);
+    prost::encoding::message::encode(2, sample, out);
 }
 
 #[cfg(test)]
@@ -308,6 +378,39 @@ mod tests {
             proptest::prop_assert_eq!(merged.samples, total);
             proptest::prop_assert_eq!(count_samples(&buf).unwrap(), total);
             proptest::prop_assert_eq!(merged.bytes, reference(&buf));
+        }
+    }
+
+    proptest::proptest! {
+        /// Series written one sample at a time from label pairs are byte for byte what
+        /// prost writes for the same `WriteRequest`; pieces cut at series boundaries put
+        /// back together give the request again.
+        #[test]
+        fn push_series_equals_prost_and_pieces_reassemble(
+            items in proptest::collection::vec(
+                (proptest::collection::vec(("[a-c_]{0,3}", "[x-z]{0,3}"), 0..4), -3i8..3, 0i64..3),
+                0..20,
+            ),
+            max in 1usize..5,
+        ) {
+            let mut out = Vec::new();
+            let mut series = Vec::new();
+            for (labels, v, t) in &items {
+                let sample = Sample { value: f64::from(*v), timestamp: *t };
+                let mut enc = Vec::new();
+                encode_label_pairs(labels.iter().map(|(n, v)| (n.as_str(), v.as_str())), &mut enc);
+                push_series(&mut out, &enc, &sample);
+                series.push(TimeSeries {
+                    labels: labels.iter().map(|(n, v)| Label::new(n.as_str(), v.as_str())).collect(),
+                    samples: vec![sample],
+                });
+            }
+            proptest::prop_assert_eq!(&out, &enc(series));
+            let parts = pieces(&out, max).unwrap();
+            proptest::prop_assert!(parts.iter().all(|(_, n)| *n <= max && *n > 0));
+            proptest::prop_assert_eq!(parts.iter().map(|(_, n)| n).sum::<usize>(), items.len());
+            let joined: Vec<u8> = parts.iter().flat_map(|(p, _)| p.iter().copied()).collect();
+            proptest::prop_assert_eq!(joined, out);
         }
     }
 }

@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
             1,
             Duration::ZERO,
         )
-        .series;
+        .series();
     g.bench_function("merge_encode_snappy", |b| {
         b.iter(|| merge(black_box(series.clone())).encode_compressed())
     });

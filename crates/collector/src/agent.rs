@@ -8,6 +8,7 @@ use crate::metrics::{
 use crate::queue::BoundedQueue;
 use crate::target::{self, TargetState};
 use monitor_amp::auth::{Auth, SigV4};
+use monitor_amp::encoded::Encoded;
 use monitor_amp::proto::{TimeSeries, WriteRequest};
 use monitor_amp::remote_write::{RemoteWriteConfig, RemoteWriter, WriteOutcome};
 use std::collections::HashMap;
@@ -107,19 +108,24 @@ impl IoErrorLog {
 }
 
 impl Buffer {
-    /// Appends a scrape; returns the old samples dropped to make room (scrape samples
-    /// that could not be stored are counted as `queue_io_error` drops here).
-    async fn push(
-        &self,
-        series: Vec<TimeSeries>,
-        metrics: &AgentMetrics,
-        log: &IoErrorLog,
-    ) -> usize {
+    /// Appends a scrape (encoded series, see [`target::ScrapeResult`]); returns the old
+    /// samples dropped to make room (scrape samples that could not be stored are counted
+    /// as `queue_io_error` drops here). The disk queue stores the bytes as they are; the
+    /// memory buffer keeps decoded series.
+    async fn push(&self, scrape: Encoded, metrics: &AgentMetrics, log: &IoErrorLog) -> usize {
         match self {
-            Buffer::Memory(q) => q.push(series),
+            Buffer::Memory(q) => match scrape.decode() {
+                Ok(req) => q.push(req.timeseries),
+                Err(e) => {
+                    // Unreachable (`process` wrote the bytes); never silent all the same.
+                    metrics.add_dropped(DROP_QUEUE_CORRUPT, scrape.samples);
+                    tracing::error!(error = %e, samples = scrape.samples, "a scrape's encoding cannot be read back; dropped");
+                    0
+                }
+            },
             Buffer::Disk(q, max) => {
                 let (q, max) = (q.clone(), *max);
-                let pushed = blocking(move || q.push(series, max)).await;
+                let pushed = blocking(move || q.push_encoded(&scrape, max)).await;
                 if let Some((lost, e)) = &pushed.failed {
                     metrics.add_dropped(DROP_QUEUE_IO, *lost as usize);
                     if log.should_log(e.kind()) {
@@ -299,10 +305,10 @@ impl Agent {
         self.metrics.clone()
     }
 
-    async fn enqueue(&self, series: Vec<TimeSeries>) {
+    async fn enqueue(&self, scrape: Encoded) {
         let dropped = self
             .queue
-            .push(series, &self.metrics, &self.io_errors)
+            .push(scrape, &self.metrics, &self.io_errors)
             .await;
         if dropped > 0 {
             self.metrics.add_dropped(DROP_QUEUE_FULL, dropped);
@@ -325,7 +331,7 @@ impl Agent {
             self.metrics.scrape_failures.get_or_create(&job).inc();
         }
         let err = r.error.clone();
-        self.enqueue(r.series).await;
+        self.enqueue(r.encoded).await;
         err
     }
 
@@ -342,7 +348,7 @@ impl Agent {
         let text = self.metrics.encode();
         let parsed = crate::exposition::parse(&text).map_err(|e| e.to_string());
         let r = state.process(parsed, target::now_ms(), Duration::ZERO);
-        self.enqueue(r.series).await;
+        self.enqueue(r.encoded).await;
     }
 
     /// Sends one batch: memory batches merged from their series, disk batches merged
@@ -477,7 +483,7 @@ impl Agent {
             if let Some(e) = &r.error {
                 report.scrape_errors.push(e.clone());
             }
-            self.enqueue(r.series).await;
+            self.enqueue(r.encoded).await;
         }
         if self.cfg.self_metrics {
             self.scrape_self(&mut self.self_state()).await;

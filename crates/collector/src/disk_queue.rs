@@ -35,6 +35,7 @@
 //! Every method does blocking file I/O: call it from a blocking thread
 //! (`tokio::task::spawn_blocking`), never on an async worker.
 
+use monitor_amp::encoded::Encoded;
 use monitor_amp::proto::{TimeSeries, WriteRequest};
 use prost::Message;
 use std::collections::VecDeque;
@@ -348,6 +349,15 @@ fn open_segment(dir: &Path, seq: u64) -> Result<File, DiskQueueError> {
 }
 
 /// Encodes `batch` as records of at most `max_record_samples` samples each.
+/// A record: `[len][crc32][payload]`.
+fn record(payload: &[u8]) -> Vec<u8> {
+    let mut rec = Vec::with_capacity(HEADER + payload.len());
+    rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    rec.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    rec.extend_from_slice(payload);
+    rec
+}
+
 fn encode_records(batch: Vec<TimeSeries>, max_record_samples: usize) -> Vec<(Vec<u8>, u64)> {
     let per = max_record_samples.max(1);
     let mut out = Vec::new();
@@ -360,12 +370,7 @@ fn encode_records(batch: Vec<TimeSeries>, max_record_samples: usize) -> Vec<(Vec
         };
         let req = WriteRequest { timeseries: rest };
         let n = count_samples(&req);
-        let payload = req.encode_to_vec();
-        let mut rec = Vec::with_capacity(HEADER + payload.len());
-        rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        rec.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        rec.extend_from_slice(&payload);
-        out.push((rec, n));
+        out.push((record(&req.encode_to_vec()), n));
         rest = tail;
     }
     out
@@ -493,8 +498,36 @@ impl DiskQueue {
     /// On an I/O error the record being written is rolled back and it and the rest of
     /// the scrape are reported in [`Pushed::failed`]; records written before it stay.
     pub fn push(&self, batch: Vec<TimeSeries>, max_record_samples: usize) -> Pushed {
+        self.push_records(encode_records(batch, max_record_samples))
+    }
+
+    /// As [`DiskQueue::push`], for a scrape that is already an encoded `WriteRequest`
+    /// (what `TargetState::process` makes): cut at series boundaries into records of at
+    /// most `max_record_samples` samples and stored as they are. Bytes that are not such
+    /// a request are reported in [`Pushed::failed`] (as `InvalidData`), never stored.
+    pub fn push_encoded(&self, scrape: &Encoded, max_record_samples: usize) -> Pushed {
+        match monitor_amp::encoded::pieces(&scrape.bytes, max_record_samples) {
+            Ok(pieces) => self.push_records(
+                pieces
+                    .into_iter()
+                    .map(|(payload, n)| (record(payload), n as u64))
+                    .collect(),
+            ),
+            Err(e) => Pushed {
+                evicted: 0,
+                failed: Some((
+                    scrape.samples as u64,
+                    DiskQueueError::Io {
+                        path: self.dir.clone(),
+                        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+                    },
+                )),
+            },
+        }
+    }
+
+    fn push_records(&self, records: Vec<(Vec<u8>, u64)>) -> Pushed {
         let mut out = Pushed::default();
-        let records = encode_records(batch, max_record_samples);
         if records.is_empty() {
             return out;
         }

@@ -2,6 +2,7 @@
 
 use crate::config::{redacted, ScrapeConfig};
 use crate::exposition::{self, Exposition, Limits};
+use monitor_amp::encoded::{encode_label_pairs, push_series, Encoded};
 use monitor_amp::proto::{Label, Sample, TimeSeries, STALE_NAN};
 use rustc_hash::{FxHashMap, FxHasher};
 use std::collections::BTreeMap;
@@ -14,8 +15,10 @@ pub const ACCEPT: &str = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
 /// Result of one scrape, ready to queue.
 #[derive(Debug, Default)]
 pub struct ScrapeResult {
-    /// Series with one sample each (scraped, synthetic `up`/`scrape_*`, staleness markers).
-    pub series: Vec<TimeSeries>,
+    /// The series, one sample each (scraped, synthetic `up`/`scrape_*`, staleness
+    /// markers), already protobuf-encoded as a `WriteRequest`: the durable queue stores
+    /// these bytes as they are.
+    pub encoded: Encoded,
     /// Samples the target exposed.
     pub scraped: usize,
     /// Duplicate series dropped.
@@ -24,7 +27,19 @@ pub struct ScrapeResult {
     pub error: Option<String>,
 }
 
-/// Per-target state: the identity labels and the series seen last time (for staleness).
+impl ScrapeResult {
+    /// The series, decoded (the in-memory buffer and tests use them).
+    pub fn series(&self) -> Vec<TimeSeries> {
+        // The bytes were written by `process` itself; they always decode.
+        self.encoded
+            .decode()
+            .map(|r| r.timeseries)
+            .unwrap_or_default()
+    }
+}
+
+/// Per-target state: the identity and external labels, and the series seen last time
+/// (for staleness).
 #[derive(Debug)]
 pub struct TargetState {
     /// `job`.
@@ -32,19 +47,53 @@ pub struct TargetState {
     /// `instance`.
     pub instance: String,
     external: BTreeMap<String, String>,
-    /// Series of the last scrape by label-set hash. Steady-state scrapes move these label
-    /// sets instead of cloning them, which is most of the agent's per-sample cost.
-    previous: FxHashMap<u64, Vec<Label>>,
+    /// Series of the last scrape: their encoded label fields, by hash of those bytes. A
+    /// steady-state sample is looked up here and copied out — no label string is
+    /// allocated (`bench/callgrind.sh`).
+    previous: FxHashMap<u64, Vec<u8>>,
 }
 
-/// Hash of a sorted label set: FxHash (rustc-hash), not SipHash — SipHash was a tenth of
-/// the hot path's instructions (`bench/callgrind.sh`). Flooding resistance is not needed:
-/// every user of the hash verifies the label set on a hit, and a collision only costs
-/// staleness tracking (or merging) of that one series.
+/// Hash of a sorted label set.
 pub fn label_hash(labels: &[Label]) -> u64 {
     let mut h = FxHasher::default();
     labels.hash(&mut h);
     h.finish()
+}
+
+fn bytes_hash(bytes: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(bytes);
+    h.finish()
+}
+
+/// The sorted label set of a sample, as name/value pairs borrowed from the sample and the
+/// target: scraped labels (`job`/`instance` clashes renamed to `exported_*`, as Prometheus
+/// does with `honor_labels: false`), then target labels, then external labels where
+/// absent. `out` is reused between samples.
+fn label_pairs<'a>(
+    (job, instance, external): (&'a str, &'a str, &'a BTreeMap<String, String>),
+    name: &'a str,
+    scraped: &'a [(String, String)],
+    out: &mut Vec<(&'a str, &'a str)>,
+) {
+    out.clear();
+    out.push(("__name__", name));
+    for (k, v) in scraped {
+        let k = match k.as_str() {
+            "job" => "exported_job",
+            "instance" => "exported_instance",
+            k => k,
+        };
+        out.push((k, v.as_str()));
+    }
+    out.push(("job", job));
+    out.push(("instance", instance));
+    for (k, v) in external {
+        if !out.iter().any(|(n, _)| n == k) {
+            out.push((k.as_str(), v.as_str()));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(b.0));
 }
 
 impl TargetState {
@@ -58,34 +107,10 @@ impl TargetState {
         }
     }
 
-    /// Sorted label set for a sample: scraped labels (`job`/`instance` clashes renamed to
-    /// `exported_*`, as Prometheus does with `honor_labels: false`), then target labels,
-    /// then external labels where absent.
-    fn labels_for(&self, name: &str, scraped: &[(String, String)]) -> Vec<Label> {
-        let mut labels: Vec<Label> = Vec::with_capacity(scraped.len() + 3 + self.external.len());
-        labels.push(Label::new("__name__", name));
-        for (k, v) in scraped {
-            let k = if k == "job" || k == "instance" {
-                format!("exported_{k}")
-            } else {
-                k.clone()
-            };
-            labels.push(Label::new(k, v.clone()));
-        }
-        labels.push(Label::new("job", self.job.clone()));
-        labels.push(Label::new("instance", self.instance.clone()));
-        for (k, v) in &self.external {
-            if !labels.iter().any(|l| &l.name == k) {
-                labels.push(Label::new(k.clone(), v.clone()));
-            }
-        }
-        labels.sort_by(|a, b| a.name.cmp(&b.name));
-        labels
-    }
-
-    /// Turns a parsed exposition (or a failure) at `ts_ms` into series: the samples, the
-    /// synthetic `up`, `scrape_duration_seconds`, `scrape_samples_scraped`, and staleness
-    /// markers for series that disappeared (all of them when the scrape failed).
+    /// Turns a parsed exposition (or a failure) at `ts_ms` into encoded series: the
+    /// samples, the synthetic `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
+    /// and staleness markers for series that disappeared (all of them when the scrape
+    /// failed).
     pub fn process(
         &mut self,
         parsed: Result<Exposition, String>,
@@ -93,45 +118,51 @@ impl TargetState {
         took: Duration,
     ) -> ScrapeResult {
         let mut out = ScrapeResult::default();
-        let mut current: FxHashMap<u64, Vec<Label>> =
-            FxHashMap::with_capacity_and_hasher(self.previous.len(), Default::default());
+        let target = (self.job.as_str(), self.instance.as_str(), &self.external);
+        let previous = &mut self.previous;
+        let mut current: FxHashMap<u64, Vec<u8>> =
+            FxHashMap::with_capacity_and_hasher(previous.len(), Default::default());
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut samples = 0usize;
+        let mut enc: Vec<u8> = Vec::new();
         let up = match parsed {
             Ok(exp) => {
                 out.scraped = exp.samples.len();
-                out.series.reserve(exp.samples.len() + 3);
-                for s in exp.samples {
-                    let labels = self.labels_for(&s.name, &s.labels);
+                let mut pairs = Vec::new();
+                for s in &exp.samples {
+                    label_pairs(target, &s.name, &s.labels, &mut pairs);
+                    enc.clear();
+                    encode_label_pairs(pairs.iter().copied(), &mut enc);
                     let sample = Sample {
                         value: s.value,
                         timestamp: s.timestamp_ms.unwrap_or(ts_ms),
                     };
-                    // Series with explicit timestamps are not staleness-tracked (like Prometheus).
+                    // Series with explicit timestamps are not staleness-tracked (like
+                    // Prometheus).
                     if s.timestamp_ms.is_none() {
-                        let h = label_hash(&labels);
+                        let h = bytes_hash(&enc);
                         match current.get(&h) {
-                            Some(seen) if *seen == labels => {
+                            Some(seen) if *seen == enc => {
                                 out.duplicates += 1;
                                 continue;
                             }
                             // A 64-bit hash collision: send it, just don't track staleness.
                             Some(_) => {}
                             None => {
-                                let kept = match self.previous.remove(&h) {
-                                    Some(old) if old == labels => old,
+                                let kept = match previous.remove(&h) {
+                                    Some(old) if old == enc => old,
                                     Some(other) => {
-                                        self.previous.insert(h, other);
-                                        labels.clone()
+                                        previous.insert(h, other);
+                                        enc.clone()
                                     }
-                                    None => labels.clone(),
+                                    None => enc.clone(),
                                 };
                                 current.insert(h, kept);
                             }
                         }
                     }
-                    out.series.push(TimeSeries {
-                        labels,
-                        samples: vec![sample],
-                    });
+                    push_series(&mut bytes, &enc, &sample);
+                    samples += 1;
                 }
                 1.0
             }
@@ -141,29 +172,35 @@ impl TargetState {
             }
         };
         // Whatever is left of the previous scrape vanished: staleness markers.
-        for (_, old) in self.previous.drain() {
-            out.series.push(TimeSeries {
-                labels: old,
-                samples: vec![Sample {
-                    value: STALE_NAN,
-                    timestamp: ts_ms,
-                }],
-            });
+        let stale = Sample {
+            value: STALE_NAN,
+            timestamp: ts_ms,
+        };
+        for (_, old) in previous.drain() {
+            push_series(&mut bytes, &old, &stale);
+            samples += 1;
         }
-        self.previous = current;
+        *previous = current;
+        let mut pairs = Vec::new();
         for (name, value) in [
             ("up", up),
             ("scrape_duration_seconds", took.as_secs_f64()),
             ("scrape_samples_scraped", out.scraped as f64),
         ] {
-            out.series.push(TimeSeries {
-                labels: self.labels_for(name, &[]),
-                samples: vec![Sample {
+            label_pairs(target, name, &[], &mut pairs);
+            enc.clear();
+            encode_label_pairs(pairs.iter().copied(), &mut enc);
+            push_series(
+                &mut bytes,
+                &enc,
+                &Sample {
                     value,
                     timestamp: ts_ms,
-                }],
-            });
+                },
+            );
+            samples += 1;
         }
+        out.encoded = Encoded { bytes, samples };
         out
     }
 }
@@ -271,7 +308,7 @@ mod tests {
     }
 
     fn names(r: &ScrapeResult) -> Vec<String> {
-        r.series
+        r.series()
             .iter()
             .map(|t| {
                 t.labels
@@ -292,7 +329,7 @@ mod tests {
             1000,
             Duration::ZERO,
         );
-        let l = &r.series[0].labels;
+        let l = &r.series()[0].labels;
         let got: Vec<(&str, &str)> = l
             .iter()
             .map(|l| (l.name.as_str(), l.value.as_str()))
@@ -317,7 +354,7 @@ mod tests {
                 "scrape_samples_scraped"
             ]
         );
-        assert_eq!(r.series[1].samples[0].value, 1.0);
+        assert_eq!(r.series()[1].samples[0].value, 1.0);
     }
 
     #[test]
@@ -334,8 +371,8 @@ mod tests {
             Duration::ZERO,
         );
         let stale: Vec<_> = r
-            .series
-            .iter()
+            .series()
+            .into_iter()
             .filter(|t| is_stale_nan(t.samples[0].value))
             .collect();
         assert_eq!(stale.len(), 1);
@@ -343,18 +380,22 @@ mod tests {
         assert_eq!(stale[0].samples[0].timestamp, 2000);
         let r = st.process(Err("connection refused".into()), 3000, Duration::ZERO);
         assert_eq!(
-            r.series
+            r.series()
                 .iter()
                 .filter(|t| is_stale_nan(t.samples[0].value))
                 .count(),
             1
         );
-        let up = r.series.iter().find(|t| t.labels[0].value == "up").unwrap();
+        let up = r
+            .series()
+            .into_iter()
+            .find(|t| t.labels[0].value == "up")
+            .unwrap();
         assert_eq!(up.samples[0].value, 0.0);
         // Nothing left to mark stale.
         let r = st.process(Err("still down".into()), 4000, Duration::ZERO);
         assert_eq!(
-            r.series
+            r.series()
                 .iter()
                 .filter(|t| is_stale_nan(t.samples[0].value))
                 .count(),
@@ -371,7 +412,11 @@ mod tests {
             Duration::ZERO,
         );
         assert_eq!(r.duplicates, 1);
-        let c = r.series.iter().find(|t| t.labels[0].value == "c").unwrap();
+        let c = r
+            .series()
+            .into_iter()
+            .find(|t| t.labels[0].value == "c")
+            .unwrap();
         assert_eq!(c.samples[0].timestamp, 500);
     }
 }

@@ -21,7 +21,7 @@ fn target(server: &MockServer, timeout: Duration) -> ScrapeConfig {
 }
 
 fn value_of(r: &monitor_collector::target::ScrapeResult, name: &str) -> Option<f64> {
-    r.series
+    r.series()
         .iter()
         .find(|t| {
             t.labels
@@ -140,5 +140,5 @@ async fn sample_limit_fails_the_scrape_with_up_zero() {
     let r = scrape_once(&reqwest::Client::new(), &t, &mut st).await;
     assert!(r.error.clone().unwrap().contains("sample_limit exceeded"));
     assert_eq!(value_of(&r, "up"), Some(0.0));
-    assert_eq!(r.series.len(), 3, "only up and scrape_* are sent");
+    assert_eq!(r.series().len(), 3, "only up and scrape_* are sent");
 }
