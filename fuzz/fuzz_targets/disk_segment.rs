@@ -3,6 +3,9 @@
 //! Checks, besides "never panics": re-encoding the decoded requests as records
 //! (`[len u32 LE][crc32 u32 LE][protobuf]`, the format of disk_queue.rs) and decoding
 //! again gives the same requests (compared as protobuf bytes: NaN != NaN), not corrupt.
+//! The same bytes also go through `monitor_amp::encoded` (what the agent runs on stored
+//! records without decoding them): counting, cutting and merging never panic, agree on
+//! the sample count, and a merge that decodes holds that many samples.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -35,7 +38,25 @@ fn crc32fast_hash(bytes: &[u8]) -> u32 {
     !crc
 }
 
+fn check_encoded(bytes: &[u8]) {
+    use monitor_amp::encoded::{count_samples, merge, pieces};
+    let Ok(n) = count_samples(bytes) else {
+        assert!(merge(bytes).is_err(), "merge accepted what count_samples refused");
+        return;
+    };
+    let parts = pieces(bytes, 3).expect("pieces accepts what count_samples accepts");
+    assert_eq!(parts.iter().map(|(_, k)| k).sum::<usize>(), n);
+    let merged = merge(bytes).expect("merge accepts what count_samples accepts");
+    assert_eq!(merged.samples, n);
+    // Label and sample bodies are copied, not checked (invalid UTF-8 stays invalid and the
+    // receiver rejects it, counted): only a merge that decodes is compared.
+    if let Ok(req) = merged.decode() {
+        assert_eq!(req.sample_count(), n);
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    check_encoded(data);
     let (reqs, _corrupt) = decode_segment(data);
     let again = encode_segment(&reqs);
     let (reqs2, corrupt2) = decode_segment(&again);
@@ -43,5 +64,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(reqs.len(), reqs2.len());
     for (a, b) in reqs.iter().zip(&reqs2) {
         assert_eq!(a.encode_to_vec(), b.encode_to_vec(), "round trip changed a request");
+        check_encoded(&a.encode_to_vec());
     }
 });
