@@ -81,6 +81,21 @@ pub fn repeat_interval(s: Severity) -> Duration {
 /// The receiver that pages nobody.
 pub const SILENT_RECEIVER: &str = "silent";
 
+/// The name of the stack's SNS topic for `severity` (a severity, or `*` in policies),
+/// `<stack>-alerts-<severity>`: what the provisioner creates and `monitor-verify` reads.
+pub fn topic_name(stack: &str, severity: &str) -> String {
+    format!("{stack}{TOPIC_INFIX}{severity}")
+}
+
+/// The severity of an alert topic (its name or ARN) named by [`topic_name`]; `None` for a
+/// topic named otherwise.
+pub fn topic_severity(topic: &str) -> Option<Severity> {
+    let name = topic.rsplit(':').next()?;
+    Severity::parse(name.rsplit_once(TOPIC_INFIX)?.1)
+}
+
+const TOPIC_INFIX: &str = "-alerts-";
+
 /// The receiver of `s`.
 pub fn receiver_name(s: Severity) -> String {
     format!("severity-{s}")
@@ -256,4 +271,23 @@ pub fn amp_definition(
         alertmanager_config: config(notify, &delivery, timing, &[TEMPLATE_NAME]),
     };
     serde_yaml_ng::to_string(&def).expect("definition serialises")
+}
+
+#[cfg(test)]
+mod topic_name_tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_round_trip_to_their_severity() {
+        for s in Severity::ALL {
+            let name = topic_name("my-alerts-stack", s.as_str());
+            assert_eq!(topic_severity(&name), Some(s));
+            let arn = format!("arn:aws:sns:eu-west-1:123456789012:{name}");
+            assert_eq!(topic_severity(&arn), Some(s));
+        }
+        assert_eq!(
+            topic_severity("arn:aws:sns:eu-west-1:1:monitoring-alerts"),
+            None
+        );
+    }
 }

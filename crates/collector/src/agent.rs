@@ -365,19 +365,16 @@ impl Agent {
                 batch.commit,
             );
         };
-        // The queue only returns records whose encoding it could read, with the same
-        // parser, so this fails only if that parser and merge ever disagree: then decode.
+        // The queue only hands over records its reader (the parser merge uses) accepted,
+        // so this cannot fail; if it ever did, the samples are counted, never lost silently.
         let o = match monitor_amp::encoded::merge(&records.bytes) {
             Ok(req) => self.writer.write_encoded(req, give_up).await,
-            Err(e) => match records.decode() {
-                Ok(req) => self.writer.write(merge(req.timeseries), give_up).await,
-                Err(_) => {
-                    tracing::warn!(error = %e, samples = records.samples, "queued records cannot be decoded; counted as dropped");
-                    self.metrics
-                        .add_dropped(DROP_QUEUE_CORRUPT, records.samples);
-                    WriteOutcome::default()
-                }
-            },
+            Err(e) => {
+                tracing::error!(error = %e, samples = records.samples, "queued records cannot be read; counted as dropped");
+                self.metrics
+                    .add_dropped(DROP_QUEUE_CORRUPT, records.samples);
+                WriteOutcome::default()
+            }
         };
         (o, batch.commit)
     }

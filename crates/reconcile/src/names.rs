@@ -55,9 +55,9 @@ pub struct Names {
     pub alert_key_alias: String,
 }
 
-/// The name of the stack's SNS topic for `severity`, `<stack>-alerts-<severity>`.
+/// The name of the stack's SNS topic for `severity` ([`monitor_alerts::alertmanager::topic_name`]).
 pub fn alert_topic_name(stack: &str, severity: &str) -> String {
-    format!("{stack}-alerts-{severity}")
+    monitor_alerts::alertmanager::topic_name(stack, severity)
 }
 
 /// The ARN of the stack's SNS topic for `severity` (what the Alertmanager definition and

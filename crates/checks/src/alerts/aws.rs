@@ -11,7 +11,7 @@
 
 use aws_sdk_amp::types::{AlertManagerDefinitionStatusCode, RuleGroupsNamespaceStatusCode};
 
-use monitor_stack::{Severity, Subscriber};
+use monitor_stack::Subscriber;
 
 use crate::catalog::{
     ALERTS_ALARMS, ALERTS_ALERTMANAGER_DEFINITION, ALERTS_RULE_NAMESPACES, ALERTS_SNS_POLICY,
@@ -109,7 +109,7 @@ impl ControlPlane<'_> {
                 arn: s.subscription_arn().unwrap_or_default().to_string(),
             }));
         }
-        let severity = topic_severity(topic_arn);
+        let severity = monitor_alerts::alertmanager::topic_severity(topic_arn);
         let want: Vec<&Subscriber> = self
             .expect
             .subscribers
@@ -381,13 +381,6 @@ pub struct Subscription {
     pub arn: String,
 }
 
-/// The severity of a stack alert topic (`<stack>-alerts-<severity>`), `None` for a topic
-/// named otherwise.
-pub fn topic_severity(topic_arn: &str) -> Option<Severity> {
-    let name = topic_arn.rsplit(':').next()?;
-    Severity::parse(name.rsplit_once("-alerts-")?.1)
-}
-
 /// The configured subscribers of a topic against its subscriptions: missing = failure,
 /// pending confirmation (no subscription ARN yet) = warning ("confirm the email"), a topic
 /// with no subscription at all = failure (it pages nobody), else one pass.
@@ -482,6 +475,7 @@ pub fn judge_alarms(expected: &[String], found: &[Alarm], topics: &[String]) -> 
 mod tests {
     use super::*;
     use crate::Status;
+    use monitor_stack::Severity;
 
     const WS: &str = "arn:aws:aps:eu-west-1:123456789012:workspace/ws-1";
     const TOPIC: &str = "arn:aws:sns:eu-west-1:123456789012:monitoring-alerts";
@@ -595,12 +589,6 @@ mod tests {
         let r = judge_subscriptions(topic, &[], &have[..1]);
         assert_eq!(r[0].status, Status::Fail);
         assert!(r[0].detail.contains("page nobody"), "{}", r[0].detail);
-    }
-
-    #[test]
-    fn topic_severity_is_read_from_the_name() {
-        assert_eq!(topic_severity(TOPIC_CRIT), Some(Severity::Critical));
-        assert_eq!(topic_severity(TOPIC), None);
     }
 
     const TOPIC_CRIT: &str = "arn:aws:sns:eu-west-1:123456789012:my-stack-alerts-critical";
