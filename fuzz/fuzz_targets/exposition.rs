@@ -9,6 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use std::borrow::Cow;
 use monitor_collector::exposition::{parse, parse_limited, Exposition, Limits, ParsedSample};
 
 /// `__name__`, `job`, `instance`: counted by `label_limit` (see `Limits::labels`).
@@ -47,8 +48,9 @@ fn exact(e: &Exposition) -> Limits {
 }
 
 /// A sample compared by bits (NaN != NaN under `PartialEq`).
-fn key(s: &ParsedSample) -> (&str, &[(String, String)], u64, Option<i64>) {
-    (&s.name, &s.labels, s.value.to_bits(), s.timestamp_ms)
+#[allow(clippy::type_complexity)]
+fn key<'a>(s: &'a ParsedSample<'a>) -> (&'a str, &'a [(&'a str, Cow<'a, str>)], u64, Option<i64>) {
+    (s.name, &s.labels, s.value.to_bits(), s.timestamp_ms)
 }
 
 fn same(a: &Exposition, b: &Exposition) -> bool {

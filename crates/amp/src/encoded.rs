@@ -49,10 +49,12 @@ impl Encoded {
 }
 
 /// One series of an encoded request: its label fields (one contiguous slice, keys
-/// included) and each sample field (key, length and `Sample` message).
+/// included) and its sample fields (key, length and `Sample` message each), which follow
+/// the labels and so are one contiguous slice too — nothing is allocated per series.
 struct SeriesFields<'a> {
     labels: &'a [u8],
-    samples: Vec<&'a [u8]>,
+    samples: &'a [u8],
+    count: usize,
 }
 
 fn bad(what: &str) -> Error {
@@ -103,26 +105,38 @@ fn for_each_series<'a>(
     Ok(())
 }
 
-/// Splits one `TimeSeries` body into its label span and sample fields.
+/// Splits one `TimeSeries` body into its label span and sample span.
 fn series_fields(body: &[u8]) -> Result<SeriesFields<'_>, Error> {
     let mut buf = body;
     let mut labels_end = 0;
-    let mut samples = Vec::with_capacity(1);
+    let mut count = 0;
     while !buf.is_empty() {
         let start = body.len() - buf.len();
         let (tag, wire) = decode_key(&mut buf).map_err(|e| bad(&e.to_string()))?;
         skip(wire, &mut buf)?;
         let end = body.len() - buf.len();
         match tag {
-            1 if samples.is_empty() && start == labels_end => labels_end = end,
+            1 if count == 0 && start == labels_end => labels_end = end,
             1 => return Err(bad("a label after a sample")),
-            2 => samples.push(&body[start..end]),
+            2 => count += 1,
             _ => return Err(bad("unknown TimeSeries field")),
         }
     }
     Ok(SeriesFields {
         labels: &body[..labels_end],
-        samples,
+        samples: &body[labels_end..],
+        count,
+    })
+}
+
+/// The sample fields of a sample span [`series_fields`] has already checked.
+fn sample_fields(span: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = span;
+    std::iter::from_fn(move || {
+        let before = rest;
+        let (_, wire) = decode_key(&mut rest).ok()?;
+        skip(wire, &mut rest).ok()?;
+        Some(&before[..before.len() - rest.len()])
     })
 }
 
@@ -145,7 +159,7 @@ fn timestamp(field: &[u8]) -> i64 {
 pub fn count_samples(buf: &[u8]) -> Result<usize, Error> {
     let mut n = 0;
     for_each_series(buf, |_, body| {
-        n += series_fields(body)?.samples.len();
+        n += series_fields(body)?.count;
         Ok(())
     })?;
     Ok(n)
@@ -158,36 +172,56 @@ pub fn count_samples(buf: &[u8]) -> Result<usize, Error> {
 /// # Errors
 /// [`Error::Decode`] when `buf` is not a `WriteRequest` in canonical field order.
 pub fn merge(buf: &[u8]) -> Result<Encoded, Error> {
+    /// A series' sample spans in arrival order: the first inline, so a series seen once
+    /// (every series of a single scrape) allocates nothing.
+    struct Group<'a> {
+        labels: &'a [u8],
+        first: &'a [u8],
+        more: Vec<&'a [u8]>,
+        len: usize,
+    }
     let mut index: FxHashMap<&[u8], usize> = FxHashMap::default();
-    let mut series: Vec<SeriesFields<'_>> = Vec::new();
+    let mut groups: Vec<Group<'_>> = Vec::new();
     let mut samples = 0;
     for_each_series(buf, |_, body| {
         let s = series_fields(body)?;
-        samples += s.samples.len();
+        samples += s.count;
         match index.get(s.labels) {
-            Some(&i) => series[i].samples.extend(s.samples),
+            Some(&i) => {
+                groups[i].more.push(s.samples);
+                groups[i].len += s.count;
+            }
             None => {
-                index.insert(s.labels, series.len());
-                series.push(s);
+                index.insert(s.labels, groups.len());
+                groups.push(Group {
+                    labels: s.labels,
+                    first: s.samples,
+                    more: Vec::new(),
+                    len: s.count,
+                });
             }
         }
         Ok(())
     })?;
     let mut bytes = Vec::with_capacity(buf.len());
-    for s in &mut series {
-        if s.samples.len() > 1
-            && s.samples
-                .windows(2)
-                .any(|w| timestamp(w[0]) > timestamp(w[1]))
-        {
-            s.samples.sort_by_key(|f| timestamp(f));
-        }
-        let len = s.labels.len() + s.samples.iter().map(|f| f.len()).sum::<usize>();
+    for g in &groups {
+        let spans = || std::iter::once(g.first).chain(g.more.iter().copied());
+        let len = g.labels.len() + spans().map(<[u8]>::len).sum::<usize>();
         encode_key(1, WireType::LengthDelimited, &mut bytes);
         encode_varint(len as u64, &mut bytes);
-        bytes.extend_from_slice(s.labels);
-        for f in &s.samples {
-            bytes.extend_from_slice(f);
+        bytes.extend_from_slice(g.labels);
+        let fields = || spans().flat_map(sample_fields);
+        let ordered = g.len < 2 || {
+            let mut ts = fields().map(timestamp);
+            let mut prev = ts.next().unwrap_or_default();
+            ts.all(|t| std::mem::replace(&mut prev, t) <= t)
+        };
+        if ordered {
+            spans().for_each(|span| bytes.extend_from_slice(span));
+        } else {
+            let mut sorted: Vec<&[u8]> = fields().collect();
+            sorted.sort_by_key(|f| timestamp(f));
+            sorted.iter().for_each(|f| bytes.extend_from_slice(f));
         }
     }
     Ok(Encoded { bytes, samples })
@@ -204,7 +238,7 @@ pub fn pieces(buf: &[u8], max_samples: usize) -> Result<Vec<(&[u8], usize)>, Err
     let mut out: Vec<(&[u8], usize)> = Vec::new();
     let (mut start, mut end, mut n) = (0usize, 0usize, 0usize);
     for_each_series(buf, |field, body| {
-        let k = series_fields(body)?.samples.len();
+        let k = series_fields(body)?.count;
         let at = field.as_ptr() as usize - buf.as_ptr() as usize;
         if n > 0 && n + k > max {
             out.push((&buf[start..end], n));

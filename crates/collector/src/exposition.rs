@@ -10,9 +10,14 @@
 //! untyped; label values with `\\`, `\"` and `\n` escapes and any UTF-8; `NaN`, `+Inf`,
 //! `-Inf`; optional integer millisecond timestamps; a trailing comma in a label set;
 //! empty label values (meaning "label absent", so they are dropped).
+//!
+//! The result borrows from the page: names and unescaped label values are slices of it
+//! (a value is copied only when it holds an escape), so a steady-state sample costs one
+//! allocation at most — its label vector (`bench/callgrind.sh`).
 
 use monitor_amp::LabelName;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 
 /// The `# TYPE` of a metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,26 +34,32 @@ pub enum MetricType {
     Untyped,
 }
 
-/// One sample line, flattened (histogram buckets are `<name>_bucket{le=…}` samples).
+/// One sample line, flattened (histogram buckets are `<name>_bucket{le=…}` samples),
+/// borrowing from the page it was parsed from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ParsedSample {
+pub struct ParsedSample<'a> {
     /// Metric name.
-    pub name: String,
-    /// Labels in the order written, empty values removed.
-    pub labels: Vec<(String, String)>,
+    pub name: &'a str,
+    /// The series as the page wrote it: the name and the label set (braces included),
+    /// exactly as written. Equal text means an equal series, so a caller can key what it
+    /// derives from the labels by it instead of re-deriving it every scrape.
+    pub series: &'a str,
+    /// Labels in the order written, empty values removed; a value is owned only when
+    /// the page wrote it with escapes.
+    pub labels: Vec<(&'a str, Cow<'a, str>)>,
     /// The value.
     pub value: f64,
     /// Explicit timestamp (ms since the epoch), if the line had one.
     pub timestamp_ms: Option<i64>,
 }
 
-/// A parsed exposition.
+/// A parsed exposition, borrowing from the page.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Exposition {
+pub struct Exposition<'a> {
     /// Samples in file order.
-    pub samples: Vec<ParsedSample>,
+    pub samples: Vec<ParsedSample<'a>>,
     /// `# TYPE` declarations by family name.
-    pub types: HashMap<String, MetricType>,
+    pub types: FxHashMap<&'a str, MetricType>,
 }
 
 /// A syntax error, with the 1-based line number.
@@ -125,12 +136,12 @@ impl Limits {
 }
 
 /// Parses a whole exposition. Like Prometheus, any malformed line fails the scrape.
-pub fn parse(text: &str) -> Result<Exposition, ParseError> {
+pub fn parse(text: &str) -> Result<Exposition<'_>, ParseError> {
     parse_limited(text, &Limits::default())
 }
 
 /// [`parse`] with per-scrape [`Limits`]; a limit exceeded is a [`ParseError`] naming it.
-pub fn parse_limited(text: &str, limits: &Limits) -> Result<Exposition, ParseError> {
+pub fn parse_limited<'a>(text: &'a str, limits: &Limits) -> Result<Exposition<'a>, ParseError> {
     let mut out = Exposition::default();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_matches(|c| c == ' ' || c == '\t' || c == '\r');
@@ -158,7 +169,7 @@ pub fn parse_limited(text: &str, limits: &Limits) -> Result<Exposition, ParseErr
     Ok(out)
 }
 
-fn parse_comment(rest: &str, out: &mut Exposition) -> Result<(), String> {
+fn parse_comment<'a>(rest: &'a str, out: &mut Exposition<'a>) -> Result<(), String> {
     let rest = rest.trim_start_matches([' ', '\t']);
     let mut parts = rest.splitn(3, [' ', '\t']);
     match parts.next() {
@@ -176,7 +187,7 @@ fn parse_comment(rest: &str, out: &mut Exposition) -> Result<(), String> {
                 "untyped" | "unknown" => MetricType::Untyped,
                 other => return Err(format!("unknown metric type {other:?}")),
             };
-            out.types.insert(name.to_string(), t);
+            out.types.insert(name, t);
             Ok(())
         }
         // HELP text and free comments carry nothing the agent forwards.
@@ -184,123 +195,162 @@ fn parse_comment(rest: &str, out: &mut Exposition) -> Result<(), String> {
     }
 }
 
+/// A position in one line. It moves over ASCII bytes only, or over whole spans that end
+/// at an ASCII byte, so `pos` is always on a character boundary and every slice it
+/// hands out is valid UTF-8 — without decoding characters one by one.
 struct Cursor<'a> {
     s: &'a str,
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn peek(&self) -> Option<char> {
-        self.s[self.pos..].chars().next()
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.pos).copied()
     }
-    fn bump(&mut self) -> Option<char> {
+    fn bump(&mut self) -> Option<u8> {
         let c = self.peek()?;
-        self.pos += c.len_utf8();
+        self.pos += 1;
         Some(c)
     }
+    /// The character at the cursor (for messages).
+    fn peek_char(&self) -> Option<char> {
+        self.s[self.pos..].chars().next()
+    }
     fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(' ' | '\t')) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
             self.pos += 1;
         }
     }
-    fn take_while(&mut self, f: impl Fn(char) -> bool) -> &'a str {
+    /// The bytes up to the first one `stop` accepts (an ASCII byte) or the end.
+    fn take_until(&mut self, stop: impl Fn(u8) -> bool) -> &'a str {
         let start = self.pos;
-        while let Some(c) = self.peek() {
-            if !f(c) {
-                break;
-            }
-            self.pos += c.len_utf8();
-        }
+        let rest = &self.s.as_bytes()[start..];
+        self.pos += rest.iter().position(|&b| stop(b)).unwrap_or(rest.len());
         &self.s[start..self.pos]
     }
     fn rest(&self) -> &'a str {
         &self.s[self.pos..]
     }
+
+    /// A label value after its opening quote, up to and past the closing one: a slice
+    /// of the line unless it holds escapes. Longer than `max_value` (0 = no limit) stops
+    /// at once, before anything is copied.
+    fn label_value(
+        &mut self,
+        lname: &str,
+        name: &str,
+        max_value: usize,
+    ) -> Result<Cow<'a, str>, String> {
+        let too_long = || {
+            format!(
+                "label_value_length_limit exceeded: label {} of {name} has more than {max_value} bytes",
+                truncate(lname)
+            )
+        };
+        let special = |b: u8| b == b'"' || b == b'\\';
+        let mut value: Option<String> = None;
+        loop {
+            let run = self.take_until(special);
+            let len = value.as_ref().map_or(0, String::len) + run.len();
+            if over(max_value, len) {
+                return Err(too_long());
+            }
+            match (self.bump(), &mut value) {
+                (None, _) => return Err(format!("unterminated value of label {lname:?}")),
+                (Some(b'"'), None) => return Ok(Cow::Borrowed(run)),
+                (Some(b'"'), Some(v)) => {
+                    v.push_str(run);
+                    return Ok(Cow::Owned(std::mem::take(v)));
+                }
+                _ => {}
+            }
+            // A backslash.
+            let v = value.get_or_insert_with(String::new);
+            v.push_str(run);
+            match self.peek() {
+                Some(b'\\') => v.push('\\'),
+                Some(b'"') => v.push('"'),
+                Some(b'n') => v.push('\n'),
+                _ => {
+                    return Err(format!(
+                        "invalid escape \\{} in value of label {lname:?}",
+                        self.peek_char().map(String::from).unwrap_or_default()
+                    ))
+                }
+            }
+            self.pos += 1;
+            if over(max_value, v.len()) {
+                return Err(too_long());
+            }
+        }
+    }
 }
 
-fn is_name_start(c: char, colon: bool) -> bool {
-    c.is_ascii_alphabetic() || c == '_' || (colon && c == ':')
+fn is_name_start(c: u8, colon: bool) -> bool {
+    c.is_ascii_alphabetic() || c == b'_' || (colon && c == b':')
 }
-fn is_name_char(c: char, colon: bool) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':')
+fn is_name_char(c: u8, colon: bool) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || (colon && c == b':')
 }
 
 /// True for a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
 pub fn is_metric_name(s: &str) -> bool {
-    let mut cs = s.chars();
+    let mut cs = s.bytes();
     matches!(cs.next(), Some(c) if is_name_start(c, true)) && cs.all(|c| is_name_char(c, true))
 }
 
 /// Parses one sample line; a label value longer than `max_value` (0 = no limit) stops
 /// the parse at once, before the value is copied.
-fn parse_sample(line: &str, max_value: usize) -> Result<ParsedSample, String> {
+fn parse_sample(line: &str, max_value: usize) -> Result<ParsedSample<'_>, String> {
     let mut c = Cursor { s: line, pos: 0 };
-    let name = c.take_while(|ch| is_name_char(ch, true));
-    if !is_metric_name(name) {
+    let name = c.take_until(|ch| !is_name_char(ch, true));
+    if !name
+        .bytes()
+        .next()
+        .is_some_and(|ch| is_name_start(ch, true))
+    {
         return Err(format!("expected a metric name at {:?}", truncate(line)));
     }
+    let mut series_end = c.pos;
     c.skip_ws();
-    let mut labels: Vec<(String, String)> = Vec::new();
-    if c.peek() == Some('{') {
+    let mut labels: Vec<(&str, Cow<str>)> = Vec::new();
+    if c.peek() == Some(b'{') {
         c.bump();
         loop {
             c.skip_ws();
             match c.peek() {
-                Some('}') => {
+                Some(b'}') => {
                     c.bump();
                     break;
                 }
                 None => return Err("unterminated label set".into()),
                 _ => {}
             }
-            let lname = c.take_while(|ch| is_name_char(ch, false));
+            let lname = c.take_until(|ch| !is_name_char(ch, false));
             // Scraped data may carry reserved `__` names; only malformed ones are refused.
             if LabelName::of(lname) == LabelName::Invalid {
                 return Err(format!("invalid label name at {:?}", truncate(c.rest())));
             }
             c.skip_ws();
-            if c.bump() != Some('=') {
+            if c.bump() != Some(b'=') {
                 return Err(format!("expected '=' after label name {lname:?}"));
             }
             c.skip_ws();
-            if c.bump() != Some('"') {
+            if c.bump() != Some(b'"') {
                 return Err(format!(
                     "expected '\"' to open the value of label {lname:?}"
                 ));
             }
-            let mut value = String::new();
-            loop {
-                match c.bump() {
-                    None => return Err(format!("unterminated value of label {lname:?}")),
-                    Some('"') => break,
-                    Some('\\') => match c.bump() {
-                        Some('\\') => value.push('\\'),
-                        Some('"') => value.push('"'),
-                        Some('n') => value.push('\n'),
-                        other => {
-                            return Err(format!(
-                                "invalid escape \\{} in value of label {lname:?}",
-                                other.map(String::from).unwrap_or_default()
-                            ))
-                        }
-                    },
-                    Some(ch) => value.push(ch),
-                }
-                if over(max_value, value.len()) {
-                    return Err(format!(
-                        "label_value_length_limit exceeded: label {} of {name} has more than {max_value} bytes",
-                        truncate(lname)
-                    ));
-                }
-            }
-            labels.push((lname.to_string(), value));
+            let value = c.label_value(lname, name, max_value)?;
+            labels.push((lname, value));
             c.skip_ws();
             match c.bump() {
-                Some(',') => continue,
-                Some('}') => break,
+                Some(b',') => continue,
+                Some(b'}') => break,
                 _ => return Err(format!("expected ',' or '}}' after label {lname:?}")),
             }
         }
+        series_end = c.pos;
         c.skip_ws();
     }
     if let Some(dup) = duplicate_name(&labels) {
@@ -308,13 +358,13 @@ fn parse_sample(line: &str, max_value: usize) -> Result<ParsedSample, String> {
     }
     // Empty value = label absent (Prometheus semantics).
     labels.retain(|(_, v)| !v.is_empty());
-    let value_str = c.take_while(|ch| ch != ' ' && ch != '\t');
+    let value_str = c.take_until(|ch| ch == b' ' || ch == b'\t');
     if value_str.is_empty() {
         return Err(format!("missing value for {name}"));
     }
     let value = parse_value(value_str)?;
     c.skip_ws();
-    let ts_str = c.take_while(|ch| ch != ' ' && ch != '\t');
+    let ts_str = c.take_until(|ch| ch == b' ' || ch == b'\t');
     let timestamp_ms = if ts_str.is_empty() {
         None
     } else {
@@ -332,7 +382,8 @@ fn parse_sample(line: &str, max_value: usize) -> Result<ParsedSample, String> {
         ));
     }
     Ok(ParsedSample {
-        name: name.to_string(),
+        name,
+        series: &line[..series_end],
         labels,
         value,
         timestamp_ms,
@@ -341,7 +392,7 @@ fn parse_sample(line: &str, max_value: usize) -> Result<ParsedSample, String> {
 
 /// A label name written twice, found in O(n log n) (a pairwise scan of a 100k-label
 /// series cost tens of seconds of CPU).
-fn duplicate_name(labels: &[(String, String)]) -> Option<&str> {
+fn duplicate_name<'a>(labels: &[(&'a str, Cow<'_, str>)]) -> Option<&'a str> {
     if labels.len() < 2 {
         return None;
     }
@@ -350,9 +401,9 @@ fn duplicate_name(labels: &[(String, String)]) -> Option<&str> {
             .iter()
             .enumerate()
             .find(|(i, (n, _))| labels[..*i].iter().any(|(m, _)| m == n))
-            .map(|(_, (n, _))| n.as_str());
+            .map(|(_, (n, _))| *n);
     }
-    let mut names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
+    let mut names: Vec<&str> = labels.iter().map(|(n, _)| *n).collect();
     names.sort_unstable();
     names.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
@@ -371,7 +422,7 @@ fn truncate(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn one(line: &str) -> ParsedSample {
+    fn one(line: &str) -> ParsedSample<'_> {
         let e = parse(line).unwrap();
         assert_eq!(e.samples.len(), 1);
         e.samples.into_iter().next().unwrap()
@@ -380,10 +431,7 @@ mod tests {
     #[test]
     fn plain_and_labelled() {
         let s = one("up 1");
-        assert_eq!(
-            (s.name.as_str(), s.value, s.timestamp_ms),
-            ("up", 1.0, None)
-        );
+        assert_eq!((s.name, s.value, s.timestamp_ms), ("up", 1.0, None));
         let s = one(r#"node_cpu_seconds_total{cpu="0",mode="idle"} 1234.5 1700000000000"#);
         assert_eq!(
             s.labels,
@@ -407,6 +455,16 @@ mod tests {
         assert_eq!(s.labels[1].1, "say \"hi\"");
         assert_eq!(s.labels[2].1, "l1\nl2");
         assert_eq!(s.labels[3].1, "ünï ✓");
+        // Only the escaped values are copied; the rest borrow from the page.
+        let owned: Vec<bool> = s
+            .labels
+            .iter()
+            .map(|(_, v)| matches!(v, Cow::Owned(_)))
+            .collect();
+        assert_eq!(owned, [true, true, true, false]);
+        let s = one(r#"m{a="pre\\fix",b="x"} 1"#);
+        assert_eq!(s.labels[0].1, "pre\\fix");
+        assert!(matches!(s.labels[1].1, Cow::Borrowed("x")));
         assert!(parse(r#"m{a="\q"} 1"#).is_err());
     }
 
@@ -428,6 +486,10 @@ mod tests {
         assert_eq!(s.timestamp_ms, Some(42));
         let s = one("m{} 4");
         assert!(s.labels.is_empty());
+        // The series text: name and label set as written, nothing after.
+        assert_eq!(one("up 1 42").series, "up");
+        assert_eq!(one("m{a=\"1\",b=\"\",} 2").series, "m{a=\"1\",b=\"\",}");
+        assert_eq!(one("m { a = \"1\" } \t 3").series, "m { a = \"1\" }");
     }
 
     #[test]

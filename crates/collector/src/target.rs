@@ -5,8 +5,10 @@ use crate::exposition::{self, Exposition, Limits};
 use monitor_amp::encoded::{encode_label_pairs, push_series, Encoded};
 use monitor_amp::proto::{Label, Sample, TimeSeries, STALE_NAN};
 use rustc_hash::{FxHashMap, FxHasher};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// `Accept` header sent when scraping: the text format (what node_exporter serves).
@@ -47,10 +49,14 @@ pub struct TargetState {
     /// `instance`.
     pub instance: String,
     external: BTreeMap<String, String>,
-    /// Series of the last scrape: their encoded label fields, by hash of those bytes. A
-    /// steady-state sample is looked up here and copied out — no label string is
-    /// allocated (`bench/callgrind.sh`).
-    previous: FxHashMap<u64, Vec<u8>>,
+    /// Series of the last scrape: their encoded label fields, by hash of those bytes
+    /// (series identity, for duplicates and staleness).
+    previous: FxHashMap<u64, Arc<[u8]>>,
+    /// The same encodings by hash of the text the target wrote the series as
+    /// ([`ParsedSample::series`](crate::exposition::ParsedSample::series)): a
+    /// steady-state sample is a lookup here and a copy — its labels are neither sorted
+    /// nor encoded again, and nothing is allocated (`bench/callgrind.sh`).
+    written: FxHashMap<u64, (Box<str>, Arc<[u8]>)>,
 }
 
 /// Hash of a sorted label set.
@@ -73,18 +79,18 @@ fn bytes_hash(bytes: &[u8]) -> u64 {
 fn label_pairs<'a>(
     (job, instance, external): (&'a str, &'a str, &'a BTreeMap<String, String>),
     name: &'a str,
-    scraped: &'a [(String, String)],
+    scraped: &'a [(&'a str, Cow<'a, str>)],
     out: &mut Vec<(&'a str, &'a str)>,
 ) {
     out.clear();
     out.push(("__name__", name));
     for (k, v) in scraped {
-        let k = match k.as_str() {
+        let k = match *k {
             "job" => "exported_job",
             "instance" => "exported_instance",
             k => k,
         };
-        out.push((k, v.as_str()));
+        out.push((k, v.as_ref()));
     }
     out.push(("job", job));
     out.push(("instance", instance));
@@ -104,6 +110,7 @@ impl TargetState {
             instance: instance.to_string(),
             external: external.clone(),
             previous: FxHashMap::default(),
+            written: FxHashMap::default(),
         }
     }
 
@@ -120,19 +127,40 @@ impl TargetState {
         let mut out = ScrapeResult::default();
         let target = (self.job.as_str(), self.instance.as_str(), &self.external);
         let previous = &mut self.previous;
-        let mut current: FxHashMap<u64, Vec<u8>> =
+        let mut current: FxHashMap<u64, Arc<[u8]>> =
             FxHashMap::with_capacity_and_hasher(previous.len(), Default::default());
+        let mut written: FxHashMap<u64, (Box<str>, Arc<[u8]>)> =
+            FxHashMap::with_capacity_and_hasher(self.written.len(), Default::default());
         let mut bytes: Vec<u8> = Vec::new();
         let mut samples = 0usize;
-        let mut enc: Vec<u8> = Vec::new();
+        let mut scratch: Vec<u8> = Vec::new();
         let up = match parsed {
             Ok(exp) => {
                 out.scraped = exp.samples.len();
                 let mut pairs = Vec::new();
                 for s in &exp.samples {
-                    label_pairs(target, &s.name, &s.labels, &mut pairs);
-                    enc.clear();
-                    encode_label_pairs(pairs.iter().copied(), &mut enc);
+                    let th = bytes_hash(s.series.as_bytes());
+                    let enc = match self.written.remove(&th) {
+                        Some(entry) if *entry.0 == *s.series => {
+                            let enc = entry.1.clone();
+                            written.insert(th, entry);
+                            enc
+                        }
+                        other => {
+                            if let Some(o) = other {
+                                // Another text under the same hash: leave it be.
+                                self.written.insert(th, o);
+                            }
+                            label_pairs(target, s.name, &s.labels, &mut pairs);
+                            scratch.clear();
+                            encode_label_pairs(pairs.iter().copied(), &mut scratch);
+                            let enc: Arc<[u8]> = Arc::from(scratch.as_slice());
+                            written
+                                .entry(th)
+                                .or_insert_with(|| (Box::from(s.series), enc.clone()));
+                            enc
+                        }
+                    };
                     let sample = Sample {
                         value: s.value,
                         timestamp: s.timestamp_ms.unwrap_or(ts_ms),
@@ -171,6 +199,10 @@ impl TargetState {
                 0.0
             }
         };
+        if out.error.is_none() {
+            // (A failed scrape keeps the encodings: the next page likely has them all.)
+            self.written = written;
+        }
         // Whatever is left of the previous scrape vanished: staleness markers.
         let stale = Sample {
             value: STALE_NAN,
@@ -182,6 +214,7 @@ impl TargetState {
         }
         *previous = current;
         let mut pairs = Vec::new();
+        let mut enc = Vec::new();
         for (name, value) in [
             ("up", up),
             ("scrape_duration_seconds", took.as_secs_f64()),
@@ -272,10 +305,14 @@ pub async fn scrape_once(
     let url = redacted(&target.url);
     let mut st = std::mem::replace(state, TargetState::new("", "", &BTreeMap::new()));
     let work = move || {
-        let parsed = body.and_then(|b| {
-            exposition::parse_limited(&b, &limits).map_err(|e| format!("parse {url}: {e}"))
-        });
-        let r = st.process(parsed, ts_ms, start.elapsed());
+        let r = match body {
+            Ok(b) => {
+                let parsed =
+                    exposition::parse_limited(&b, &limits).map_err(|e| format!("parse {url}: {e}"));
+                st.process(parsed, ts_ms, start.elapsed())
+            }
+            Err(e) => st.process(Err(e), ts_ms, start.elapsed()),
+        };
         (st, r)
     };
     let (st, r) = match tokio::task::spawn_blocking(work).await {
@@ -400,6 +437,42 @@ mod tests {
                 .filter(|t| is_stale_nan(t.samples[0].value))
                 .count(),
             0
+        );
+    }
+
+    #[test]
+    fn a_series_is_one_series_however_the_page_writes_it() {
+        let mut st = state();
+        let r = st.process(
+            exposition::parse("m{a=\"1\",b=\"2\"} 1\nm{b=\"2\", a=\"1\"} 2")
+                .map_err(|e| e.to_string()),
+            1000,
+            Duration::ZERO,
+        );
+        assert_eq!(r.duplicates, 1, "the same labels in another order");
+        // Written differently on the next page: the same series, so no staleness marker,
+        // and the labels are what they were.
+        let first = r.series()[0].labels.clone();
+        let r = st.process(
+            exposition::parse("m { b = \"2\" , a = \"1\" } 3").map_err(|e| e.to_string()),
+            2000,
+            Duration::ZERO,
+        );
+        let series = r.series();
+        assert!(series.iter().all(|t| !is_stale_nan(t.samples[0].value)));
+        assert_eq!(series[0].labels, first);
+        assert_eq!(series[0].samples[0].value, 3.0);
+        // And cached text comes back with the labels it was first encoded with.
+        let r = st.process(
+            exposition::parse("m { b = \"2\" , a = \"1\" } 4").map_err(|e| e.to_string()),
+            3000,
+            Duration::ZERO,
+        );
+        assert_eq!(r.series()[0].labels, first);
+        assert_eq!(
+            r.series().len(),
+            4,
+            "m, up, scrape_duration_seconds, scrape_samples_scraped"
         );
     }
 

@@ -32,13 +32,13 @@ fn ours(text: &str) -> BTreeMap<Key, String> {
                     // `le`/`quantile` compared numerically (prometheus-parse stores f64).
                     if k == "le" || k == "quantile" {
                         let f: f64 = v.parse().unwrap();
-                        (k, norm_value(f))
+                        (k.to_string(), norm_value(f))
                     } else {
-                        (k, v)
+                        (k.to_string(), v.into_owned())
                     }
                 })
                 .collect();
-            ((s.name, labels), norm_value(s.value))
+            ((s.name.to_string(), labels), norm_value(s.value))
         })
         .collect()
 }

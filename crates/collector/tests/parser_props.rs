@@ -54,8 +54,13 @@ proptest! {
         let e = exposition::parse(&text).unwrap();
         prop_assert_eq!(e.samples.len(), 1);
         let s = &e.samples[0];
-        prop_assert_eq!(&s.name, &name);
-        prop_assert_eq!(&s.labels, &labels);
+        prop_assert_eq!(s.name, name.as_str());
+        let got: Vec<(String, String)> = s
+            .labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        prop_assert_eq!(got, labels);
         prop_assert_eq!(s.value, value);
         prop_assert_eq!(s.timestamp_ms, ts);
     }
