@@ -433,10 +433,7 @@ mod tests {
         let s = one("up 1");
         assert_eq!((s.name, s.value, s.timestamp_ms), ("up", 1.0, None));
         let s = one(r#"node_cpu_seconds_total{cpu="0",mode="idle"} 1234.5 1700000000000"#);
-        assert_eq!(
-            s.labels,
-            vec![("cpu".into(), "0".into()), ("mode".into(), "idle".into())]
-        );
+        assert_eq!(s.labels, vec![("cpu", "0".into()), ("mode", "idle".into())]);
         assert_eq!(s.timestamp_ms, Some(1_700_000_000_000));
     }
 
@@ -444,7 +441,7 @@ mod tests {
     fn reserved_label_names_parse_malformed_ones_do_not() {
         // Exporters may expose `__`-prefixed labels; that is syntax Prometheus accepts.
         let s = one(r#"m{__x="1"} 1"#);
-        assert_eq!(s.labels, vec![("__x".into(), "1".into())]);
+        assert_eq!(s.labels, vec![("__x", "1".into())]);
         assert!(parse(r#"m{1x="1"} 1"#).is_err());
     }
 
@@ -480,7 +477,7 @@ mod tests {
     #[test]
     fn trailing_comma_empty_values_and_whitespace() {
         let s = one("m{a=\"1\",b=\"\",} 2");
-        assert_eq!(s.labels, vec![("a".into(), "1".into())]);
+        assert_eq!(s.labels, vec![("a", "1".into())]);
         let s = one("m { a = \"1\" } \t 3 \t 42");
         assert_eq!(s.labels.len(), 1);
         assert_eq!(s.timestamp_ms, Some(42));
