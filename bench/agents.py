@@ -108,7 +108,10 @@ def run_size(a, series, prom, agent_bin, work, procs):
             bytes_names = {"prometheus_remote_storage_bytes_total"}
         else:
             raise SystemExit(f"unknown agent {name}")
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"))
+        # monitor-agent runs with its systemd unit's environment (AGENT_HARDENING in
+        # crates/bootstrap/src/systemd.rs): one glibc malloc arena.
+        env = dict(os.environ, MALLOC_ARENA_MAX="1") if name == "monitor-agent" else None
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"), env=env)
         procs.append(p)
         time.sleep(a.seconds)
         cpu, rss = proc_stats(p.pid)
