@@ -11,3 +11,4 @@ mod faults;
 mod hostile;
 mod verify;
 mod verify_logs;
+mod verify_stack;

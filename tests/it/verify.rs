@@ -256,6 +256,23 @@ fn unreachable_or_misconfigured_endpoints_exit_2_with_a_clear_message() {
     );
     // Usage errors.
     assert_eq!(verify(&["metrics"]).status.code(), Some(2));
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("give --config stack.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = verify(&["--config", "/nonexistent/stack.toml", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/stack.toml"),
+        "{doc}"
+    );
     assert_eq!(
         verify(&["metrics", "--endpoint", &endpoint, "--label", "not-a-label"])
             .status

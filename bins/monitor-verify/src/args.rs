@@ -15,11 +15,61 @@ use monitor_checks::metrics::MetricsCheckConfig;
 use monitor_checks::{adhoc::QueryWindow, connect, ChecksError, OutputFormat};
 
 #[derive(Debug, Parser)]
-#[command(name = "monitor-verify", version, about)]
+#[command(
+    name = "monitor-verify",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// Without a subcommand: the whole checklist of a stack.
+    #[command(flatten)]
+    pub stack: StackArgs,
     #[command(subcommand)]
     /// The subcommand.
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// `monitor-verify --config stack.toml`: every check, everything found by the stack's tags.
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    /// The stack file. Finds the AMP workspace, the hosts (EC2 tags) and the log group by
+    /// the stack's tags and runs every check: AWS (workspace, instances, SSM), metrics,
+    /// logs, and Grafana and alerting when enabled.
+    #[arg(long, value_name = "stack.toml")]
+    pub config: Option<PathBuf>,
+    /// Query this PromQL root instead of the discovered workspace's (e.g. through a VPC
+    /// endpoint).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Each host's newest sample must be younger than this.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub max_age: Duration,
+    /// table or json.
+    #[arg(long, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+impl StackArgs {
+    /// The checkup these flags ask for.
+    pub fn checkup_options(&self) -> monitor_reconcile::verify::CheckupOptions {
+        monitor_reconcile::verify::CheckupOptions {
+            endpoint: self.endpoint.clone(),
+            max_age: self.max_age,
+            // Test/support only, as for `grafana`: replaces https://<workspace endpoint>.
+            grafana_api_base: monitor_grafana::api::endpoint_override(),
+            ..Default::default()
+        }
+    }
+}
+
+impl Cli {
+    /// The `--output` in effect (an error is reported in the same format).
+    pub fn output(&self) -> OutputFormat {
+        self.command
+            .as_ref()
+            .map_or(self.stack.output, Command::output)
+    }
 }
 
 #[derive(Debug, Subcommand)]

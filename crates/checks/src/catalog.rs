@@ -2,9 +2,9 @@
 //! detects, and the hint printed when it fails. `docs/verify.md` shows the same table; a
 //! test keeps the two in step.
 //!
-//! Later issues add their checks here (a row in [`CATALOG`], a hint constant) and produce
-//! [`crate::CheckResult`]s with those ids — the placeholders [`AWS_SSM_ONLINE`] and
-//! [`LOGS_GRAFANA_PANEL`] mark where the provisioning and logs/AMG checks go.
+//! New checks add a row in [`CATALOG`] and a hint constant, and produce
+//! [`crate::CheckResult`]s with those ids. The `aws.*` checks need the stack's AWS
+//! account: `monitor-verify --config stack.toml` runs them (`monitor_reconcile::verify`).
 
 use crate::report::CheckResult;
 
@@ -56,7 +56,11 @@ pub const ALERTS_DRILL_ACCEPTED: &str = "alerts.fire_drill.accepted";
 pub const ALERTS_DRILL_ROUTED: &str = "alerts.fire_drill.routed";
 /// `--fire-drill`: Alertmanager delivered a notification (local Alertmanager only).
 pub const ALERTS_DRILL_DELIVERED: &str = "alerts.fire_drill.delivered";
-/// Placeholder: the host's SSM agent is online (provisioning issue).
+/// The stack's AMP workspace (the one plan and apply choose) exists and is ACTIVE.
+pub const AWS_WORKSPACE: &str = "aws.workspace";
+/// A running instance carries the host's `monitor:host` tag.
+pub const AWS_HOST: &str = "aws.host";
+/// The host's SSM agent is online, under the stack's instance profile.
 pub const AWS_SSM_ONLINE: &str = "aws.ssm_online";
 /// Placeholder: logs reach the Grafana panel (logs/AMG issues).
 pub const LOGS_GRAFANA_PANEL: &str = "logs.grafana_panel";
@@ -332,12 +336,28 @@ pub const CATALOG: &[CheckSpec] = &[
         placeholder: false,
     },
     CheckSpec {
-        id: AWS_SSM_ONLINE,
+        id: AWS_WORKSPACE,
         scope: Scope::Global,
-        passes_when: "placeholder: the SSM agent of every host is online (instance profile, cloud-init) — needs the provisioning issue",
+        passes_when: "`--config`: the AMP workspace tagged with the stack that plan/apply use (the oldest not CREATION_FAILED) is ACTIVE; its URL is what the metrics checks query",
+        failure_modes: &[1, 3],
+        hint: "run `monitor-provision apply --config stack.toml`; a workspace still CREATING needs a minute",
+        placeholder: false,
+    },
+    CheckSpec {
+        id: AWS_HOST,
+        scope: Scope::Host,
+        passes_when: "`--config`: a running instance carries the stack's tags and `monitor:host=<host>` (hosts: the stack file's and every tagged instance's)",
         failure_modes: &[4],
-        hint: "instance profile mismatch or failed cloud-init: recreate the instance",
-        placeholder: true,
+        hint: "run `monitor-provision apply --config stack.toml` (it creates or replaces the instance)",
+        placeholder: false,
+    },
+    CheckSpec {
+        id: AWS_SSM_ONLINE,
+        scope: Scope::Host,
+        passes_when: "`--config`: the instance has the stack's instance profile and SSM's DescribeInstanceInformation says PingStatus Online",
+        failure_modes: &[4],
+        hint: "instance profile mismatch or failed cloud-init: check the profile and the console output, recreate the instance",
+        placeholder: false,
     },
     CheckSpec {
         id: LOGS_GRAFANA_PANEL,
@@ -403,14 +423,9 @@ pub fn checks_for_mode(n: u8) -> Vec<&'static str> {
         .collect()
 }
 
-/// The placeholder results for checks that later issues implement (always Skip).
+/// The placeholder results for checks done elsewhere (always Skip).
 pub fn placeholders() -> Vec<CheckResult> {
     vec![
-        CheckResult::skip(
-            AWS_SSM_ONLINE,
-            None,
-            "not checked yet: needs the provisioning issue (SSM agent online, instance profile)",
-        ),
         CheckResult::skip(
             LOGS_GRAFANA_PANEL,
             None,

@@ -53,6 +53,31 @@ pub fn auth_mode(
     }
 }
 
+/// The auth mode for an endpoint found rather than typed (`monitor-verify --config`):
+/// SigV4 in `region` for an `*.amazonaws.com` host, unsigned otherwise (a local
+/// Prometheus).
+///
+/// # Errors
+/// [`ChecksError::Usage`] when `endpoint` is not a URL.
+pub fn auth_mode_for(endpoint: &str, region: &str) -> Result<AuthMode, ChecksError> {
+    match auth_mode(endpoint, None, false) {
+        Err(ChecksError::Usage(_)) if is_aws_url(endpoint) => {
+            auth_mode(endpoint, Some(region), false)
+        }
+        other => other,
+    }
+}
+
+fn is_aws_url(endpoint: &str) -> bool {
+    url::Url::parse(endpoint.trim())
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| h.to_ascii_lowercase().ends_with(".amazonaws.com"))
+        })
+        .unwrap_or(false)
+}
+
 /// The region in an AMP host name (`aps-workspaces.<region>.amazonaws.com`).
 pub fn region_from_host(host: &str) -> Option<String> {
     let rest = host.strip_prefix("aps-workspaces.")?;

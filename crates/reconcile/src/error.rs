@@ -114,6 +114,11 @@ pub enum ReconcileError {
     #[error(transparent)]
     Alerts(#[from] monitor_alerts::AlertsError),
 
+    /// Querying the metrics endpoint or the alerting APIs (through `monitor-checks`):
+    /// `monitor-verify --config` only.
+    #[error(transparent)]
+    Checks(#[from] monitor_checks::ChecksError),
+
     /// Rendering a host's user_data failed.
     #[error(transparent)]
     Bootstrap(#[from] monitor_bootstrap::BootstrapError),

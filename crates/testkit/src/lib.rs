@@ -525,21 +525,29 @@ impl LocalPipeline {
     /// Starts the three processes (agent config from [`agent_config`]); call
     /// [`LocalPipeline::wait_for_data`] before asserting on Prometheus.
     pub fn start(instance_id: &str) -> LocalPipeline {
+        LocalPipeline::start_with_labels(instance_id, &[])
+    }
+
+    /// [`LocalPipeline::start`] with more external labels (e.g. `host`, as a provisioned
+    /// host's agent has).
+    pub fn start_with_labels(instance_id: &str, labels: &[(&str, &str)]) -> LocalPipeline {
         let node_exporter = NodeExporter::start();
         let prometheus = Prometheus::start(&PrometheusOptions::default());
         let dir = tempfile::tempdir().expect("tempdir");
         let agent_listen = format!("127.0.0.1:{}", free_port());
         let cfg = dir.path().join("agent.toml");
-        std::fs::write(
-            &cfg,
-            agent_config(
-                &node_exporter.metrics_url(),
-                &prometheus.remote_write_url(),
-                &agent_listen,
-                instance_id,
-            ),
+        let extra: String = labels
+            .iter()
+            .map(|(k, v)| format!("{k} = \"{v}\"\n"))
+            .collect();
+        let text = agent_config(
+            &node_exporter.metrics_url(),
+            &prometheus.remote_write_url(),
+            &agent_listen,
+            instance_id,
         )
-        .expect("write agent.toml");
+        .replace("[labels]\n", &format!("[labels]\n{extra}"));
+        std::fs::write(&cfg, text).expect("write agent.toml");
         let (agent, agent_dir) = spawn_bin(
             "monitor-agent",
             &["--config", cfg.to_str().expect("utf-8 path")],

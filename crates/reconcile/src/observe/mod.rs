@@ -210,9 +210,34 @@ impl Observed {
     }
 }
 
+/// Nothing observed but a resolved network (`vpc-1`): account `123456789012`, eu-west-1.
+#[cfg(test)]
+pub(crate) fn empty_for_tests() -> Observed {
+    Observed {
+        account_id: "123456789012".into(),
+        region: "eu-west-1".into(),
+        workspaces: vec![],
+        log_group: None,
+        network: Some(NetworkState {
+            vpc_id: "vpc-1".into(),
+            subnet_id: None,
+        }),
+        security_groups: vec![],
+        role: None,
+        instance_profile: None,
+        instances: vec![],
+        amis: BTreeMap::new(),
+        grafana_role: None,
+        grafana_workspace: None,
+        rule_namespaces: vec![],
+        alertmanager: None,
+        notify: Default::default(),
+    }
+}
+
 /// The one rule choosing the stack's workspace among the tagged ones: the oldest whose
 /// creation did not fail ([`Observed::amp_workspace`]).
-fn choose_workspace(workspaces: &[WorkspaceState]) -> Option<&WorkspaceState> {
+pub(crate) fn choose_workspace(workspaces: &[WorkspaceState]) -> Option<&WorkspaceState> {
     workspaces
         .iter()
         .find(|w| w.status != WorkspaceStatusCode::CreationFailed)

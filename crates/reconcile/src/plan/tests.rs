@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::desired::desired;
 use crate::names::{SSM_CORE_POLICY_ARN, TAG_CONTENT_SHA};
-use crate::observe::NetworkState;
 
 fn stack() -> monitor_stack::Stack {
     monitor_stack::from_toml_str(
@@ -15,26 +14,7 @@ fn stack() -> monitor_stack::Stack {
 }
 
 fn empty() -> Observed {
-    Observed {
-        account_id: "123456789012".into(),
-        region: "eu-west-1".into(),
-        workspaces: vec![],
-        log_group: None,
-        network: Some(NetworkState {
-            vpc_id: "vpc-1".into(),
-            subnet_id: None,
-        }),
-        security_groups: vec![],
-        role: None,
-        instance_profile: None,
-        instances: vec![],
-        amis: BTreeMap::new(),
-        grafana_role: None,
-        grafana_workspace: None,
-        rule_namespaces: vec![],
-        alertmanager: None,
-        notify: Default::default(),
-    }
+    crate::observe::empty_for_tests()
 }
 
 #[test]
