@@ -74,11 +74,7 @@ impl WriteRequest {
 
     /// Protobuf-encodes then snappy-compresses (block format, as the spec requires).
     pub fn encode_compressed(&self) -> Vec<u8> {
-        let raw = prost::Message::encode_to_vec(self);
-        // snap::raw is the block format; the framed format would be rejected by receivers.
-        snap::raw::Encoder::new()
-            .compress_vec(&raw)
-            .unwrap_or_default()
+        snappy(&prost::Message::encode_to_vec(self))
     }
 
     /// Inverse of [`WriteRequest::encode_compressed`] (used by tests and receivers).
@@ -123,6 +119,18 @@ impl WriteRequest {
             },
         ))
     }
+}
+
+thread_local! {
+    /// One snappy encoder per thread: its hash table is allocated once, not per request.
+    static SNAPPY: std::cell::RefCell<snap::raw::Encoder> =
+        std::cell::RefCell::new(snap::raw::Encoder::new());
+}
+
+/// Snappy block compression (the block format, as the remote-write spec requires; the
+/// framed format would be rejected by receivers).
+pub(crate) fn snappy(raw: &[u8]) -> Vec<u8> {
+    SNAPPY.with(|e| e.borrow_mut().compress_vec(raw).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -202,9 +202,12 @@ fn read_record(f: &mut File, limit: u64, offset: u64) -> Result<Option<(Vec<u8>,
     if len > MAX_RECORD || offset + (HEADER + len) as u64 > limit {
         return Err(());
     }
-    let mut buf = vec![0u8; len];
-    f.read_exact(&mut buf).map_err(|_| ())?;
-    if crc32fast::hash(&buf) != crc {
+    // Not zeroed first: read straight into the spare capacity.
+    let mut buf = Vec::with_capacity(len);
+    Read::take(&mut *f, len as u64)
+        .read_to_end(&mut buf)
+        .map_err(|_| ())?;
+    if buf.len() != len || crc32fast::hash(&buf) != crc {
         return Err(());
     }
     Ok(Some((buf, offset + (HEADER + len) as u64)))

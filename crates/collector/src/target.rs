@@ -49,14 +49,31 @@ pub struct TargetState {
     /// `instance`.
     pub instance: String,
     external: BTreeMap<String, String>,
-    /// Series of the last scrape: their encoded label fields, by hash of those bytes
-    /// (series identity, for duplicates and staleness).
-    previous: FxHashMap<u64, Arc<[u8]>>,
+    /// This scrape's number: entries marked with an older one were not seen in it.
+    generation: u64,
+    /// Series by hash of their encoded label fields (series identity, for duplicates and
+    /// staleness), marked with the last scrape that had them.
+    series: FxHashMap<u64, Seen>,
     /// The same encodings by hash of the text the target wrote the series as
     /// ([`ParsedSample::series`](crate::exposition::ParsedSample::series)): a
-    /// steady-state sample is a lookup here and a copy — its labels are neither sorted
-    /// nor encoded again, and nothing is allocated (`bench/callgrind.sh`).
-    written: FxHashMap<u64, (Box<str>, Arc<[u8]>)>,
+    /// steady-state sample is two lookups and a copy — its labels are neither sorted nor
+    /// encoded again, nothing is allocated and no map is rebuilt (`bench/callgrind.sh`).
+    written: FxHashMap<u64, Written>,
+}
+
+#[derive(Debug)]
+struct Seen {
+    enc: Arc<[u8]>,
+    generation: u64,
+}
+
+#[derive(Debug)]
+struct Written {
+    text: Box<str>,
+    enc: Arc<[u8]>,
+    /// `bytes_hash(enc)`: the key in `series`.
+    enc_hash: u64,
+    generation: u64,
 }
 
 /// Hash of a sorted label set.
@@ -109,7 +126,8 @@ impl TargetState {
             job: job.to_string(),
             instance: instance.to_string(),
             external: external.clone(),
-            previous: FxHashMap::default(),
+            generation: 0,
+            series: FxHashMap::default(),
             written: FxHashMap::default(),
         }
     }
@@ -125,40 +143,42 @@ impl TargetState {
         took: Duration,
     ) -> ScrapeResult {
         let mut out = ScrapeResult::default();
+        self.generation += 1;
+        let generation = self.generation;
         let target = (self.job.as_str(), self.instance.as_str(), &self.external);
-        let previous = &mut self.previous;
-        let mut current: FxHashMap<u64, Arc<[u8]>> =
-            FxHashMap::with_capacity_and_hasher(previous.len(), Default::default());
-        let mut written: FxHashMap<u64, (Box<str>, Arc<[u8]>)> =
-            FxHashMap::with_capacity_and_hasher(self.written.len(), Default::default());
+        let (series, written) = (&mut self.series, &mut self.written);
         let mut bytes: Vec<u8> = Vec::new();
         let mut samples = 0usize;
-        let mut scratch: Vec<u8> = Vec::new();
         let up = match parsed {
             Ok(exp) => {
                 out.scraped = exp.samples.len();
                 let mut pairs = Vec::new();
+                let mut scratch: Vec<u8> = Vec::new();
                 for s in &exp.samples {
                     let th = bytes_hash(s.series.as_bytes());
-                    let enc = match self.written.remove(&th) {
-                        Some(entry) if *entry.0 == *s.series => {
-                            let enc = entry.1.clone();
-                            written.insert(th, entry);
-                            enc
+                    let cached = match written.get_mut(&th) {
+                        Some(w) if *w.text == *s.series => {
+                            w.generation = generation;
+                            Some((w.enc.clone(), w.enc_hash))
                         }
-                        other => {
-                            if let Some(o) = other {
-                                // Another text under the same hash: leave it be.
-                                self.written.insert(th, o);
-                            }
+                        _ => None,
+                    };
+                    let (enc, h) = match cached {
+                        Some(hit) => hit,
+                        None => {
                             label_pairs(target, s.name, &s.labels, &mut pairs);
                             scratch.clear();
                             encode_label_pairs(pairs.iter().copied(), &mut scratch);
                             let enc: Arc<[u8]> = Arc::from(scratch.as_slice());
-                            written
-                                .entry(th)
-                                .or_insert_with(|| (Box::from(s.series), enc.clone()));
-                            enc
+                            let h = bytes_hash(&enc);
+                            // (Another text under the same hash keeps its entry.)
+                            written.entry(th).or_insert_with(|| Written {
+                                text: Box::from(s.series),
+                                enc: enc.clone(),
+                                enc_hash: h,
+                                generation,
+                            });
+                            (enc, h)
                         }
                     };
                     let sample = Sample {
@@ -168,51 +188,53 @@ impl TargetState {
                     // Series with explicit timestamps are not staleness-tracked (like
                     // Prometheus).
                     if s.timestamp_ms.is_none() {
-                        let h = bytes_hash(&enc);
-                        match current.get(&h) {
-                            Some(seen) if *seen == enc => {
-                                out.duplicates += 1;
-                                continue;
+                        match series.get_mut(&h) {
+                            Some(seen) if Arc::ptr_eq(&seen.enc, &enc) || seen.enc == enc => {
+                                if seen.generation == generation {
+                                    out.duplicates += 1;
+                                    continue;
+                                }
+                                seen.generation = generation;
                             }
                             // A 64-bit hash collision: send it, just don't track staleness.
                             Some(_) => {}
                             None => {
-                                let kept = match previous.remove(&h) {
-                                    Some(old) if old == enc => old,
-                                    Some(other) => {
-                                        previous.insert(h, other);
-                                        enc.clone()
-                                    }
-                                    None => enc.clone(),
-                                };
-                                current.insert(h, kept);
+                                series.insert(
+                                    h,
+                                    Seen {
+                                        enc: enc.clone(),
+                                        generation,
+                                    },
+                                );
                             }
                         }
                     }
                     push_series(&mut bytes, &enc, &sample);
                     samples += 1;
                 }
+                // Texts not written this time are forgotten (memory follows the target).
+                written.retain(|_, w| w.generation == generation);
                 1.0
             }
+            // (A failed scrape keeps the encodings: the next page likely has them all.)
             Err(e) => {
                 out.error = Some(e);
                 0.0
             }
         };
-        if out.error.is_none() {
-            // (A failed scrape keeps the encodings: the next page likely has them all.)
-            self.written = written;
-        }
-        // Whatever is left of the previous scrape vanished: staleness markers.
+        // Series not seen in this scrape vanished: staleness markers.
         let stale = Sample {
             value: STALE_NAN,
             timestamp: ts_ms,
         };
-        for (_, old) in previous.drain() {
-            push_series(&mut bytes, &old, &stale);
-            samples += 1;
-        }
-        *previous = current;
+        series.retain(|_, seen| {
+            let kept = seen.generation == generation;
+            if !kept {
+                push_series(&mut bytes, &seen.enc, &stale);
+                samples += 1;
+            }
+            kept
+        });
         let mut pairs = Vec::new();
         let mut enc = Vec::new();
         for (name, value) in [
