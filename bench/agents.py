@@ -50,12 +50,13 @@ def proc_stats(pid):
         parts = f.read().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     cpu = (int(parts[11]) + int(parts[12])) / tick
+    sys_cpu = int(parts[12]) / tick
     rss = 0
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
                 rss = int(line.split()[1]) * 1024
-    return cpu, rss
+    return cpu, sys_cpu, rss
 
 def scrape_metric(url, names):
     try:
@@ -91,7 +92,8 @@ def run_size(a, series, prom, agent_bin, work, procs):
                 print("monitor-agent not built; skipping", file=sys.stderr); continue
             with open(f"{d}/agent.toml", "w") as f:
                 f.write(f'[agent]\nlisten = "127.0.0.1:{port}"\nself_metrics = false\n[[scrape]]\njob = "{job}"\nurl = "http://{target_addr}/metrics"\ninterval = "1s"\ntimeout = "900ms"\n'
-                        f'[remote_write]\nurl = "{rw}"\nbatch_send_deadline = "1s"\n[queue]\ndir = "{d}/queue"\nmax_size = "1GiB"\n')
+                        f'[remote_write]\nurl = "{rw}"\nbatch_send_deadline = "1s"\n[queue]\ndir = "{d}/queue"\nmax_size = "1GiB"\n'
+                        f'fsync = {"false" if a.no_fsync else "true"}\n')
             cmd = [agent_bin, "--config", f"{d}/agent.toml"]
             bytes_names = {"monitor_agent_remote_write_bytes_total"}
         elif name == "vmagent":
@@ -114,26 +116,27 @@ def run_size(a, series, prom, agent_bin, work, procs):
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"), env=env)
         procs.append(p)
         time.sleep(a.seconds)
-        cpu, rss = proc_stats(p.pid)
+        cpu, sys_cpu, rss = proc_stats(p.pid)
         sent_bytes = scrape_metric(f"http://127.0.0.1:{port}/metrics", bytes_names)
         p.terminate(); p.wait(timeout=30)
         time.sleep(2)
         samples = query(prom, f'sum(count_over_time(bench_metric{{job="{job}"}}[1h]))')
-        rows.append((name, samples, cpu, rss, sent_bytes))
+        rows.append((name, samples, cpu, sys_cpu, rss, sent_bytes))
     target.shutdown()
     return rows
 
 def print_table(a, series, rows):
-    vm = next(((cpu / s if s else 0, rss) for n, s, cpu, rss, _ in rows if n == "vmagent"), None)
+    vm = next(((cpu / s if s else 0, rss) for n, s, cpu, _, rss, _ in rows if n == "vmagent"), None)
     print(f"\nseries={series} interval=1s duration={a.seconds}s per agent; receiver: Prometheus remote-write\n")
-    print("| agent | samples delivered | CPU s / 1M samples | × vmagent | peak RSS MiB | × vmagent | bytes sent / sample |")
-    print("|---|---|---|---|---|---|---|")
-    for name, samples, cpu, rss, sent in rows:
+    print("| agent | samples delivered | CPU s / 1M samples | × vmagent | in the kernel | peak RSS MiB | × vmagent | bytes sent / sample |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, samples, cpu, sys_cpu, rss, sent in rows:
         per_m = cpu / samples * 1e6 if samples else float("nan")
         bps = sent / samples if samples else float("nan")
         cpu_x = f"{(cpu / samples) / vm[0]:.2f}" if vm and vm[0] and samples else "-"
         rss_x = f"{rss / vm[1]:.2f}" if vm and vm[1] else "-"
-        print(f"| {name} | {int(samples)} | {per_m:.2f} | {cpu_x} | {rss / 2**20:.1f} | {rss_x} | {bps:.2f} |")
+        kernel = f"{sys_cpu / cpu:.0%}" if cpu else "-"
+        print(f"| {name} | {int(samples)} | {per_m:.2f} | {cpu_x} | {kernel} | {rss / 2**20:.1f} | {rss_x} | {bps:.2f} |")
     sys.stdout.flush()
 
 def main():
@@ -142,6 +145,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--agents", default="monitor-agent,vmagent,prometheus-agent")
     ap.add_argument("--agent-bin", default=None)
+    ap.add_argument("--no-fsync", action="store_true", help="monitor-agent with [queue] fsync = false (default: fsync on, its default)")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     agent_bin = a.agent_bin or next((p for p in [f"{root}/target/release/monitor-agent", f"{root}/target/debug/monitor-agent"] if os.path.exists(p)), None)
