@@ -233,3 +233,75 @@ async fn once_mode_and_check_config_exit_codes() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metric_relabel_configs_keep_only_what_is_asked_for() {
+    let ne = NodeExporter::start();
+    let prom = Prometheus::start(&PrometheusOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let rules = r#"
+[[scrape.metric_relabel_configs]]
+source_labels = ["__name__"]
+regex = "node_cpu_seconds_total|node_load1"
+action = "keep"
+
+[[scrape.metric_relabel_configs]]
+source_labels = ["mode"]
+regex = "idle"
+target_label = "idle"
+replacement = "yes"
+"#;
+    let text = agent_config(&ne.metrics_url(), &prom.remote_write_url(), &listen)
+        .replace("\n[remote_write]", &format!("{rules}\n[remote_write]"));
+    let cfg = write_config(dir.path(), &text);
+    let (agent, _d) = spawn_bin("monitor-agent", &["--config", &cfg], &[]);
+    let idle = prom
+        .wait_for(
+            "node_cpu_seconds_total{job=\"node\",mode=\"idle\",idle=\"yes\",env=\"test\"}",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(
+        !idle.is_empty(),
+        "rewritten series missing; agent log:\n{}",
+        agent.log()
+    );
+    prom.wait_for("node_load1{job=\"node\"}", Duration::from_secs(10))
+        .await;
+    // Let a few more scrapes land, then nothing else of node_exporter's may be there.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let names = prom
+        .query("count by (__name__) ({job=\"node\"})")
+        .await
+        .into_iter()
+        .map(|s| s["metric"]["__name__"].as_str().unwrap().to_string())
+        .collect::<std::collections::BTreeSet<_>>();
+    let want: std::collections::BTreeSet<String> = [
+        "node_cpu_seconds_total",
+        "node_load1",
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(names, want);
+    assert!(prom
+        .query("node_cpu_seconds_total{mode=\"user\",idle=\"yes\"}")
+        .await
+        .is_empty());
+    // What the rules dropped is counted as filtered, not as lost.
+    let (_, body) = monitor_testkit::http_get(&listen, "/metrics").unwrap();
+    let filtered = body
+        .lines()
+        .find(|l| l.starts_with("monitor_agent_samples_filtered_total{job=\"node\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no filtered counter in:\n{body}"));
+    assert!(filtered > 100.0, "{filtered}");
+    assert!(
+        !body.contains("monitor_agent_samples_dropped_total{reason=\"relabel\"}"),
+        "{body}"
+    );
+}

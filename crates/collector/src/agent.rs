@@ -327,6 +327,12 @@ impl Agent {
         if r.duplicates > 0 {
             self.metrics.add_dropped(DROP_DUPLICATE, r.duplicates);
         }
+        if r.filtered > 0 {
+            self.metrics
+                .filtered
+                .get_or_create(&job)
+                .inc_by(r.filtered as u64);
+        }
         if r.error.is_some() {
             self.metrics.scrape_failures.get_or_create(&job).inc();
         }
@@ -472,7 +478,8 @@ impl Agent {
     pub async fn run_once(&self) -> Result<OnceReport, AgentError> {
         let mut report = OnceReport::default();
         for t in &self.cfg.scrape {
-            let mut st = TargetState::new(&t.job, &t.instance(), &self.cfg.labels);
+            let mut st = TargetState::new(&t.job, &t.instance(), &self.cfg.labels)
+                .with_relabel(t.metric_relabel_configs.clone());
             let r = target::scrape_once(&self.http, t, &mut st).await;
             report
                 .scraped
@@ -545,7 +552,8 @@ impl Agent {
             let a = agent.clone();
             let mut stop = stop_rx.clone();
             tasks.push(tokio::spawn(async move {
-                let mut state = TargetState::new(&t.job, &t.instance(), &a.cfg.labels);
+                let mut state = TargetState::new(&t.job, &t.instance(), &a.cfg.labels)
+                    .with_relabel(t.metric_relabel_configs.clone());
                 let mut tick = tokio::time::interval(t.interval);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut log = ScrapeLog::default();

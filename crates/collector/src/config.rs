@@ -141,6 +141,20 @@ struct RawScrape {
     label_limit: Option<usize>,
     label_name_length_limit: Option<usize>,
     label_value_length_limit: Option<usize>,
+    #[serde(default)]
+    metric_relabel_configs: Vec<Spanned<RawRelabel>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRelabel {
+    #[serde(default)]
+    source_labels: Vec<String>,
+    separator: Option<String>,
+    regex: Option<String>,
+    target_label: Option<String>,
+    replacement: Option<String>,
+    action: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +256,10 @@ pub struct ScrapeConfig {
     /// the value of `__name__`, included); `0` = no limit. Default
     /// [`DEFAULT_LABEL_VALUE_LENGTH_LIMIT`] (16,384).
     pub label_value_length_limit: usize,
+    /// `metric_relabel_configs`: rules applied to every scraped series after `job` and
+    /// `instance` are attached, before the external labels (see [`crate::relabel`]). The
+    /// limits above are checked on the series as scraped, before these rules.
+    pub metric_relabel_configs: Vec<crate::relabel::RelabelConfig>,
 }
 
 impl std::fmt::Debug for ScrapeConfig {
@@ -256,6 +274,7 @@ impl std::fmt::Debug for ScrapeConfig {
             .field("label_limit", &self.label_limit)
             .field("label_name_length_limit", &self.label_name_length_limit)
             .field("label_value_length_limit", &self.label_value_length_limit)
+            .field("metric_relabel_configs", &self.metric_relabel_configs.len())
             .finish()
     }
 }
@@ -275,6 +294,7 @@ impl ScrapeConfig {
             label_limit: DEFAULT_LABEL_LIMIT,
             label_name_length_limit: DEFAULT_LABEL_NAME_LENGTH_LIMIT,
             label_value_length_limit: DEFAULT_LABEL_VALUE_LENGTH_LIMIT,
+            metric_relabel_configs: Vec::new(),
         }
     }
 
@@ -510,7 +530,40 @@ impl AgentConfig {
                     "duplicate target (same job and url)".into(),
                 ));
             }
+            let mut metric_relabel_configs = Vec::new();
+            for (j, r) in s.metric_relabel_configs.iter().enumerate() {
+                let rkey = key(&format!("metric_relabel_configs[{j}]"));
+                let raw_rule = r.get_ref();
+                let action = match raw_rule.action.as_deref() {
+                    None => crate::relabel::Action::Replace,
+                    Some(a) => crate::relabel::Action::parse(a).ok_or_else(|| {
+                        err(
+                            Some(r.span()),
+                            &format!("{rkey}.action"),
+                            format!("unknown action {a:?}; expected replace, keep, drop, labeldrop or labelkeep"),
+                        )
+                    })?,
+                };
+                let rule = crate::relabel::RelabelConfig::new(
+                    action,
+                    raw_rule.source_labels.clone(),
+                    raw_rule.separator.clone(),
+                    raw_rule.regex.as_deref(),
+                    raw_rule.target_label.clone(),
+                    raw_rule.replacement.clone(),
+                )
+                .map_err(|m| {
+                    let field = if m.contains("regex") {
+                        "regex"
+                    } else {
+                        "action"
+                    };
+                    err(Some(r.span()), &format!("{rkey}.{field}"), m)
+                })?;
+                metric_relabel_configs.push(rule);
+            }
             scrape.push(ScrapeConfig {
+                metric_relabel_configs,
                 job: s.job.get_ref().clone(),
                 url,
                 interval,
@@ -958,6 +1011,35 @@ url = "http://127.0.0.1:9090/api/v1/write"
 
     fn ok(text: &str) -> AgentConfig {
         AgentConfig::from_toml_str(text, "agent.toml").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn metric_relabel_configs_load_and_a_bad_rule_names_its_line_and_key() {
+        let rules = "\n[[scrape.metric_relabel_configs]]\nsource_labels = [\"__name__\"]\nregex = \"node_(cpu|load1).*\"\naction = \"keep\"\n\
+                     [[scrape.metric_relabel_configs]]\nregex = \"mode\"\naction = \"labeldrop\"\n";
+        let with =
+            |rules: &str| GOOD.replace("\n[remote_write]", &format!("{rules}\n[remote_write]"));
+        let c = ok(&with(rules));
+        let r = &c.scrape[0].metric_relabel_configs;
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].action, crate::relabel::Action::Keep);
+        assert_eq!(r[1].regex_text, "mode");
+        assert!(ok(GOOD).scrape[0].metric_relabel_configs.is_empty());
+
+        let e = fails(&with(&rules.replace("node_(cpu|load1).*", "node_(cpu")));
+        assert_eq!(e.key, "scrape[0].metric_relabel_configs[0].regex", "{e}");
+        assert!(e.message.contains("invalid regex"), "{e}");
+        assert!(e.line > 9, "points at the rule: {e}");
+        let e = fails(&with(&rules.replace("\"labeldrop\"", "\"hashmod\"")));
+        assert_eq!(e.key, "scrape[0].metric_relabel_configs[1].action", "{e}");
+        let e = fails(&with(
+            &rules.replace("action = \"keep\"", "action = \"replace\""),
+        ));
+        assert!(e.message.contains("needs target_label"), "{e}");
+        let e = fails(&with(
+            &rules.replace("regex = \"mode\"", "regexp = \"mode\""),
+        ));
+        assert!(e.key.ends_with("regexp"), "unknown keys are refused: {e}");
     }
 
     #[test]

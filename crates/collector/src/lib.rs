@@ -5,6 +5,7 @@
 //! - [`exposition`]: the text-format parser;
 //! - [`target`]: scraping one target, Prometheus-style labels (`job`, `instance`,
 //!   external labels), `up`/`scrape_*` series and staleness markers;
+//! - [`relabel`]: `metric_relabel_configs` (keep, drop, replace, labeldrop, labelkeep);
 //! - [`queue`]: the bounded buffer (drop-oldest, counted);
 //! - [`agent`]: the runtime wiring scrape loops, the buffer and a single sender;
 //! - [`config`]: the TOML config, validated before any I/O;
@@ -28,4 +29,5 @@ pub mod disk_queue;
 pub mod exposition;
 pub mod metrics;
 pub mod queue;
+pub mod relabel;
 pub mod target;

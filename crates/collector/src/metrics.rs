@@ -40,6 +40,8 @@ pub struct AgentMetrics {
     pub scraped: Family<Labels, Counter>,
     /// Scrapes that failed, by job.
     pub scrape_failures: Family<Labels, Counter>,
+    /// Samples the job's `metric_relabel_configs` dropped (by design: not lost), by job.
+    pub filtered: Family<Labels, Counter>,
     /// Samples accepted by the receiver.
     pub sent: Counter,
     /// Samples re-sent, by reason (`http_429`, `http_503`, `transport`, ...).
@@ -81,6 +83,7 @@ impl AgentMetrics {
             registry: Registry::default(),
             scraped: Family::default(),
             scrape_failures: Family::default(),
+            filtered: Family::default(),
             sent: Counter::default(),
             retried: Family::default(),
             dropped: Family::default(),
@@ -103,6 +106,11 @@ impl AgentMetrics {
             "scrape_failures",
             "Failed scrapes",
             m.scrape_failures.clone(),
+        );
+        registry.register(
+            "samples_filtered",
+            "Samples dropped by the job's metric_relabel_configs (by design, not lost)",
+            m.filtered.clone(),
         );
         registry.register(
             "samples_sent",

@@ -2,6 +2,7 @@
 
 use crate::config::{redacted, ScrapeConfig};
 use crate::exposition::{self, Exposition, Limits};
+use crate::relabel::{relabel, RelabelConfig};
 use monitor_amp::encoded::{encode_label_pairs, push_series, Encoded};
 use monitor_amp::proto::{Label, Sample, TimeSeries, STALE_NAN};
 use rustc_hash::{FxHashMap, FxHasher};
@@ -25,6 +26,8 @@ pub struct ScrapeResult {
     pub scraped: usize,
     /// Duplicate series dropped.
     pub duplicates: usize,
+    /// Samples the target's `metric_relabel_configs` dropped (by design, not lost).
+    pub filtered: usize,
     /// The error, if the scrape failed (then `up` is 0).
     pub error: Option<String>,
 }
@@ -49,6 +52,8 @@ pub struct TargetState {
     /// `instance`.
     pub instance: String,
     external: BTreeMap<String, String>,
+    /// `metric_relabel_configs` of the target.
+    relabel: Vec<RelabelConfig>,
     /// This scrape's number: entries marked with an older one were not seen in it.
     generation: u64,
     /// Series by hash of their encoded label fields (series identity, for duplicates and
@@ -70,9 +75,9 @@ struct Seen {
 #[derive(Debug)]
 struct Written {
     text: Box<str>,
-    enc: Arc<[u8]>,
-    /// `bytes_hash(enc)`: the key in `series`.
-    enc_hash: u64,
+    /// The encoded labels and `bytes_hash` of them (the key in `series`); `None` when
+    /// the relabelling rules drop the series.
+    enc: Option<(Arc<[u8]>, u64)>,
     generation: u64,
 }
 
@@ -119,13 +124,47 @@ fn label_pairs<'a>(
     out.sort_by(|a, b| a.0.cmp(b.0));
 }
 
+/// The encoded label fields of a sample after the target's `metric_relabel_configs`:
+/// the rules see the scraped labels with `__name__`, `job` and `instance`; the external
+/// labels are added afterwards where absent. `false` when the rules drop the series.
+fn relabelled(
+    (job, instance, external): (&str, &str, &BTreeMap<String, String>),
+    name: &str,
+    scraped: &[(&str, Cow<'_, str>)],
+    rules: &[RelabelConfig],
+    out: &mut Vec<u8>,
+) -> bool {
+    let mut owned: Vec<(String, String)> = Vec::with_capacity(scraped.len() + 3);
+    let (mut pairs, none) = (Vec::new(), BTreeMap::new());
+    label_pairs((job, instance, &none), name, scraped, &mut pairs);
+    owned.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    if !relabel(&mut owned, rules) {
+        return false;
+    }
+    for (k, v) in external {
+        if !owned.iter().any(|(n, _)| n == k) {
+            owned.push((k.clone(), v.clone()));
+        }
+    }
+    owned.sort();
+    encode_label_pairs(owned.iter().map(|(k, v)| (k.as_str(), v.as_str())), out);
+    true
+}
+
 impl TargetState {
+    /// The target's `metric_relabel_configs`.
+    pub fn with_relabel(mut self, rules: Vec<RelabelConfig>) -> TargetState {
+        self.relabel = rules;
+        self
+    }
+
     /// State for a target with these identity and external labels.
     pub fn new(job: &str, instance: &str, external: &BTreeMap<String, String>) -> TargetState {
         TargetState {
             job: job.to_string(),
             instance: instance.to_string(),
             external: external.clone(),
+            relabel: Vec::new(),
             generation: 0,
             series: FxHashMap::default(),
             written: FxHashMap::default(),
@@ -146,7 +185,7 @@ impl TargetState {
         self.generation += 1;
         let generation = self.generation;
         let target = (self.job.as_str(), self.instance.as_str(), &self.external);
-        let (series, written) = (&mut self.series, &mut self.written);
+        let (series, written, relabel) = (&mut self.series, &mut self.written, &self.relabel);
         let mut bytes: Vec<u8> = Vec::new();
         let mut samples = 0usize;
         let up = match parsed {
@@ -159,27 +198,38 @@ impl TargetState {
                     let cached = match written.get_mut(&th) {
                         Some(w) if *w.text == *s.series => {
                             w.generation = generation;
-                            Some((w.enc.clone(), w.enc_hash))
+                            Some(w.enc.clone())
                         }
                         _ => None,
                     };
-                    let (enc, h) = match cached {
+                    let enc = match cached {
                         Some(hit) => hit,
                         None => {
-                            label_pairs(target, s.name, &s.labels, &mut pairs);
                             scratch.clear();
-                            encode_label_pairs(pairs.iter().copied(), &mut scratch);
-                            let enc: Arc<[u8]> = Arc::from(scratch.as_slice());
-                            let h = bytes_hash(&enc);
+                            let kept = if relabel.is_empty() {
+                                label_pairs(target, s.name, &s.labels, &mut pairs);
+                                encode_label_pairs(pairs.iter().copied(), &mut scratch);
+                                true
+                            } else {
+                                relabelled(target, s.name, &s.labels, relabel, &mut scratch)
+                            };
+                            let enc = kept.then(|| {
+                                let enc: Arc<[u8]> = Arc::from(scratch.as_slice());
+                                let h = bytes_hash(&enc);
+                                (enc, h)
+                            });
                             // (Another text under the same hash keeps its entry.)
                             written.entry(th).or_insert_with(|| Written {
                                 text: Box::from(s.series),
                                 enc: enc.clone(),
-                                enc_hash: h,
                                 generation,
                             });
-                            (enc, h)
+                            enc
                         }
+                    };
+                    let Some((enc, h)) = enc else {
+                        out.filtered += 1;
+                        continue;
                     };
                     let sample = Sample {
                         value: s.value,
@@ -496,6 +546,64 @@ mod tests {
             4,
             "m, up, scrape_duration_seconds, scrape_samples_scraped"
         );
+    }
+
+    #[test]
+    fn metric_relabel_configs_filter_and_rewrite_once_per_series() {
+        use crate::relabel::{Action, RelabelConfig};
+        let keep = RelabelConfig::new(
+            Action::Keep,
+            vec!["__name__".into()],
+            None,
+            Some("node_cpu_.*|node_load1"),
+            None,
+            None,
+        )
+        .unwrap();
+        // `job` is visible to the rules; `env` (external) is added after them.
+        let tag = RelabelConfig::new(
+            Action::Replace,
+            vec!["job".into(), "cpu".into()],
+            None,
+            Some("node;(.+)"),
+            Some("core".into()),
+            Some("c$1".into()),
+        )
+        .unwrap();
+        let drop_env =
+            RelabelConfig::new(Action::LabelDrop, vec![], None, Some("env"), None, None).unwrap();
+        let mut st = state().with_relabel(vec![keep, tag, drop_env]);
+        let page = "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 1\nnode_load1 0.5\nnode_memory_Active_bytes 7\n";
+        for ts in [1000, 2000] {
+            let r = st.process(
+                exposition::parse(page).map_err(|e| e.to_string()),
+                ts,
+                Duration::ZERO,
+            );
+            assert_eq!((r.scraped, r.filtered), (3, 1));
+            assert_eq!(
+                names(&r),
+                [
+                    "node_cpu_seconds_total",
+                    "node_load1",
+                    "up",
+                    "scrape_duration_seconds",
+                    "scrape_samples_scraped"
+                ]
+            );
+            let cpu = &r.series()[0].labels;
+            let got: Vec<(&str, &str)> = cpu
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str()))
+                .collect();
+            assert!(got.contains(&("core", "c0")), "{got:?}");
+            assert!(
+                got.contains(&("env", "dev")),
+                "external labels come after the rules: {got:?}"
+            );
+            // Nothing stale: the dropped series was never sent, the others are back.
+            assert!(r.series().iter().all(|t| !is_stale_nan(t.samples[0].value)));
+        }
     }
 
     #[test]
