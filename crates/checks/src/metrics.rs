@@ -49,6 +49,20 @@ pub const FRESHNESS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The PromQL of every node_exporter quantity these checks read (with an empty
+/// selector), from the same definitions the checks query: what a metric allowlist must
+/// keep for them to pass.
+pub fn node_queries() -> Vec<String> {
+    let mut q: Vec<String> = FRESHNESS
+        .iter()
+        .flat_map(|(_, names)| names.iter().map(|n| n.to_string()))
+        .collect();
+    q.push(monitor_promql::cpu_utilisation_total("", "1m"));
+    q.push(monitor_promql::memory_available_bytes(""));
+    q.push(monitor_promql::memory_total_bytes(""));
+    q
+}
+
 /// CPU utilisation within `0 - TOLERANCE ..= 100 + TOLERANCE` passes: rates over scraped
 /// counters carry a little timing jitter.
 const CPU_TOLERANCE: f64 = 1.0;

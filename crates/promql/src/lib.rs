@@ -19,6 +19,9 @@
 // Libraries never print: they report through return values, traits and `tracing`.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+mod used;
+pub use used::{metric_names, without_grafana_variables, UsedMetrics};
+
 /// Matchers that keep real filesystems (tmpfs and other virtual file systems excluded).
 pub const REAL_FILESYSTEMS: &str = "fstype!~\"tmpfs|ramfs|squashfs|overlay|nsfs\",mountpoint!=\"\"";
 

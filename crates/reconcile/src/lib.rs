@@ -36,6 +36,7 @@
 // Libraries never print: they report through return values, traits and `tracing`.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod allowlist;
 pub mod apply;
 mod clients;
 pub mod desired;

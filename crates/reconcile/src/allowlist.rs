@@ -1,0 +1,187 @@
+//! The metric names a stack uses: every Hosts-dashboard panel and variable, every
+//! recording and alert rule the stack deploys (the user's rule files included) and every
+//! `monitor-verify` metrics check, parsed with `promql-parser`
+//! ([`monitor_promql::metric_names`]). Computed from the same typed definitions that
+//! build the dashboards, rules and checks, never kept by hand: a new panel on a new
+//! metric grows the list by itself. This is what a collector must keep so that no panel,
+//! alert or check goes empty (AMP bills per sample ingested).
+//!
+//! Not in the list: series the scraper makes itself (`up`, `scrape_*`), those recording
+//! rules make (`record:` names) and Prometheus' `ALERTS*`.
+
+use std::collections::BTreeSet;
+
+use monitor_stack::Stack;
+
+use crate::error::{ReconcileError, Result};
+
+/// Series no exporter exposes: the scrape's own and the rule engine's.
+const SYNTHETIC: &[&str] = &[
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+    "ALERTS",
+    "ALERTS_FOR_STATE",
+];
+
+/// Every PromQL expression the stack reads metrics with, labelled by where it comes from
+/// (`panel "CPU"`, `rule HostCpuHigh`, `check`, …).
+///
+/// # Errors
+/// [`ReconcileError::Alerts`] when the stack's rules (overrides, user files) do not load.
+pub fn expressions(stack: &Stack) -> Result<Vec<(String, String)>> {
+    let dashboard = monitor_grafana::dashboards::hosts_dashboard(&stack.name);
+    let mut out: Vec<(String, String)> = monitor_grafana::dashboards::panel_queries(&dashboard)
+        .into_iter()
+        .map(|(panel, e)| {
+            (
+                format!("panel {panel:?}"),
+                monitor_promql::without_grafana_variables(&e),
+            )
+        })
+        .collect();
+    for (name, q) in monitor_grafana::dashboards::variable_queries(&dashboard) {
+        // `label_values(<selector>, <label>)`: the selector is PromQL.
+        if let Some(sel) = q
+            .strip_prefix("label_values(")
+            .and_then(|r| r.rsplit_once(','))
+            .map(|(sel, _)| sel)
+        {
+            out.push((
+                format!("variable {name:?}"),
+                monitor_promql::without_grafana_variables(sel),
+            ));
+        }
+    }
+    if stack.alerting_enabled().is_some() {
+        for ns in monitor_alerts::stack_rules(stack)? {
+            for g in &ns.file.groups {
+                for r in &g.rules {
+                    out.push((format!("rule {}", r.name()), r.expr().to_string()));
+                }
+            }
+        }
+    }
+    out.extend(
+        monitor_checks::metrics::node_queries()
+            .into_iter()
+            .map(|q| ("check".to_string(), q)),
+    );
+    Ok(out)
+}
+
+/// The metrics of [`expressions`] that a collector must ship: exact names, and the name
+/// regexes of selectors written with `__name__=~` (e.g. a rule on ADOT's own metrics).
+///
+/// # Errors
+/// As [`expressions`]; [`ReconcileError::Config`] naming the expression whose metrics
+/// cannot be listed (a selector without a name, e.g. in a user rule).
+pub fn used_metrics(stack: &Stack) -> Result<monitor_promql::UsedMetrics> {
+    let exprs = expressions(stack)?;
+    let recorded: BTreeSet<String> = if stack.alerting_enabled().is_some() {
+        monitor_alerts::stack_rules(stack)?
+            .iter()
+            .flat_map(|ns| &ns.file.groups)
+            .flat_map(|g| &g.rules)
+            .filter(|r| matches!(r, monitor_alerts::model::Rule::Recording(_)))
+            .map(|r| r.name().to_string())
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let mut out = monitor_promql::UsedMetrics::default();
+    for (origin, e) in &exprs {
+        let used = monitor_promql::metric_names(e)
+            .map_err(|m| ReconcileError::Config(format!("metric allowlist: {origin}: {m}")))?;
+        out.extend(used);
+    }
+    out.names
+        .retain(|n| !SYNTHETIC.contains(&n.as_str()) && !recorded.contains(n));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(extra: &str) -> Stack {
+        monitor_stack::from_toml_str(
+            &format!("name = \"t\"\n{extra}[[hosts]]\nname = \"web-1\"\nlabels = {{ env = \"p\", role = \"w\", team = \"x\" }}\n"),
+            "stack.toml".as_ref(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_dashboards_rules_and_checks_metrics_and_nothing_synthetic() {
+        let plain = used_metrics(&stack("")).unwrap().names;
+        for m in [
+            "node_cpu_seconds_total",
+            "node_memory_MemAvailable_bytes",
+            "node_memory_MemTotal_bytes",
+            "node_filesystem_avail_bytes",
+            "node_disk_read_bytes_total",
+            "node_disk_written_bytes_total",
+            "node_network_receive_bytes_total",
+            "node_network_transmit_bytes_total",
+        ] {
+            assert!(plain.contains(m), "{m} missing from {plain:?}");
+        }
+        for m in SYNTHETIC {
+            assert!(!plain.contains(*m), "{m} is made by the scraper: {plain:?}");
+        }
+        assert!(
+            plain.iter().all(|m| !m.contains(':')),
+            "no recorded series: {plain:?}"
+        );
+        // A few dozen families, not node_exporter's ~300.
+        assert!(
+            (8..80).contains(&plain.len()),
+            "{} names: {plain:?}",
+            plain.len()
+        );
+
+        // Alerting adds what its rules read (and nothing they record).
+        let all = used_metrics(&stack("[alerting]\n")).unwrap();
+        let alerting = &all.names;
+        assert!(alerting.is_superset(&plain));
+        assert!(alerting.len() > plain.len(), "{alerting:?}");
+        assert!(alerting.iter().all(|m| !m.contains(':')), "{alerting:?}");
+        // The collector-health rule reads ADOT's own counter by name regex.
+        assert!(
+            all.patterns
+                .iter()
+                .any(|p| p.starts_with("otelcol_exporter_send_failed")),
+            "{:?}",
+            all.patterns
+        );
+    }
+
+    #[test]
+    fn a_new_expression_on_a_new_metric_grows_the_list() {
+        let s = stack("");
+        let mut exprs = expressions(&s).unwrap();
+        let before: BTreeSet<String> = exprs
+            .iter()
+            .flat_map(|(_, e)| monitor_promql::metric_names(e).unwrap().names)
+            .collect();
+        assert!(!before.contains("node_pressure_cpu_waiting_seconds_total"));
+        // What a new panel does: its expression joins the others.
+        exprs.push((
+            "panel \"CPU pressure\"".into(),
+            monitor_promql::without_grafana_variables(
+                "rate(node_pressure_cpu_waiting_seconds_total{instance_id=~\"$instance\"}[$__rate_interval])",
+            ),
+        ));
+        let after: BTreeSet<String> = exprs
+            .iter()
+            .flat_map(|(_, e)| monitor_promql::metric_names(e).unwrap().names)
+            .collect();
+        assert_eq!(
+            after.difference(&before).collect::<Vec<_>>(),
+            ["node_pressure_cpu_waiting_seconds_total"]
+        );
+    }
+}
