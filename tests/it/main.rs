@@ -6,6 +6,7 @@
 
 mod agent;
 mod alerting;
+mod allowlist;
 mod durability;
 mod faults;
 mod hostile;

@@ -51,6 +51,7 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     let stack = monitor_stack::load(&args.config)?;
     let inputs = RenderInputs {
         workspace_id: args.workspace_id.clone(),
+        keep_metrics: monitor_reconcile::allowlist::keep_regex(&stack)?,
     };
     // Render everything before writing anything: a bad host leaves no partial output.
     let hosts = monitor_bootstrap::render_all(&stack, &inputs)?;

@@ -84,6 +84,9 @@ pub struct ScrapeConfig {
     pub job_name: String,
     /// Fixed targets.
     pub static_configs: Vec<StaticConfig>,
+    /// The metric allowlist, if any (node_exporter's job only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_relabel_configs: Vec<crate::KeepRule>,
 }
 
 /// `static_configs` entry.
@@ -167,6 +170,7 @@ pub fn config(
     interval: Duration,
     timeout: Duration,
     labels: &BTreeMap<String, String>,
+    keep: Vec<crate::KeepRule>,
 ) -> AdotConfig {
     const RECEIVER: &str = "prometheus";
     const EXPORTER: &str = "prometheusremotewrite";
@@ -191,6 +195,7 @@ pub fn config(
                             static_configs: vec![StaticConfig {
                                 targets: vec![target.to_string()],
                             }],
+                            metric_relabel_configs: keep,
                         },
                         // The collector's own telemetry (`otelcol_exporter_send_failed_…`),
                         // so the collector-health alerts see remote-write failures in AMP.
@@ -199,6 +204,7 @@ pub fn config(
                             static_configs: vec![StaticConfig {
                                 targets: vec![ADOT_TELEMETRY_TARGET.to_string()],
                             }],
+                            metric_relabel_configs: Vec::new(),
                         },
                     ],
                 },

@@ -48,6 +48,9 @@ pub struct Scrape {
     pub interval: String,
     /// e.g. `10s`.
     pub timeout: String,
+    /// `[[scrape.metric_relabel_configs]]`: the metric allowlist, if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_relabel_configs: Vec<crate::KeepRule>,
 }
 
 /// `[remote_write]`.

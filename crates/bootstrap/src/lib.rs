@@ -83,6 +83,38 @@ pub const AGENT_UNIT_PATH: &str = "/etc/systemd/system/monitor-agent.service";
 pub struct RenderInputs {
     /// AMP workspace id (`ws-…`); `None` renders [`PLACEHOLDER_WORKSPACE_ID`].
     pub workspace_id: Option<String>,
+    /// Regex of the metric names node_exporter's scrape keeps (a `keep` rule on
+    /// `__name__` in the collector's `metric_relabel_configs`); `None` ships everything.
+    /// `monitor_reconcile::allowlist` derives it from the stack.
+    pub keep_metrics: Option<String>,
+}
+
+/// A Prometheus `metric_relabel_configs` entry keeping the series whose `__name__`
+/// matches: the same keys in monitor-agent's TOML and ADOT's embedded Prometheus YAML.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepRule {
+    /// `["__name__"]`.
+    pub source_labels: Vec<String>,
+    /// The allowlist as one regex (anchored by the collector).
+    pub regex: String,
+    /// `keep`.
+    pub action: String,
+}
+
+impl KeepRule {
+    /// The rules for `inputs.keep_metrics`: one keep rule, or none.
+    pub fn for_inputs(inputs: &RenderInputs) -> Vec<KeepRule> {
+        inputs
+            .keep_metrics
+            .iter()
+            .map(|regex| KeepRule {
+                source_labels: vec!["__name__".into()],
+                regex: regex.clone(),
+                action: "keep".into(),
+            })
+            .collect()
+    }
 }
 
 /// One file the user_data writes on the host.

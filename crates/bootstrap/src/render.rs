@@ -212,6 +212,7 @@ pub fn render_host(
                 stack.collector.scrape_interval,
                 stack.collector.scrape_timeout,
                 &labels,
+                crate::KeepRule::for_inputs(inputs),
             );
             let file = RenderedFile {
                 path: ADOT_CONFIG_PATH.to_string(),
@@ -230,6 +231,7 @@ pub fn render_host(
                     url: metrics_url.clone(),
                     interval: format_prometheus_duration(stack.collector.scrape_interval),
                     timeout: format_prometheus_duration(stack.collector.scrape_timeout),
+                    metric_relabel_configs: crate::KeepRule::for_inputs(inputs),
                 }],
                 remote_write: agent::RemoteWrite {
                     url: endpoint.clone(),

@@ -57,6 +57,7 @@ labels = {{ env = "prod", role = "web", team = "platform" }}
 fn inputs() -> RenderInputs {
     RenderInputs {
         workspace_id: Some(WS.to_string()),
+        keep_metrics: None,
     }
 }
 
@@ -469,6 +470,54 @@ fn agent_toml_accepted_by_monitor_agent() {
     }
 }
 
+/// The metric allowlist becomes one `keep` rule on node_exporter's scrape, in both
+/// collectors' configs (and only there: ADOT's own telemetry job is not filtered).
+#[test]
+fn the_metric_allowlist_is_a_keep_rule_on_the_node_exporter_scrape() {
+    use monitor_collector::config::AgentConfig;
+    let keep = RenderInputs {
+        keep_metrics: Some("node_cpu_seconds_total|node_load1|(otel_.*)".into()),
+        ..inputs()
+    };
+    let s = stack("monitor-agent");
+    let r = render_host(&s, &s.hosts[0], &keep).unwrap();
+    let text = file(&r, AGENT_CONFIG_PATH);
+    let cfg = AgentConfig::from_toml_str(text, AGENT_CONFIG_PATH)
+        .unwrap_or_else(|e| panic!("monitor-agent rejects the rendered config: {e}\n{text}"));
+    let rules = &cfg.scrape[0].metric_relabel_configs;
+    assert_eq!(rules.len(), 1, "{text}");
+    assert_eq!(rules[0].action, monitor_collector::relabel::Action::Keep);
+    assert_eq!(rules[0].source_labels, ["__name__"]);
+    assert_eq!(
+        rules[0].regex_text,
+        "node_cpu_seconds_total|node_load1|(otel_.*)"
+    );
+    // Without an allowlist nothing is filtered.
+    let all = render("monitor-agent", "web-1");
+    let cfg = AgentConfig::from_toml_str(file(&all, AGENT_CONFIG_PATH), AGENT_CONFIG_PATH).unwrap();
+    assert!(cfg.scrape[0].metric_relabel_configs.is_empty());
+
+    let s = stack("adot");
+    let r = render_host(&s, &s.hosts[0], &keep).unwrap();
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(file(&r, ADOT_CONFIG_PATH)).unwrap();
+    let jobs = &yaml["receivers"]["prometheus"]["config"]["scrape_configs"];
+    let node = &jobs[0];
+    assert_eq!(node["job_name"], "node");
+    assert_eq!(node["metric_relabel_configs"][0]["action"], "keep");
+    assert_eq!(
+        node["metric_relabel_configs"][0]["source_labels"][0],
+        "__name__"
+    );
+    assert_eq!(
+        node["metric_relabel_configs"][0]["regex"],
+        "node_cpu_seconds_total|node_load1|(otel_.*)"
+    );
+    assert!(
+        jobs[1]["metric_relabel_configs"].is_null(),
+        "ADOT's own job unfiltered"
+    );
+}
+
 #[test]
 fn agent_unit_is_hardened() {
     let r = render("monitor-agent", "web-2");
@@ -604,6 +653,7 @@ fn bad_workspace_id_is_refused() {
             &s.hosts[0],
             &RenderInputs {
                 workspace_id: Some(bad.to_string()),
+                keep_metrics: None,
             },
         )
         .unwrap_err();

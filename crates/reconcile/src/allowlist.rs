@@ -102,6 +102,27 @@ pub fn used_metrics(stack: &Stack) -> Result<monitor_promql::UsedMetrics> {
     Ok(out)
 }
 
+/// The keep regex the stack's collectors get (`RenderInputs::keep_metrics`):
+/// `None` with `[collector] metrics = "all"`; else the used names, `extra_metrics` and
+/// the name patterns, one alternation (the collectors anchor it).
+///
+/// # Errors
+/// As [`used_metrics`].
+pub fn keep_regex(stack: &Stack) -> Result<Option<String>> {
+    if stack.collector.metrics == monitor_stack::MetricSelection::All {
+        return Ok(None);
+    }
+    let used = used_metrics(stack)?;
+    let mut names: BTreeSet<&str> = used.names.iter().map(String::as_str).collect();
+    names.extend(stack.collector.extra_metrics.iter().map(String::as_str));
+    let parts: Vec<String> = names
+        .into_iter()
+        .map(str::to_string)
+        .chain(used.patterns.iter().map(|p| format!("({p})")))
+        .collect();
+    Ok(Some(parts.join("|")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +177,32 @@ mod tests {
                 .any(|p| p.starts_with("otelcol_exporter_send_failed")),
             "{:?}",
             all.patterns
+        );
+    }
+
+    #[test]
+    fn the_keep_regex_holds_the_used_and_extra_names_unless_all_is_asked_for() {
+        let re = keep_regex(&stack("[collector]\nextra_metrics = [\"node_pressure_cpu_waiting_seconds_total\"]\n[alerting]\n"))
+            .unwrap()
+            .unwrap();
+        let anchored = regex::Regex::new(&format!("^(?:{re})$")).unwrap();
+        for m in [
+            "node_cpu_seconds_total",
+            "node_pressure_cpu_waiting_seconds_total",
+            "otelcol_exporter_send_failed_metric_points_total",
+        ] {
+            assert!(anchored.is_match(m), "{m} not kept by {re}");
+        }
+        for m in [
+            "node_scrape_collector_success",
+            "node_cpu_seconds_total_x",
+            "go_goroutines",
+        ] {
+            assert!(!anchored.is_match(m), "{m} kept by {re}");
+        }
+        assert_eq!(
+            keep_regex(&stack("[collector]\nmetrics = \"all\"\n")).unwrap(),
+            None
         );
     }
 

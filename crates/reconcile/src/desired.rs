@@ -361,9 +361,10 @@ pub fn desired(stack: &Stack, account_id: &str, workspace_id: Option<&str>) -> R
     })
 }
 
-/// Renders `host` for workspace `ws`, twice: as is, and with every label value replaced
-/// by a fixed one, so the hashes separate "only labels changed" (pushed in place) from
-/// "anything else changed" (the instance is replaced).
+/// Renders `host` for workspace `ws`, twice: as is, and with every label value and the
+/// metric allowlist replaced by fixed ones, so the hashes separate "only labels or the
+/// allowlist changed" (the collector config is pushed in place) from "anything else
+/// changed" (the instance is replaced).
 /// Renders `host`'s user_data for AMP workspace `ws`, with its hashes.
 ///
 /// # Errors
@@ -371,6 +372,7 @@ pub fn desired(stack: &Stack, account_id: &str, workspace_id: Option<&str>) -> R
 pub fn render(stack: &Stack, host: &Host, ws: &str) -> Result<RenderedUserData> {
     let inputs = RenderInputs {
         workspace_id: Some(ws.to_string()),
+        keep_metrics: crate::allowlist::keep_regex(stack)?,
     };
     let real = monitor_bootstrap::render_host(stack, host, &inputs)?;
     let mut neutral_host = host.clone();
@@ -380,7 +382,11 @@ pub fn render(stack: &Stack, host: &Host, ws: &str) -> Result<RenderedUserData> 
         .filter(|k| monitor_stack::defaults::REQUIRED_LABELS.contains(&k.as_str()))
         .map(|k| (k.clone(), "x".to_string()))
         .collect();
-    let neutral = monitor_bootstrap::render_host(stack, &neutral_host, &inputs)?;
+    let neutral_inputs = RenderInputs {
+        keep_metrics: Some("x".into()),
+        ..inputs.clone()
+    };
+    let neutral = monitor_bootstrap::render_host(stack, &neutral_host, &neutral_inputs)?;
     let label_files = real
         .files
         .iter()

@@ -347,6 +347,7 @@ async fn apply_creates_every_resource_then_is_a_no_op() {
             host,
             &monitor_bootstrap::RenderInputs {
                 workspace_id: Some(ws_id.clone()),
+                keep_metrics: monitor_reconcile::allowlist::keep_regex(&s).unwrap(),
             },
         )
         .unwrap();

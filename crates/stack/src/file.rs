@@ -63,6 +63,11 @@ pub struct CollectorFile {
     pub agent_url_arm64: Option<Spanned<String>>,
     /// sha256 of `agent_url_arm64`.
     pub agent_sha256_arm64: Option<Spanned<String>>,
+    /// `used` (default): ship only the metrics the stack's dashboards, rules and checks
+    /// read; `all`: everything node_exporter exposes.
+    pub metrics: Option<Spanned<String>>,
+    /// Metric names shipped besides the used ones (the user's own panels).
+    pub extra_metrics: Option<Vec<Spanned<String>>>,
 }
 
 /// `[node_exporter]`.

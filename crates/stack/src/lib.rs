@@ -51,8 +51,8 @@ pub use alerting::{
 pub use error::{Location, StackError};
 pub use model::{
     defaults, format_prometheus_duration, Adot, Architecture, Artifact, Collector, CollectorKind,
-    GrafanaConfig, GrafanaPermissionType, Host, Logs, MonitorAgent, Network, NodeExporter, PerArch,
-    Stack,
+    GrafanaConfig, GrafanaPermissionType, Host, Logs, MetricSelection, MonitorAgent, Network,
+    NodeExporter, PerArch, Stack,
 };
 pub use validate::is_identity_store_group_id;
 

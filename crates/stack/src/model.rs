@@ -199,6 +199,22 @@ pub struct Collector {
     /// Scrape timeout, a whole number of milliseconds strictly below the interval
     /// (default `10s`, or 80 % of a shorter interval).
     pub scrape_timeout: Duration,
+    /// `[collector] metrics`: which node_exporter metrics are shipped (AMP bills per
+    /// sample).
+    pub metrics: MetricSelection,
+    /// `[collector] extra_metrics`: names shipped besides the used ones.
+    pub extra_metrics: Vec<String>,
+}
+
+/// Which node_exporter metrics a collector ships.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetricSelection {
+    /// `used` (default): the ones the stack's dashboards, rules and checks read, plus
+    /// `extra_metrics`.
+    #[default]
+    Used,
+    /// `all`: everything node_exporter exposes (the seed design's behaviour).
+    All,
 }
 
 /// `d` as a Prometheus (and Go `time.ParseDuration`) duration in its largest exact unit

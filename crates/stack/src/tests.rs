@@ -688,3 +688,29 @@ fn reserved_double_underscore_host_label_is_rejected() {
     let text = "[[hosts]]\nname = \"a\"\nlabels = { env = \"p\", role = \"w\", team = \"t\", __name__ = \"x\" }\n";
     assert_err(text, 3, "hosts[0].labels.__name__", "not start with `__`");
 }
+
+#[test]
+fn collector_metrics_default_to_used_and_extra_names_are_checked() {
+    let s = from_toml_str(&minimal(), "stack.toml".as_ref()).unwrap();
+    assert_eq!(s.collector.metrics, crate::MetricSelection::Used);
+    assert!(s.collector.extra_metrics.is_empty());
+    let text = format!(
+        "[collector]\nmetrics = \"all\"\nextra_metrics = [\"node_pressure_cpu_waiting_seconds_total\", \"my:recorded\"]\n{}",
+        minimal()
+    );
+    let s = from_toml_str(&text, "stack.toml".as_ref()).unwrap();
+    assert_eq!(s.collector.metrics, crate::MetricSelection::All);
+    assert_eq!(s.collector.extra_metrics.len(), 2);
+    let text = format!("[collector]\nmetrics = \"some\"\n{}", minimal());
+    assert_err(&text, 2, "collector.metrics", "expected \"used\"");
+    let text = format!(
+        "[collector]\nextra_metrics = [\"ok_name\", \"bad-name\"]\n{}",
+        minimal()
+    );
+    assert_err(
+        &text,
+        2,
+        "collector.extra_metrics",
+        "\"bad-name\" is not a metric name",
+    );
+}

@@ -14,8 +14,8 @@ use crate::file::{
 };
 use crate::model::{
     defaults, format_prometheus_duration, Adot, Architecture, Artifact, Collector, CollectorKind,
-    GrafanaConfig, GrafanaPermissionType, Host, Logs, MonitorAgent, Network, NodeExporter, PerArch,
-    Stack,
+    GrafanaConfig, GrafanaPermissionType, Host, Logs, MetricSelection, MonitorAgent, Network,
+    NodeExporter, PerArch, Stack,
 };
 
 /// Carries the file name and text so any check can turn a span into `file:line:col`.
@@ -622,6 +622,8 @@ fn validate_collector(
             }),
             scrape_interval: defaults::SCRAPE_INTERVAL,
             scrape_timeout: defaults::SCRAPE_TIMEOUT,
+            metrics: MetricSelection::Used,
+            extra_metrics: Vec::new(),
         });
     };
     let f = c.get_ref();
@@ -762,10 +764,43 @@ fn validate_collector(
             ));
         }
     };
+    let metrics = match &f.metrics {
+        None => MetricSelection::Used,
+        Some(m) => match m.get_ref().as_str() {
+            "used" => MetricSelection::Used,
+            "all" => MetricSelection::All,
+            other => {
+                return Err(ctx.bad(
+                    m,
+                    "collector.metrics",
+                    format!("{other:?}: expected \"used\" (what the dashboards, rules and checks read) or \"all\""),
+                ))
+            }
+        },
+    };
+    let mut extra_metrics = Vec::new();
+    for m in f.extra_metrics.iter().flatten() {
+        let name = m.get_ref();
+        let mut chars = name.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
+        if !valid {
+            return Err(ctx.bad(
+                m,
+                "collector.extra_metrics",
+                format!("{name:?} is not a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)"),
+            ));
+        }
+        extra_metrics.push(name.clone());
+    }
     Ok(Collector {
         kind,
         scrape_interval,
         scrape_timeout,
+        metrics,
+        extra_metrics,
     })
 }
 

@@ -531,6 +531,16 @@ impl LocalPipeline {
     /// [`LocalPipeline::start`] with more external labels (e.g. `host`, as a provisioned
     /// host's agent has).
     pub fn start_with_labels(instance_id: &str, labels: &[(&str, &str)]) -> LocalPipeline {
+        LocalPipeline::start_with(instance_id, labels, "")
+    }
+
+    /// [`LocalPipeline::start_with_labels`] with `scrape_toml` appended to the agent's
+    /// `[[scrape]]` table (e.g. `[[scrape.metric_relabel_configs]]` entries).
+    pub fn start_with(
+        instance_id: &str,
+        labels: &[(&str, &str)],
+        scrape_toml: &str,
+    ) -> LocalPipeline {
         let node_exporter = NodeExporter::start();
         let prometheus = Prometheus::start(&PrometheusOptions::default());
         let dir = tempfile::tempdir().expect("tempdir");
@@ -546,7 +556,11 @@ impl LocalPipeline {
             &agent_listen,
             instance_id,
         )
-        .replace("[labels]\n", &format!("[labels]\n{extra}"));
+        .replace("[labels]\n", &format!("[labels]\n{extra}"))
+        .replace(
+            "\n[remote_write]",
+            &format!("{scrape_toml}\n[remote_write]"),
+        );
         std::fs::write(&cfg, text).expect("write agent.toml");
         let (agent, agent_dir) = spawn_bin(
             "monitor-agent",

@@ -315,8 +315,8 @@ fn instance_change(
     let push = cur.tags.get(TAG_USER_DATA_SHA) != Some(&r.full_sha);
     if push {
         reasons.push(
-            "labels changed: the collector config is pushed with SSM Run Command and the \
-             collector restarted",
+            "labels or the metric allowlist changed: the collector config is pushed with SSM \
+             Run Command and the collector restarted",
         );
     } else if !details.is_empty() {
         reasons.push("tags differ");
