@@ -160,15 +160,15 @@ pub const ADOT_SELF_JOB: &str = "adot";
 /// `service.telemetry.metrics` address, localhost since collector v0.111).
 pub const ADOT_TELEMETRY_TARGET: &str = "127.0.0.1:8888";
 
-/// Builds the ADOT config: scrape `target` every `interval` as `job`, send to `endpoint`
-/// signed for `region`, with `labels` on every series.
+/// Builds the ADOT config: scrape `target` every `interval` (within `timeout`) as `job`,
+/// keeping only what `keep` allows, send to `endpoint` signed for `region`, with `labels`
+/// on every series.
 pub fn config(
     region: &str,
     endpoint: &str,
     job: &str,
     target: &str,
-    interval: Duration,
-    timeout: Duration,
+    (interval, timeout): (Duration, Duration),
     labels: &BTreeMap<String, String>,
     keep: Vec<crate::KeepRule>,
 ) -> AdotConfig {

@@ -209,8 +209,10 @@ pub fn render_host(
                 &endpoint,
                 &ne.job,
                 &target,
-                stack.collector.scrape_interval,
-                stack.collector.scrape_timeout,
+                (
+                    stack.collector.scrape_interval,
+                    stack.collector.scrape_timeout,
+                ),
                 &labels,
                 crate::KeepRule::for_inputs(inputs),
             );
