@@ -14,7 +14,10 @@
 //! name = "web-1"
 //! labels = { env = "prod", role = "web", team = "platform" }
 //! "#, "stack.toml".as_ref()).unwrap();
-//! let inputs = monitor_bootstrap::RenderInputs { workspace_id: Some("ws-1234abcd".into()) };
+//! let inputs = monitor_bootstrap::RenderInputs {
+//!     workspace_id: Some("ws-1234abcd".into()),
+//!     ..Default::default()
+//! };
 //! let host = monitor_bootstrap::render_host(&stack, &stack.hosts[0], &inputs).unwrap();
 //! assert!(host.user_data.starts_with("#!/bin/bash\n"));
 //! assert!(host.user_data.len() <= monitor_bootstrap::USER_DATA_LIMIT);
