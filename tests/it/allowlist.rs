@@ -4,7 +4,9 @@
 //! the rendered configs carry exactly it) → real Prometheus. Every Hosts-dashboard panel
 //! still returns data, every used metric node_exporter exposes arrives, `monitor-verify
 //! metrics` passes, and the samples per scrape fall by ≥ 80 % against shipping
-//! everything (`[collector] metrics = "all"`); both numbers are printed.
+//! everything (`[collector] metrics = "all"`); both numbers are printed. node_exporter
+//! runs only the collectors the allowlist needs, as the rendered unit starts it, and loses
+//! nothing its default collectors would have exposed.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -37,11 +39,24 @@ async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
         "\n[[scrape.metric_relabel_configs]]\nsource_labels = [\"__name__\"]\nregex = {}\naction = \"keep\"\n",
         toml_string(&keep)
     );
+    // node_exporter runs only the collectors the allowlist needs, as the rendered unit
+    // starts it (`--collector.disable-defaults --collector.…`).
+    let collectors = monitor_reconcile::allowlist::node_collectors(&stack)
+        .unwrap()
+        .expect("every used metric maps to a collector");
+    let mut args = vec!["--collector.disable-defaults".to_string()];
+    args.extend(
+        collectors
+            .iter()
+            .filter(|c| *c != "systemd")
+            .map(|c| format!("--collector.{c}")),
+    );
     let p = tokio::task::spawn_blocking(move || {
         LocalPipeline::start_with(
             monitor_testkit::TEST_INSTANCE_ID,
             &[("host", "web-1")],
             &rule,
+            &args,
         )
     })
     .await
@@ -76,9 +91,19 @@ async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
         empty.join("\n")
     );
 
-    // Every used metric this node_exporter exposes at all arrives.
+    // Every used metric this node_exporter exposes at all arrives; "all" is what a
+    // node_exporter with its default collectors exposes.
     let (_, page) = monitor_testkit::http_get(&p.node_exporter.addr, "/metrics").unwrap();
-    let (all_samples, exposed_names) = exposed(&page);
+    let (narrowed_samples, exposed_names) = exposed(&page);
+    let default_ne = tokio::task::spawn_blocking(monitor_testkit::NodeExporter::start)
+        .await
+        .unwrap();
+    let (_, full_page) = monitor_testkit::http_get(&default_ne.addr, "/metrics").unwrap();
+    let (all_samples, all_names) = exposed(&full_page);
+    println!(
+        "node_exporter samples per scrape: default collectors {all_samples}, narrowed {narrowed_samples}"
+    );
+    assert!(narrowed_samples < all_samples);
     let used = monitor_reconcile::allowlist::used_metrics(&stack).unwrap();
     let mut missing = Vec::new();
     for name in used.names.iter().filter(|n| exposed_names.contains(*n)) {
@@ -96,6 +121,9 @@ async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
         .iter()
         .filter(|n| !exposed_names.contains(*n))
         .collect();
+    // Narrowing loses nothing the default collectors would have had.
+    let lost: Vec<&&String> = absent.iter().filter(|n| all_names.contains(**n)).collect();
+    assert!(lost.is_empty(), "narrowed collectors lost {lost:?}");
     println!("used metrics this node_exporter does not expose (nothing to ship): {absent:?}");
 
     // What one scrape ships now against everything.

@@ -52,6 +52,7 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     let inputs = RenderInputs {
         workspace_id: args.workspace_id.clone(),
         keep_metrics: monitor_reconcile::allowlist::keep_regex(&stack)?,
+        node_collectors: monitor_reconcile::allowlist::node_collectors(&stack)?,
     };
     // Render everything before writing anything: a bad host leaves no partial output.
     let hosts = monitor_bootstrap::render_all(&stack, &inputs)?;

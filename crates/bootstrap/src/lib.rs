@@ -29,6 +29,7 @@
 
 pub mod adot;
 pub mod agent;
+pub mod collectors;
 pub mod cwagent;
 mod render;
 mod script;
@@ -90,6 +91,10 @@ pub struct RenderInputs {
     /// `__name__` in the collector's `metric_relabel_configs`); `None` ships everything.
     /// `monitor_reconcile::allowlist` derives it from the stack.
     pub keep_metrics: Option<String>,
+    /// node_exporter collectors to enable instead of its defaults
+    /// (`--collector.disable-defaults --collector.<name>…`; see
+    /// [`collectors::node_exporter_collectors`]); `None` keeps the defaults.
+    pub node_collectors: Option<Vec<String>>,
 }
 
 /// A Prometheus `metric_relabel_configs` entry keeping the series whose `__name__`

@@ -110,7 +110,12 @@ pub fn render_host(
     let ne_file = RenderedFile {
         path: NODE_EXPORTER_UNIT_PATH.to_string(),
         mode: 0o644,
-        content: node_exporter_unit(stack, collector_unit, needs_rsyslog)?,
+        content: node_exporter_unit(
+            stack,
+            collector_unit,
+            needs_rsyslog,
+            inputs.node_collectors.as_deref(),
+        )?,
         fills_instance_id: false,
     };
 
@@ -450,12 +455,27 @@ fn node_exporter_unit(
     stack: &Stack,
     collector_unit: &str,
     rsyslog: bool,
+    collectors: Option<&[String]>,
 ) -> Result<String, BootstrapError> {
     let ne = &stack.node_exporter;
     let mut exec = format!(
         "{NODE_EXPORTER_BINARY} --web.listen-address={}",
         ne.listen_address
     );
+    if let Some(cs) = collectors {
+        // Only what the metric allowlist reads (the systemd collector is added below
+        // with its unit filter when enabled).
+        exec.push_str(" --collector.disable-defaults");
+        for c in cs.iter().filter(|c| *c != "systemd") {
+            if !c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_') {
+                return Err(BootstrapError::UnsafeContent {
+                    what: format!("node_exporter collector `{c}`"),
+                    detail: "collector names are lower-case letters and `_`".into(),
+                });
+            }
+            exec.push_str(&format!(" --collector.{c}"));
+        }
+    }
     if ne.systemd_collector {
         // Only the units this bootstrap manages: bounded series count, and alert rules
         // can watch exactly these. `[.]` instead of `\.`: systemd unescapes backslashes.

@@ -58,6 +58,7 @@ fn inputs() -> RenderInputs {
     RenderInputs {
         workspace_id: Some(WS.to_string()),
         keep_metrics: None,
+        node_collectors: None,
     }
 }
 
@@ -516,6 +517,27 @@ fn the_metric_allowlist_is_a_keep_rule_on_the_node_exporter_scrape() {
         jobs[1]["metric_relabel_configs"].is_null(),
         "ADOT's own job unfiltered"
     );
+
+    // And node_exporter runs only the collectors asked for (systemd keeps its filter).
+    let narrowed = RenderInputs {
+        node_collectors: Some(vec!["cpu".into(), "meminfo".into(), "systemd".into()]),
+        ..inputs()
+    };
+    let r = render_host(&s, &s.hosts[0], &narrowed).unwrap();
+    let unit = file(&r, NODE_EXPORTER_UNIT_PATH);
+    let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    assert!(
+        exec.contains("--collector.disable-defaults --collector.cpu --collector.meminfo"),
+        "{exec}"
+    );
+    assert_eq!(exec.matches("--collector.systemd ").count(), 1, "{exec}");
+    let bad = RenderInputs {
+        node_collectors: Some(vec!["cpu; rm -rf /".into()]),
+        ..inputs()
+    };
+    assert!(render_host(&s, &s.hosts[0], &bad).is_err());
+    let default = file(&render("adot", "web-1"), NODE_EXPORTER_UNIT_PATH).to_string();
+    assert!(!default.contains("disable-defaults"), "{default}");
 }
 
 #[test]
@@ -654,6 +676,7 @@ fn bad_workspace_id_is_refused() {
             &RenderInputs {
                 workspace_id: Some(bad.to_string()),
                 keep_metrics: None,
+                node_collectors: None,
             },
         )
         .unwrap_err();

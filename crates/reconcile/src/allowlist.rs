@@ -123,6 +123,28 @@ pub fn keep_regex(stack: &Stack) -> Result<Option<String>> {
     Ok(Some(parts.join("|")))
 }
 
+/// The node_exporter collectors the stack's hosts run (`RenderInputs::node_collectors`):
+/// `None` (node_exporter's defaults) with `metrics = "all"` or when a used name belongs to
+/// no known collector; else exactly those producing the used names and `extra_metrics`.
+///
+/// # Errors
+/// As [`used_metrics`].
+pub fn node_collectors(stack: &Stack) -> Result<Option<Vec<String>>> {
+    if stack.collector.metrics == monitor_stack::MetricSelection::All {
+        return Ok(None);
+    }
+    let used = used_metrics(stack)?;
+    let names = used
+        .names
+        .iter()
+        .chain(&stack.collector.extra_metrics)
+        .map(String::as_str);
+    Ok(
+        monitor_bootstrap::collectors::node_exporter_collectors(names)
+            .map(|cs| cs.into_iter().map(str::to_string).collect()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +224,30 @@ mod tests {
         }
         assert_eq!(
             keep_regex(&stack("[collector]\nmetrics = \"all\"\n")).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn node_exporter_runs_only_the_collectors_the_used_metrics_need() {
+        let cs = node_collectors(&stack("[alerting]\n")).unwrap().unwrap();
+        for c in [
+            "cpu",
+            "meminfo",
+            "filesystem",
+            "diskstats",
+            "netdev",
+            "loadavg",
+            "stat",
+        ] {
+            assert!(cs.contains(&c.to_string()), "{c} missing: {cs:?}");
+        }
+        assert!(!cs.contains(&"hwmon".to_string()), "{cs:?}");
+        // A name of no known collector: node_exporter keeps its defaults.
+        let unknown = stack("[collector]\nextra_metrics = [\"node_mystery_total\"]\n");
+        assert_eq!(node_collectors(&unknown).unwrap(), None);
+        assert_eq!(
+            node_collectors(&stack("[collector]\nmetrics = \"all\"\n")).unwrap(),
             None
         );
     }

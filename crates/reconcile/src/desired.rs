@@ -373,6 +373,7 @@ pub fn render(stack: &Stack, host: &Host, ws: &str) -> Result<RenderedUserData> 
     let inputs = RenderInputs {
         workspace_id: Some(ws.to_string()),
         keep_metrics: crate::allowlist::keep_regex(stack)?,
+        node_collectors: crate::allowlist::node_collectors(stack)?,
     };
     let real = monitor_bootstrap::render_host(stack, host, &inputs)?;
     let mut neutral_host = host.clone();
@@ -384,6 +385,7 @@ pub fn render(stack: &Stack, host: &Host, ws: &str) -> Result<RenderedUserData> 
         .collect();
     let neutral_inputs = RenderInputs {
         keep_metrics: Some("x".into()),
+        node_collectors: Some(vec!["x".into()]),
         ..inputs.clone()
     };
     let neutral = monitor_bootstrap::render_host(stack, &neutral_host, &neutral_inputs)?;
@@ -448,6 +450,29 @@ mod tests {
         .unwrap();
         assert_ne!(c.hosts[0].rendered.as_ref().unwrap().base_sha, ra.base_sha);
         assert_eq!(a.hosts[0].tags(&a.names)["label:team"], "a");
+    }
+
+    #[test]
+    fn allowlist_change_keeps_base_hash_and_pushes_the_collector_configs() {
+        let plain = stack(r#"env = "prod", role = "web", team = "a""#);
+        let with_alerting = monitor_stack::from_toml_str(
+            "[alerting]\n[[hosts]]\nname = \"web-1\"\nlabels = { env = \"prod\", role = \"web\", team = \"a\" }\n",
+            "stack.toml".as_ref(),
+        )
+        .unwrap();
+        let a = render(&plain, &plain.hosts[0], "ws-1").unwrap();
+        let b = render(&with_alerting, &with_alerting.hosts[0], "ws-1").unwrap();
+        assert_ne!(a.full_sha, b.full_sha, "alerting reads more metrics");
+        assert_eq!(a.base_sha, b.base_sha, "pushed in place, not replaced");
+        let paths: Vec<&str> = b.label_files.iter().map(|f| f.path.as_str()).collect();
+        assert!(
+            paths.contains(&monitor_bootstrap::ADOT_CONFIG_PATH),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&monitor_bootstrap::NODE_EXPORTER_UNIT_PATH),
+            "{paths:?}"
+        );
     }
 
     fn grafana_stack(region: &str) -> Stack {

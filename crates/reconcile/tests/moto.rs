@@ -348,6 +348,7 @@ async fn apply_creates_every_resource_then_is_a_no_op() {
             &monitor_bootstrap::RenderInputs {
                 workspace_id: Some(ws_id.clone()),
                 keep_metrics: monitor_reconcile::allowlist::keep_regex(&s).unwrap(),
+                node_collectors: monitor_reconcile::allowlist::node_collectors(&s).unwrap(),
             },
         )
         .unwrap();
@@ -455,6 +456,12 @@ async fn label_change_is_an_in_place_update() {
     assert!(script.contains("role: frontend"), "{script}");
     assert!(script.contains(&format!("instance_id: {id}")), "{script}");
     assert!(script.contains("systemctl restart aws-otel-collector"));
+    // node_exporter's unit (its collectors follow the allowlist) travels with it.
+    assert!(
+        script.contains(monitor_bootstrap::NODE_EXPORTER_UNIT_PATH),
+        "{script}"
+    );
+    assert!(script.contains("systemctl daemon-reload && systemctl restart node_exporter"));
     assert_no_changes(&c, &changed).await;
 }
 

@@ -213,6 +213,11 @@ pub struct NodeExporter {
 impl NodeExporter {
     /// Starts the real node_exporter and waits until `/metrics` answers.
     pub fn start() -> NodeExporter {
+        NodeExporter::start_with_args(&[])
+    }
+
+    /// [`NodeExporter::start`] with more flags (e.g. `--collector.disable-defaults`).
+    pub fn start_with_args(args: &[String]) -> NodeExporter {
         let bin = find_binary(
             "MONITOR_NODE_EXPORTER_BIN",
             &["prometheus-node-exporter", "node_exporter"],
@@ -222,6 +227,7 @@ impl NodeExporter {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut cmd = Command::new(bin);
         cmd.arg(format!("--web.listen-address={addr}"));
+        cmd.args(args);
         let mut proc = Proc::spawn("node_exporter", cmd, dir.path().join("node_exporter.log"));
         wait_http_ok(&mut proc, &addr, "/metrics", Duration::from_secs(20));
         NodeExporter {
@@ -531,17 +537,19 @@ impl LocalPipeline {
     /// [`LocalPipeline::start`] with more external labels (e.g. `host`, as a provisioned
     /// host's agent has).
     pub fn start_with_labels(instance_id: &str, labels: &[(&str, &str)]) -> LocalPipeline {
-        LocalPipeline::start_with(instance_id, labels, "")
+        LocalPipeline::start_with(instance_id, labels, "", &[])
     }
 
     /// [`LocalPipeline::start_with_labels`] with `scrape_toml` appended to the agent's
-    /// `[[scrape]]` table (e.g. `[[scrape.metric_relabel_configs]]` entries).
+    /// `[[scrape]]` table (e.g. `[[scrape.metric_relabel_configs]]` entries) and
+    /// `node_exporter_args` given to node_exporter.
     pub fn start_with(
         instance_id: &str,
         labels: &[(&str, &str)],
         scrape_toml: &str,
+        node_exporter_args: &[String],
     ) -> LocalPipeline {
-        let node_exporter = NodeExporter::start();
+        let node_exporter = NodeExporter::start_with_args(node_exporter_args);
         let prometheus = Prometheus::start(&PrometheusOptions::default());
         let dir = tempfile::tempdir().expect("tempdir");
         let agent_listen = format!("127.0.0.1:{}", free_port());

@@ -1,5 +1,6 @@
-//! SSM Run Command: how an in-place label update reaches a running host. The
-//! label-dependent files are rewritten atomically and what reads them restarted.
+//! SSM Run Command: how an in-place label or metric-allowlist update reaches a running
+//! host. The files that depend on them are rewritten atomically and what reads them
+//! restarted.
 
 use aws_sdk_ssm::types::CommandInvocationStatus;
 
@@ -41,6 +42,10 @@ pub fn push_script(files: &[monitor_bootstrap::RenderedFile], instance_id: &str)
         let restart = match f.path.as_str() {
             monitor_bootstrap::ADOT_CONFIG_PATH => Some("systemctl restart aws-otel-collector"),
             monitor_bootstrap::AGENT_CONFIG_PATH => Some("systemctl restart monitor-agent"),
+            // Its collectors follow the metric allowlist.
+            monitor_bootstrap::NODE_EXPORTER_UNIT_PATH => {
+                Some("systemctl daemon-reload && systemctl restart node_exporter")
+            }
             monitor_bootstrap::CWAGENT_CONFIG_PATH => Some(
                 "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/opt/aws/amazon-cloudwatch-agent/etc/config.json",
             ),
