@@ -195,7 +195,14 @@ pub fn config(
                             static_configs: vec![StaticConfig {
                                 targets: vec![target.to_string()],
                             }],
-                            metric_relabel_configs: keep,
+                            // `$` escaped for the collector's expansion, as the labels.
+                            metric_relabel_configs: keep
+                                .into_iter()
+                                .map(|k| crate::KeepRule {
+                                    regex: k.regex.replace('$', "$$"),
+                                    ..k
+                                })
+                                .collect(),
                         },
                         // The collector's own telemetry (`otelcol_exporter_send_failed_…`),
                         // so the collector-health alerts see remote-write failures in AMP.

@@ -517,6 +517,18 @@ fn the_metric_allowlist_is_a_keep_rule_on_the_node_exporter_scrape() {
         jobs[1]["metric_relabel_configs"].is_null(),
         "ADOT's own job unfiltered"
     );
+    // A `$` (a user rule's anchored pattern) is escaped from the collector's expansion.
+    let dollar = RenderInputs {
+        keep_metrics: Some("(my_metric$)".into()),
+        ..inputs()
+    };
+    let r = render_host(&s, &s.hosts[0], &dollar).unwrap();
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(file(&r, ADOT_CONFIG_PATH)).unwrap();
+    assert_eq!(
+        yaml["receivers"]["prometheus"]["config"]["scrape_configs"][0]["metric_relabel_configs"][0]
+            ["regex"],
+        "(my_metric$$)"
+    );
 
     // And node_exporter runs only the collectors asked for (systemd keeps its filter).
     let narrowed = RenderInputs {
