@@ -60,12 +60,7 @@ pub fn auth_mode(
 /// # Errors
 /// [`ChecksError::Usage`] when `endpoint` is not a URL.
 pub fn auth_mode_for(endpoint: &str, region: &str) -> Result<AuthMode, ChecksError> {
-    match auth_mode(endpoint, None, false) {
-        Err(ChecksError::Usage(_)) if is_aws_url(endpoint) => {
-            auth_mode(endpoint, Some(region), false)
-        }
-        other => other,
-    }
+    auth_mode(endpoint, is_aws_url(endpoint).then_some(region), false)
 }
 
 fn is_aws_url(endpoint: &str) -> bool {
@@ -115,6 +110,22 @@ pub async fn sdk_config(region: Option<&str>) -> aws_config::SdkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_found_endpoint_is_signed_only_when_it_is_aws() {
+        let aws = "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/";
+        assert_eq!(
+            auth_mode_for(aws, "eu-west-1").unwrap(),
+            AuthMode::SigV4 {
+                region: "eu-west-1".into()
+            }
+        );
+        assert_eq!(
+            auth_mode_for("http://127.0.0.1:9090", "eu-west-1").unwrap(),
+            AuthMode::Unsigned
+        );
+        assert!(auth_mode_for("not a url", "eu-west-1").is_err());
+    }
 
     const AMP: &str = "https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1/";
 
