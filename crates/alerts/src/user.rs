@@ -131,7 +131,7 @@ fn rule(text: &str, r: RawRule) -> Result<Rule, RuleError> {
         }
     }
     if kind == "record" {
-        if !is_metric_name(&name) {
+        if !monitor_amp::is_metric_name(&name) {
             return Err((
                 line,
                 "record",
@@ -182,14 +182,6 @@ fn duration(s: &str) -> Result<(), String> {
     promql_parser::util::parse_duration(s)
         .map(|_| ())
         .map_err(|e| format!("`{s}` is not a Prometheus duration like `5m` or `1h30m` ({e})"))
-}
-
-fn is_metric_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 /// The 1-based line where `key` is followed by `value` (0 when not found).

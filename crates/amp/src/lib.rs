@@ -199,6 +199,23 @@ pub fn amp_query_url(region: &str, workspace_id: &str) -> String {
     join_endpoint(&amp_workspace_url(region, workspace_id), "api/v1/query")
 }
 
+/// True for a valid Prometheus metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`): the one
+/// metric-name rule of the workspace (the exposition parser, user rule files and
+/// `[collector] extra_metrics` all check with it).
+///
+/// ```
+/// assert!(monitor_amp::is_metric_name("node_cpu_seconds_total"));
+/// assert!(monitor_amp::is_metric_name("instance:cpu:ratio"));
+/// assert!(!monitor_amp::is_metric_name("1x") && !monitor_amp::is_metric_name("a-b"));
+/// ```
+pub fn is_metric_name(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b':')
+        && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
+}
+
 /// What Prometheus makes of a label name: the one label-name rule of the workspace.
 ///
 /// Prometheus label names match `[a-zA-Z_][a-zA-Z0-9_]*`; names starting with `__` are

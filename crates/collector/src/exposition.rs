@@ -293,11 +293,7 @@ fn is_name_char(c: u8, colon: bool) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || (colon && c == b':')
 }
 
-/// True for a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
-pub fn is_metric_name(s: &str) -> bool {
-    let mut cs = s.bytes();
-    matches!(cs.next(), Some(c) if is_name_start(c, true)) && cs.all(|c| is_name_char(c, true))
-}
+pub use monitor_amp::is_metric_name;
 
 /// Parses one sample line; a label value longer than `max_value` (0 = no limit) stops
 /// the parse at once, before the value is copied.

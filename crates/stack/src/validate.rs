@@ -781,12 +781,7 @@ fn validate_collector(
     let mut extra_metrics = Vec::new();
     for m in f.extra_metrics.iter().flatten() {
         let name = m.get_ref();
-        let mut chars = name.chars();
-        let valid = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
-        if !valid {
+        if !monitor_amp::is_metric_name(name) {
             return Err(ctx.bad(
                 m,
                 "collector.extra_metrics",
