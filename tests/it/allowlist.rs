@@ -1,7 +1,7 @@
-//! The metric allowlist, proven on real processes: real node_exporter → monitor-agent with
-//! the keep rule `monitor-provision` renders for a default stack
-//! (`monitor_reconcile::allowlist::keep_regex`; `crates/bootstrap/tests/render.rs` proves
-//! the rendered configs carry exactly it) → real Prometheus. Every Hosts-dashboard panel
+//! The metric allowlist, proven on real processes: real node_exporter with the collector
+//! flags of its rendered unit → monitor-agent with the keep rule of its rendered config
+//! (`monitor_reconcile::allowlist::render_inputs` → `monitor_bootstrap::render_host`) →
+//! real Prometheus. Every Hosts-dashboard panel
 //! still returns data, every used metric node_exporter exposes arrives, `monitor-verify
 //! metrics` passes, and the samples per scrape fall by ≥ 80 % against shipping
 //! everything (`[collector] metrics = "all"`); both numbers are printed. node_exporter
@@ -14,7 +14,16 @@ use std::time::Duration;
 
 use monitor_testkit::{workspace_bin, LocalPipeline};
 
-const STACK: &str = "name = \"al\"\n[alerting]\n[[hosts]]\nname = \"web-1\"\nlabels = { env = \"test\", role = \"web\", team = \"platform\" }\n";
+const STACK: &str = r#"name = "al"
+[collector]
+kind = "monitor-agent"
+agent_url = "https://downloads.example.com/monitor-agent"
+agent_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+[alerting]
+[[hosts]]
+name = "web-1"
+labels = { env = "test", role = "web", team = "platform" }
+"#;
 
 /// Samples on a node_exporter page (what `metrics = "all"` ships per scrape), by name.
 fn exposed(page: &str) -> (usize, BTreeSet<String>) {
@@ -32,24 +41,38 @@ fn exposed(page: &str) -> (usize, BTreeSet<String>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
     let stack = monitor_stack::from_toml_str(STACK, "stack.toml".as_ref()).unwrap();
-    let keep = monitor_reconcile::allowlist::keep_regex(&stack)
-        .unwrap()
-        .expect("metrics = \"used\" is the default");
+    // What `monitor-provision` renders for this host: the agent's keep rule and
+    // node_exporter's command line, both taken from the rendered files.
+    let inputs = monitor_reconcile::allowlist::render_inputs(&stack, None).unwrap();
+    let host = monitor_bootstrap::render_host(&stack, &stack.hosts[0], &inputs).unwrap();
+    let file = |path: &str| {
+        host.files
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.content.clone())
+            .unwrap_or_else(|| panic!("{path} not rendered"))
+    };
+    let agent: toml::Value = toml::from_str(&file(monitor_bootstrap::AGENT_CONFIG_PATH)).unwrap();
+    let keep = &agent["scrape"][0]["metric_relabel_configs"][0];
+    assert_eq!(keep["action"].as_str(), Some("keep"));
     let rule = format!(
         "\n[[scrape.metric_relabel_configs]]\nsource_labels = [\"__name__\"]\nregex = {}\naction = \"keep\"\n",
-        toml_string(&keep)
+        keep["regex"]
     );
-    // node_exporter runs only the collectors the allowlist needs, as the rendered unit
-    // starts it (`--collector.disable-defaults --collector.…`).
-    let collectors = monitor_reconcile::allowlist::node_collectors(&stack)
-        .unwrap()
-        .expect("every used metric maps to a collector");
-    let mut args = vec!["--collector.disable-defaults".to_string()];
-    args.extend(
-        collectors
-            .iter()
-            .filter(|c| *c != "systemd")
-            .map(|c| format!("--collector.{c}")),
+    let unit = file(monitor_bootstrap::NODE_EXPORTER_UNIT_PATH);
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    // Its collector flags, but the systemd collector's, which needs the host's D-Bus.
+    let args: Vec<String> = exec
+        .split_whitespace()
+        .filter(|a| a.starts_with("--collector.") && !a.starts_with("--collector.systemd"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        args.contains(&"--collector.disable-defaults".to_string()),
+        "{exec}"
     );
     let p = tokio::task::spawn_blocking(move || {
         LocalPipeline::start_with(
@@ -159,9 +182,4 @@ async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-}
-
-/// `s` as a TOML basic string.
-fn toml_string(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }

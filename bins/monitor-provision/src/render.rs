@@ -15,7 +15,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use monitor_bootstrap::{RenderInputs, RenderedHost, PLACEHOLDER_WORKSPACE_ID, USER_DATA_LIMIT};
+use monitor_bootstrap::{RenderedHost, PLACEHOLDER_WORKSPACE_ID, USER_DATA_LIMIT};
 
 use crate::Failure;
 
@@ -49,11 +49,7 @@ const ALERTING_DIR: &str = "_alerting";
 
 pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     let stack = monitor_stack::load(&args.config)?;
-    let inputs = RenderInputs {
-        workspace_id: args.workspace_id.clone(),
-        keep_metrics: monitor_reconcile::allowlist::keep_regex(&stack)?,
-        node_collectors: monitor_reconcile::allowlist::node_collectors(&stack)?,
-    };
+    let inputs = monitor_reconcile::allowlist::render_inputs(&stack, args.workspace_id.clone())?;
     // Render everything before writing anything: a bad host leaves no partial output.
     let hosts = monitor_bootstrap::render_all(&stack, &inputs)?;
     let namespaces = monitor_alerts::stack_rules(&stack)?;

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 
+use monitor_bootstrap::RenderInputs;
 use monitor_stack::Stack;
 
 use crate::error::{ReconcileError, Result};
@@ -31,7 +32,16 @@ const SYNTHETIC: &[&str] = &[
 ///
 /// # Errors
 /// [`ReconcileError::Alerts`] when the stack's rules (overrides, user files) do not load.
-pub fn expressions(stack: &Stack) -> Result<Vec<(String, String)>> {
+pub fn expressions(stack: &Stack) -> Result<Expressions> {
+    Ok(gather(stack)?.0)
+}
+
+/// `(origin, PromQL)` pairs.
+type Expressions = Vec<(String, String)>;
+
+/// [`expressions`], and the names the stack's recording rules record (read by other
+/// rules, never shipped): the rules are built once for both.
+fn gather(stack: &Stack) -> Result<(Expressions, BTreeSet<String>)> {
     let dashboard = monitor_grafana::dashboards::hosts_dashboard(&stack.name);
     let mut out: Vec<(String, String)> = monitor_grafana::dashboards::panel_queries(&dashboard)
         .into_iter()
@@ -55,12 +65,17 @@ pub fn expressions(stack: &Stack) -> Result<Vec<(String, String)>> {
             ));
         }
     }
+    let mut recorded = BTreeSet::new();
     if stack.alerting_enabled().is_some() {
-        for ns in monitor_alerts::stack_rules(stack)? {
-            for g in &ns.file.groups {
-                for r in &g.rules {
-                    out.push((format!("rule {}", r.name()), r.expr().to_string()));
-                }
+        let namespaces = monitor_alerts::stack_rules(stack)?;
+        for r in namespaces
+            .iter()
+            .flat_map(|ns| &ns.file.groups)
+            .flat_map(|g| &g.rules)
+        {
+            out.push((format!("rule {}", r.name()), r.expr().to_string()));
+            if matches!(r, monitor_alerts::model::Rule::Recording(_)) {
+                recorded.insert(r.name().to_string());
             }
         }
     }
@@ -69,7 +84,7 @@ pub fn expressions(stack: &Stack) -> Result<Vec<(String, String)>> {
             .into_iter()
             .map(|q| ("check".to_string(), q)),
     );
-    Ok(out)
+    Ok((out, recorded))
 }
 
 /// The metrics of [`expressions`] that a collector must ship: exact names, and the name
@@ -79,18 +94,7 @@ pub fn expressions(stack: &Stack) -> Result<Vec<(String, String)>> {
 /// As [`expressions`]; [`ReconcileError::Config`] naming the expression whose metrics
 /// cannot be listed (a selector without a name, e.g. in a user rule).
 pub fn used_metrics(stack: &Stack) -> Result<monitor_promql::UsedMetrics> {
-    let exprs = expressions(stack)?;
-    let recorded: BTreeSet<String> = if stack.alerting_enabled().is_some() {
-        monitor_alerts::stack_rules(stack)?
-            .iter()
-            .flat_map(|ns| &ns.file.groups)
-            .flat_map(|g| &g.rules)
-            .filter(|r| matches!(r, monitor_alerts::model::Rule::Recording(_)))
-            .map(|r| r.name().to_string())
-            .collect()
-    } else {
-        BTreeSet::new()
-    };
+    let (exprs, recorded) = gather(stack)?;
     let mut out = monitor_promql::UsedMetrics::default();
     for (origin, e) in &exprs {
         let used = monitor_promql::metric_names(e)
@@ -102,47 +106,40 @@ pub fn used_metrics(stack: &Stack) -> Result<monitor_promql::UsedMetrics> {
     Ok(out)
 }
 
-/// The keep regex the stack's collectors get (`RenderInputs::keep_metrics`):
-/// `None` with `[collector] metrics = "all"`; else the used names, `extra_metrics` and
-/// the name patterns, one alternation (the collectors anchor it).
+/// What `monitor-bootstrap` renders the stack's hosts with: the AMP workspace, and with
+/// `[collector] metrics = "used"` the allowlist twice — the collectors' keep regex
+/// (`keep_metrics`: the used names, `extra_metrics` and the name patterns, one
+/// alternation the collectors anchor) and node_exporter's collectors (`node_collectors`;
+/// `None`, its defaults, when a used name belongs to no known collector). With `"all"`
+/// neither. `desired` and `monitor-provision render` both call this.
 ///
 /// # Errors
 /// As [`used_metrics`].
-pub fn keep_regex(stack: &Stack) -> Result<Option<String>> {
+pub fn render_inputs(stack: &Stack, workspace_id: Option<String>) -> Result<RenderInputs> {
+    let mut inputs = RenderInputs {
+        workspace_id,
+        ..RenderInputs::default()
+    };
     if stack.collector.metrics == monitor_stack::MetricSelection::All {
-        return Ok(None);
+        return Ok(inputs);
     }
     let used = used_metrics(stack)?;
-    let mut names: BTreeSet<&str> = used.names.iter().map(String::as_str).collect();
-    names.extend(stack.collector.extra_metrics.iter().map(String::as_str));
+    let names: BTreeSet<&str> = used
+        .names
+        .iter()
+        .chain(&stack.collector.extra_metrics)
+        .map(String::as_str)
+        .collect();
+    inputs.node_collectors =
+        monitor_bootstrap::collectors::node_exporter_collectors(names.iter().copied())
+            .map(|cs| cs.into_iter().map(str::to_string).collect());
     let parts: Vec<String> = names
         .into_iter()
         .map(str::to_string)
         .chain(used.patterns.iter().map(|p| format!("({p})")))
         .collect();
-    Ok(Some(parts.join("|")))
-}
-
-/// The node_exporter collectors the stack's hosts run (`RenderInputs::node_collectors`):
-/// `None` (node_exporter's defaults) with `metrics = "all"` or when a used name belongs to
-/// no known collector; else exactly those producing the used names and `extra_metrics`.
-///
-/// # Errors
-/// As [`used_metrics`].
-pub fn node_collectors(stack: &Stack) -> Result<Option<Vec<String>>> {
-    if stack.collector.metrics == monitor_stack::MetricSelection::All {
-        return Ok(None);
-    }
-    let used = used_metrics(stack)?;
-    let names = used
-        .names
-        .iter()
-        .chain(&stack.collector.extra_metrics)
-        .map(String::as_str);
-    Ok(
-        monitor_bootstrap::collectors::node_exporter_collectors(names)
-            .map(|cs| cs.into_iter().map(str::to_string).collect()),
-    )
+    inputs.keep_metrics = Some(parts.join("|"));
+    Ok(inputs)
 }
 
 #[cfg(test)]
@@ -204,8 +201,9 @@ mod tests {
 
     #[test]
     fn the_keep_regex_holds_the_used_and_extra_names_unless_all_is_asked_for() {
-        let re = keep_regex(&stack("[collector]\nextra_metrics = [\"node_pressure_cpu_waiting_seconds_total\"]\n[alerting]\n"))
+        let re = render_inputs(&stack("[collector]\nextra_metrics = [\"node_pressure_cpu_waiting_seconds_total\"]\n[alerting]\n"), None)
             .unwrap()
+            .keep_metrics
             .unwrap();
         let anchored = regex::Regex::new(&format!("^(?:{re})$")).unwrap();
         for m in [
@@ -222,15 +220,14 @@ mod tests {
         ] {
             assert!(!anchored.is_match(m), "{m} kept by {re}");
         }
-        assert_eq!(
-            keep_regex(&stack("[collector]\nmetrics = \"all\"\n")).unwrap(),
-            None
-        );
+        let all = render_inputs(&stack("[collector]\nmetrics = \"all\"\n"), None).unwrap();
+        assert_eq!(all.keep_metrics, None);
     }
 
     #[test]
     fn node_exporter_runs_only_the_collectors_the_used_metrics_need() {
-        let cs = node_collectors(&stack("[alerting]\n")).unwrap().unwrap();
+        let collectors = |s: &Stack| render_inputs(s, None).unwrap().node_collectors;
+        let cs = collectors(&stack("[alerting]\n")).unwrap();
         for c in [
             "cpu",
             "meminfo",
@@ -245,11 +242,8 @@ mod tests {
         assert!(!cs.contains(&"hwmon".to_string()), "{cs:?}");
         // A name of no known collector: node_exporter keeps its defaults.
         let unknown = stack("[collector]\nextra_metrics = [\"node_mystery_total\"]\n");
-        assert_eq!(node_collectors(&unknown).unwrap(), None);
-        assert_eq!(
-            node_collectors(&stack("[collector]\nmetrics = \"all\"\n")).unwrap(),
-            None
-        );
+        assert_eq!(collectors(&unknown), None);
+        assert_eq!(collectors(&stack("[collector]\nmetrics = \"all\"\n")), None);
     }
 
     #[test]

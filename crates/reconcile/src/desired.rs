@@ -370,11 +370,7 @@ pub fn desired(stack: &Stack, account_id: &str, workspace_id: Option<&str>) -> R
 /// # Errors
 /// [`crate::ReconcileError::Bootstrap`] when the host cannot be rendered.
 pub fn render(stack: &Stack, host: &Host, ws: &str) -> Result<RenderedUserData> {
-    let inputs = RenderInputs {
-        workspace_id: Some(ws.to_string()),
-        keep_metrics: crate::allowlist::keep_regex(stack)?,
-        node_collectors: crate::allowlist::node_collectors(stack)?,
-    };
+    let inputs = crate::allowlist::render_inputs(stack, Some(ws.to_string()))?;
     let real = monitor_bootstrap::render_host(stack, host, &inputs)?;
     let mut neutral_host = host.clone();
     neutral_host.labels = host

@@ -345,11 +345,7 @@ async fn apply_creates_every_resource_then_is_a_no_op() {
         let want = monitor_bootstrap::render_host(
             &s,
             host,
-            &monitor_bootstrap::RenderInputs {
-                workspace_id: Some(ws_id.clone()),
-                keep_metrics: monitor_reconcile::allowlist::keep_regex(&s).unwrap(),
-                node_collectors: monitor_reconcile::allowlist::node_collectors(&s).unwrap(),
-            },
+            &monitor_reconcile::allowlist::render_inputs(&s, Some(ws_id.clone())).unwrap(),
         )
         .unwrap();
         assert_eq!(String::from_utf8(ud).unwrap(), want.user_data);
