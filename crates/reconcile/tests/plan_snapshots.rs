@@ -36,24 +36,12 @@ fn base_labels() -> &'static str {
 
 fn empty() -> Observed {
     Observed {
-        account_id: ACCOUNT.into(),
-        region: REGION.into(),
-        workspaces: vec![],
-        log_group: None,
         network: Some(NetworkState {
             vpc_id: "vpc-1".into(),
             subnet_id: None,
         }),
-        security_groups: vec![],
-        role: None,
-        instance_profile: None,
-        instances: vec![],
         amis: BTreeMap::from([(monitor_stack::Architecture::X86_64, "ami-1".to_string())]),
-        grafana_role: None,
-        grafana_workspace: None,
-        rule_namespaces: vec![],
-        alertmanager: None,
-        notify: Default::default(),
+        ..Observed::empty(ACCOUNT, REGION)
     }
 }
 

@@ -187,6 +187,28 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// Nothing observed in `account_id`/`region`, as an empty account reads: the start
+    /// for callers (and tests) that build a state in code.
+    pub fn empty(account_id: &str, region: &str) -> Observed {
+        Observed {
+            account_id: account_id.to_string(),
+            region: region.to_string(),
+            workspaces: vec![],
+            log_group: None,
+            network: None,
+            security_groups: vec![],
+            role: None,
+            instance_profile: None,
+            instances: vec![],
+            amis: BTreeMap::new(),
+            grafana_role: None,
+            grafana_workspace: None,
+            rule_namespaces: vec![],
+            alertmanager: None,
+            notify: NotifyState::default(),
+        }
+    }
+
     /// The stack's AMP workspace: the oldest one whose creation did not fail. Plan,
     /// apply, outputs and verify all choose with this.
     pub fn amp_workspace(&self) -> Option<&WorkspaceState> {
@@ -207,31 +229,6 @@ impl Observed {
         self.grafana_workspace
             .as_ref()
             .filter(|w| !w.workspace.is_failed())
-    }
-}
-
-/// Nothing observed but a resolved network (`vpc-1`): account `123456789012`, eu-west-1.
-#[cfg(test)]
-pub(crate) fn empty_for_tests() -> Observed {
-    Observed {
-        account_id: "123456789012".into(),
-        region: "eu-west-1".into(),
-        workspaces: vec![],
-        log_group: None,
-        network: Some(NetworkState {
-            vpc_id: "vpc-1".into(),
-            subnet_id: None,
-        }),
-        security_groups: vec![],
-        role: None,
-        instance_profile: None,
-        instances: vec![],
-        amis: BTreeMap::new(),
-        grafana_role: None,
-        grafana_workspace: None,
-        rule_namespaces: vec![],
-        alertmanager: None,
-        notify: Default::default(),
     }
 }
 

@@ -14,7 +14,13 @@ fn stack() -> monitor_stack::Stack {
 }
 
 fn empty() -> Observed {
-    crate::observe::empty_for_tests()
+    Observed {
+        network: Some(crate::observe::NetworkState {
+            vpc_id: "vpc-1".into(),
+            subnet_id: None,
+        }),
+        ..Observed::empty("123456789012", "eu-west-1")
+    }
 }
 
 #[test]

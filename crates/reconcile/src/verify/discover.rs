@@ -280,7 +280,7 @@ fn ssm_check(h: &DiscoveredHost, i: &InstanceState, profile: Option<&str>) -> Ch
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::observe::{empty_for_tests, ProfileState};
+    use crate::observe::ProfileState;
     use monitor_checks::Status;
 
     const PROFILE: &str = "arn:aws:iam::123456789012:instance-profile/t-ec2";
@@ -334,7 +334,7 @@ mod tests {
     }
 
     fn observed() -> Observed {
-        let mut o = empty_for_tests();
+        let mut o = Observed::empty("123456789012", "eu-west-1");
         o.instance_profile = Some(ProfileState {
             name: "t-ec2".into(),
             arn: PROFILE.into(),

@@ -108,23 +108,10 @@ mod tests {
             created,
         };
         let observed = Observed {
-            account_id: "1".into(),
-            region: "eu-west-1".into(),
             workspaces: vec![
                 ws("ws-failed", WorkspaceStatusCode::CreationFailed, 1),
                 ws("ws-good", WorkspaceStatusCode::Active, 2),
             ],
-            log_group: None,
-            network: None,
-            security_groups: vec![],
-            role: None,
-            instance_profile: None,
-            instances: vec![],
-            amis: BTreeMap::new(),
-            grafana_role: None,
-            rule_namespaces: vec![],
-            alertmanager: None,
-            notify: Default::default(),
             grafana_workspace: Some(GrafanaWorkspaceState {
                 workspace: monitor_grafana::amg::Workspace {
                     id: "g-1".into(),
@@ -136,6 +123,7 @@ mod tests {
                 },
                 permissions: Some(vec![]),
             }),
+            ..Observed::empty("1", "eu-west-1")
         };
         let spec = expected_content(&stack, &observed).unwrap();
         let json = serde_json::to_string(&spec).unwrap();
