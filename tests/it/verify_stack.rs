@@ -6,10 +6,7 @@
 //! node_exporter → monitor-agent → real Prometheus, queried through `--endpoint` because
 //! moto's AMP serves no PromQL.
 
-use std::time::Duration;
-
 use monitor_reconcile::apply::{apply, ApplyOptions, NoReporter};
-use monitor_reconcile::ec2::Backoff;
 use monitor_reconcile::{plan_apply, Clients, Outputs};
 use monitor_testkit::{workspace_bin, LocalPipeline, Moto};
 use serde_json::{json, Value};
@@ -46,17 +43,7 @@ async fn everything_is_found_from_the_stack_file_and_a_silent_host_is_named() {
     let clients = Clients::new(&moto.sdk_config("eu-west-1").await).unwrap();
     let stack = monitor_stack::from_toml_str(APPLIED, "stack.toml".as_ref()).unwrap();
     let (observed, plan) = plan_apply(&clients, &stack).await.unwrap();
-    let opts = ApplyOptions {
-        poll: Duration::from_millis(50),
-        wait_timeout: Duration::from_secs(30),
-        iam_propagation: Backoff {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(100),
-            deadline: Duration::from_secs(5),
-        },
-        step_limit: None,
-        grafana_api_base: None,
-    };
+    let opts = ApplyOptions::for_emulators();
     assert!(
         apply(&clients, &stack, &observed, &plan, &opts, &NoReporter)
             .await

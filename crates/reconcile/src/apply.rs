@@ -65,6 +65,24 @@ impl Default for ApplyOptions {
     }
 }
 
+impl ApplyOptions {
+    /// Short polls, waits and IAM-propagation retries for emulators (moto, wiremock),
+    /// which reach every state at once: what the tests apply with.
+    pub fn for_emulators() -> ApplyOptions {
+        ApplyOptions {
+            poll: Duration::from_millis(20),
+            wait_timeout: Duration::from_secs(30),
+            iam_propagation: Backoff {
+                initial: Duration::from_millis(10),
+                max: Duration::from_millis(100),
+                deadline: Duration::from_secs(5),
+            },
+            step_limit: None,
+            grafana_api_base: None,
+        }
+    }
+}
+
 /// What `apply` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyOutcome {

@@ -20,7 +20,6 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
 use monitor_reconcile::apply::{apply, ApplyOptions, NoReporter};
-use monitor_reconcile::ec2::Backoff;
 use monitor_reconcile::names::Names;
 use monitor_reconcile::{plan_apply, Clients};
 use monitor_testkit::Moto;
@@ -109,16 +108,9 @@ async fn a_failed_rule_namespace_stops_apply_with_amps_reason() {
     .unwrap();
     let (observed, plan) = plan_apply(&clients, &stack).await.unwrap();
     let opts = ApplyOptions {
-        poll: Duration::from_millis(20),
         // Far longer than the test takes: only the failed status can end the wait early.
         wait_timeout: Duration::from_secs(120),
-        iam_propagation: Backoff {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(100),
-            deadline: Duration::from_secs(5),
-        },
-        step_limit: None,
-        grafana_api_base: None,
+        ..ApplyOptions::for_emulators()
     };
     let started = std::time::Instant::now();
     let err = apply(&clients, &stack, &observed, &plan, &opts, &NoReporter)

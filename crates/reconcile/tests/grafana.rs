@@ -11,13 +11,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
 use monitor_grafana::amg::Amg;
 use monitor_reconcile::apply::{apply, ApplyOptions, NoReporter};
-use monitor_reconcile::ec2::Backoff;
 use monitor_reconcile::policy::parse_document;
 use monitor_reconcile::{plan_apply, plan_destroy, Action, Clients, Outputs};
 use monitor_stack::Stack;
@@ -89,15 +87,8 @@ async fn start() -> Harness {
 
 fn opts(h: &Harness) -> ApplyOptions {
     ApplyOptions {
-        poll: Duration::from_millis(20),
-        wait_timeout: Duration::from_secs(30),
-        iam_propagation: Backoff {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(100),
-            deadline: Duration::from_secs(5),
-        },
-        step_limit: None,
         grafana_api_base: Some(h.grafana_server.uri()),
+        ..ApplyOptions::for_emulators()
     }
 }
 

@@ -6,14 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::Filter;
 use base64::Engine as _;
 use monitor_reconcile::apply::{apply, ApplyOptions, NoReporter};
-use monitor_reconcile::ec2::Backoff;
 use monitor_reconcile::names::{Names, SSM_CORE_POLICY_ARN, TAG_USER_DATA_SHA};
 use monitor_reconcile::plan::ResourceKind;
 use monitor_reconcile::{plan_apply, plan_destroy, Action, Clients, Outputs, Plan};
@@ -52,17 +50,7 @@ async fn start() -> (Moto, Clients) {
 }
 
 fn opts() -> ApplyOptions {
-    ApplyOptions {
-        poll: Duration::from_millis(50),
-        wait_timeout: Duration::from_secs(30),
-        iam_propagation: Backoff {
-            initial: Duration::from_millis(10),
-            max: Duration::from_millis(100),
-            deadline: Duration::from_secs(5),
-        },
-        step_limit: None,
-        grafana_api_base: None,
-    }
+    ApplyOptions::for_emulators()
 }
 
 /// plan + apply; returns the plan that was applied.
