@@ -140,23 +140,19 @@ async fn everything_is_found_from_the_stack_file_and_a_silent_host_is_named() {
     );
 
     // web-1: found, online, shipping, labelled.
-    assert_eq!(result(&doc, "aws.host", "web-1")["status"], "pass");
-    assert_eq!(
-        result(&doc, "aws.ssm_online", "web-1")["status"],
-        "pass",
-        "{doc:#}"
-    );
-    assert_eq!(
-        result(&doc, "metrics.up", "web-1")["status"],
-        "pass",
-        "{doc:#}"
-    );
-    assert_eq!(result(&doc, "metrics.fresh.cpu", "web-1")["status"], "pass");
-    assert_eq!(
-        result(&doc, "metrics.labels", "web-1")["status"],
-        "pass",
-        "{doc:#}"
-    );
+    for check in [
+        "aws.host",
+        "aws.ssm_online",
+        "metrics.up",
+        "metrics.fresh.cpu",
+        "metrics.labels",
+    ] {
+        assert_eq!(
+            result(&doc, check, "web-1")["status"],
+            "pass",
+            "{check}: {doc:#}"
+        );
+    }
 
     // web-2: its instance runs, but nothing arrives and its SSM agent is lost — both named.
     assert_eq!(result(&doc, "aws.host", "web-2")["status"], "pass");
