@@ -42,8 +42,18 @@ type Expressions = Vec<(String, String)>;
 /// [`expressions`], and the names the stack's recording rules record (read by other
 /// rules, never shipped): the rules are built once for both.
 fn gather(stack: &Stack) -> Result<(Expressions, BTreeSet<String>)> {
-    let dashboard = monitor_grafana::dashboards::hosts_dashboard(&stack.name);
-    let mut out: Vec<(String, String)> = monitor_grafana::dashboards::panel_queries(&dashboard)
+    gather_with(
+        stack,
+        &monitor_grafana::dashboards::hosts_dashboard(&stack.name),
+    )
+}
+
+/// [`gather`] for a given Hosts dashboard.
+fn gather_with(
+    stack: &Stack,
+    dashboard: &monitor_grafana::dashboards::Dashboard,
+) -> Result<(Expressions, BTreeSet<String>)> {
+    let mut out: Vec<(String, String)> = monitor_grafana::dashboards::panel_queries(dashboard)
         .into_iter()
         .map(|(panel, e)| {
             (
@@ -52,7 +62,7 @@ fn gather(stack: &Stack) -> Result<(Expressions, BTreeSet<String>)> {
             )
         })
         .collect();
-    for (name, q) in monitor_grafana::dashboards::variable_queries(&dashboard) {
+    for (name, q) in monitor_grafana::dashboards::variable_queries(dashboard) {
         // `label_values(<selector>, <label>)`: the selector is PromQL.
         if let Some(sel) = q
             .strip_prefix("label_values(")
@@ -94,7 +104,12 @@ fn gather(stack: &Stack) -> Result<(Expressions, BTreeSet<String>)> {
 /// As [`expressions`]; [`ReconcileError::Config`] naming the expression whose metrics
 /// cannot be listed (a selector without a name, e.g. in a user rule).
 pub fn used_metrics(stack: &Stack) -> Result<monitor_promql::UsedMetrics> {
-    let (exprs, recorded) = gather(stack)?;
+    used_of(gather(stack)?)
+}
+
+fn used_of(
+    (exprs, recorded): (Expressions, BTreeSet<String>),
+) -> Result<monitor_promql::UsedMetrics> {
     let mut out = monitor_promql::UsedMetrics::default();
     for (origin, e) in &exprs {
         let used = monitor_promql::metric_names(e)
@@ -247,25 +262,27 @@ mod tests {
     }
 
     #[test]
-    fn a_new_expression_on_a_new_metric_grows_the_list() {
+    fn a_new_panel_on_a_new_metric_grows_the_list() {
+        use monitor_grafana::dashboards::{hosts_dashboard, Target};
         let s = stack("");
-        let mut exprs = expressions(&s).unwrap();
-        let before: BTreeSet<String> = exprs
-            .iter()
-            .flat_map(|(_, e)| monitor_promql::metric_names(e).unwrap().names)
-            .collect();
+        let before = used_metrics(&s).unwrap().names;
         assert!(!before.contains("node_pressure_cpu_waiting_seconds_total"));
-        // What a new panel does: its expression joins the others.
-        exprs.push((
-            "panel \"CPU pressure\"".into(),
-            monitor_promql::without_grafana_variables(
-                "rate(node_pressure_cpu_waiting_seconds_total{instance_id=~\"$instance\"}[$__rate_interval])",
-            ),
-        ));
-        let after: BTreeSet<String> = exprs
+        // A new panel on the Hosts dashboard, shaped like the existing ones.
+        let mut dashboard = hosts_dashboard(&s.name);
+        let mut panel = dashboard
+            .panels
             .iter()
-            .flat_map(|(_, e)| monitor_promql::metric_names(e).unwrap().names)
-            .collect();
+            .find(|p| p.targets.iter().any(|t| matches!(t, Target::Prometheus(_))))
+            .unwrap()
+            .clone();
+        panel.title = "CPU pressure".into();
+        for t in &mut panel.targets {
+            if let Target::Prometheus(p) = t {
+                p.expr = "rate(node_pressure_cpu_waiting_seconds_total{instance_id=~\"$instance\"}[$__rate_interval])".into();
+            }
+        }
+        dashboard.panels.push(panel);
+        let after = used_of(gather_with(&s, &dashboard).unwrap()).unwrap().names;
         assert_eq!(
             after.difference(&before).collect::<Vec<_>>(),
             ["node_pressure_cpu_waiting_seconds_total"]
