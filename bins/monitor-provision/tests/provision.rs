@@ -66,11 +66,26 @@ fn plan_apply_destroy_exit_codes_and_output() {
     assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
     assert!(out(&o).contains("    + amp_workspace.cli"), "{}", out(&o));
     assert!(out(&o).contains("Plan: 8 to add, 0 to change, 0 to replace, 0 to destroy."));
+    // Then what it will cost: one t3.micro and its samples at eu-west-1's prices.
+    assert!(
+        out(&o).contains("Estimated cost per month in eu-west-1"),
+        "{}",
+        out(&o)
+    );
+    assert!(out(&o).contains("t3.micro instances"), "{}", out(&o));
 
     let o = run(e, true, home, &["plan", "--config", c, "--output", "json"]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&out(&o)).unwrap();
     assert_eq!(v["summary"]["create"], 8);
+    // ADOT with `metrics = "used"`: 180 series per host every 15 s for 30 days.
+    let est = &v["estimate"];
+    assert_eq!(est["samples_per_month"], 180 * 5_760 * 30);
+    assert_eq!(est["price_region"], "eu-west-1");
+    let lines = est["lines"].as_array().unwrap();
+    let sum: f64 = lines.iter().filter_map(|l| l["usd"].as_f64()).sum();
+    assert!((est["total_usd"].as_f64().unwrap() - sum).abs() < 1e-9);
+    assert!(lines.iter().any(|l| l["item"] == "t3.micro instances"));
 
     // No terminal, no --yes: refused, nothing changed.
     let o = run(e, true, home, &["apply", "--config", c]);

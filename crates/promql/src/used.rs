@@ -48,6 +48,10 @@ pub struct UsedMetrics {
     pub names: BTreeSet<String>,
     /// Name regexes (`{__name__=~"…"}`), as written (Prometheus anchors them).
     pub patterns: BTreeSet<String>,
+    /// Every vector selector with its label matchers, as PromQL (`node_load1{job="node"}`;
+    /// a range selector's inner selector): each can be queried on its own to prove that
+    /// what the expression reads is there.
+    pub selectors: BTreeSet<String>,
 }
 
 impl UsedMetrics {
@@ -55,6 +59,7 @@ impl UsedMetrics {
     pub fn extend(&mut self, other: UsedMetrics) {
         self.names.extend(other.names);
         self.patterns.extend(other.patterns);
+        self.selectors.extend(other.selectors);
     }
 }
 
@@ -73,6 +78,10 @@ pub fn metric_names(expr: &str) -> Result<UsedMetrics, String> {
 }
 
 fn selector(vs: &VectorSelector, out: &mut UsedMetrics) -> Result<(), String> {
+    let mut bare = vs.clone();
+    bare.offset = None;
+    bare.at = None;
+    out.selectors.insert(bare.to_string());
     if let Some(name) = &vs.name {
         out.names.insert(name.clone());
         return Ok(());
@@ -133,6 +142,18 @@ mod tests {
         );
         assert_eq!(names("topk(3, g)"), ["g"]);
         assert_eq!(names("vector(1)"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_selector_is_kept_with_its_matchers_and_without_offset() {
+        let u = metric_names(
+            "rate(a_total{job=\"node\",mode!~\"idle|iowait\"}[5m] offset 1h) / on () group_left b @ 100",
+        )
+        .unwrap();
+        assert_eq!(
+            u.selectors.into_iter().collect::<Vec<_>>(),
+            ["a_total{job=\"node\",mode!~\"idle|iowait\"}", "b"]
+        );
     }
 
     #[test]

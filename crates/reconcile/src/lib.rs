@@ -42,6 +42,7 @@ mod clients;
 pub mod desired;
 pub mod ec2;
 mod error;
+pub mod estimate;
 pub mod family;
 pub mod names;
 pub mod observe;
@@ -67,7 +68,8 @@ pub async fn plan_apply(clients: &Clients, stack: &Stack) -> Result<(observe::Ob
     let observed = observe::observe(clients, stack, observe::Scope::Apply).await?;
     let ws = observed.amp_workspace().map(|w| w.id.as_str());
     let want = desired::desired(stack, &observed.account_id, ws)?;
-    let plan = plan::plan(&want, &observed);
+    let mut plan = plan::plan(&want, &observed);
+    plan.estimate = Some(estimate::estimate(stack, &want));
     Ok((observed, plan))
 }
 

@@ -233,3 +233,56 @@ fn alerting_added_to_a_converged_stack() {
     assert!(!text.contains("SECRETKEY"), "{text}");
     insta::assert_snapshot!(text);
 }
+
+/// What `plan` ends with: the monthly estimate of a stack using every billed part —
+/// three hosts (x86_64, arm64 whose eu-west-1 price is not in the table, a type set by
+/// `[estimate.prices]`), Grafana, alerting with an email and an HTTPS subscriber.
+#[test]
+fn the_estimate_of_a_full_stack() {
+    let s = monitor_stack::from_toml_str(
+        r#"name = "snap"
+region = "eu-west-1"
+[[hosts]]
+name = "web-1"
+labels = { env = "prod", role = "web", team = "core" }
+[[hosts]]
+name = "web-2"
+architecture = "arm64"
+labels = { env = "prod", role = "web", team = "core" }
+[[hosts]]
+name = "db-1"
+instance_type = "m7i.large"
+labels = { env = "prod", role = "db", team = "core" }
+[grafana]
+enabled = true
+[alerting]
+email = ["oncall@example.com"]
+https = ["https://events.pagerduty.com/integration/KEY/enqueue"]
+[estimate]
+grafana_viewers = 10
+[estimate.prices]
+"ec2.m7i.large" = 0.1008
+"#,
+        "stack.toml".as_ref(),
+    )
+    .unwrap();
+    let d = desired(&s, ACCOUNT, None).unwrap();
+    let u = monitor_reconcile::estimate::usage(&s, &d);
+    assert_eq!(u.hosts, 3);
+    assert_eq!(
+        u.instances,
+        BTreeMap::from([
+            ("m7i.large".to_string(), 1),
+            ("t3.micro".to_string(), 1),
+            ("t4g.micro".to_string(), 1)
+        ])
+    );
+    // Each subscriber is on both notified severities' topics (critical, warning).
+    assert_eq!((u.email_subscriptions, u.https_subscriptions), (2, 2));
+    assert_eq!(u.kms_keys, 1);
+    assert_eq!(u.alarms, u.metric_filters);
+    assert!(u.alarms > 0);
+    assert_eq!(u.grafana_users, Some((1, 10)));
+    let e = monitor_reconcile::estimate::estimate(&s, &d);
+    insta::assert_snapshot!(e.render_text());
+}

@@ -33,6 +33,8 @@ pub struct StackFile {
     pub grafana: Option<Spanned<GrafanaFile>>,
     /// `[alerting]`: alert rules, Alertmanager routing and SNS subscribers.
     pub alerting: Option<Spanned<crate::alerting::AlertingFile>>,
+    /// `[estimate]`: what `plan`'s cost estimate assumes, prices and quotas.
+    pub estimate: Option<Spanned<crate::estimate::EstimateFile>>,
 }
 
 /// `[collector]`.

@@ -38,6 +38,7 @@
 
 mod alerting;
 mod error;
+mod estimate;
 pub mod file;
 mod model;
 mod validate;
@@ -49,6 +50,7 @@ pub use alerting::{
     Severity, Subscriber,
 };
 pub use error::{Location, StackError};
+pub use estimate::{EstimateConfig, EstimateFile, QuotasFile};
 pub use model::{
     defaults, format_prometheus_duration, Adot, Architecture, Artifact, Collector, CollectorKind,
     GrafanaConfig, GrafanaPermissionType, Host, Logs, MetricSelection, MonitorAgent, Network,

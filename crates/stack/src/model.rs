@@ -94,6 +94,8 @@ pub struct Stack {
     pub grafana: Option<GrafanaConfig>,
     /// `[alerting]` (`None` when the table is absent; see [`Stack::alerting_enabled`]).
     pub alerting: Option<AlertingConfig>,
+    /// `[estimate]`: the cost estimate's assumptions, prices and quotas (defaults filled).
+    pub estimate: crate::EstimateConfig,
     /// The file this was loaded from, if any.
     pub source: Option<PathBuf>,
 }

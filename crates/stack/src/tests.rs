@@ -714,3 +714,72 @@ fn collector_metrics_default_to_used_and_extra_names_are_checked() {
         "\"bad-name\" is not a metric name",
     );
 }
+
+#[test]
+fn estimate_defaults_follow_the_collector_and_overrides_are_kept() {
+    let s = parse(&minimal()).unwrap();
+    // ADOT (the default) with `metrics = "used"`.
+    assert_eq!(
+        s.estimate.series_per_host,
+        monitor_cost::usage::assumptions::series_per_host(true, false)
+    );
+    assert_eq!(s.estimate.quotas, monitor_cost::Quotas::default());
+    let text = format!(
+        "{}\n[collector]\nmetrics = \"all\"\n[estimate]\nlog_gb_per_host_month = 2\n\
+         grafana_viewers = 20\n[estimate.prices]\namp_samples_per_10m = 0.8\n\
+         \"ec2.m7i.large\" = 0.1008\n[estimate.quotas]\nactive_series = 50000000\n",
+        minimal()
+    );
+    let s = parse(&text).unwrap();
+    assert_eq!(
+        s.estimate.series_per_host,
+        monitor_cost::usage::assumptions::series_per_host(false, false)
+    );
+    assert_eq!(s.estimate.log_gb_per_host_month, 2.0);
+    assert_eq!(s.estimate.grafana_viewers, 20);
+    assert_eq!(s.estimate.prices["ec2.m7i.large"], 0.1008);
+    assert_eq!(s.estimate.prices["amp_samples_per_10m"], 0.8);
+    assert_eq!(s.estimate.quotas.active_series, 50_000_000);
+    assert_eq!(s.estimate.quotas.ingestion_rate, 170_000);
+}
+
+#[test]
+fn estimate_errors_name_line_and_key() {
+    let m = minimal(); // 3 lines
+    assert_err(
+        &format!("{m}[estimate]\nseries_per_host = 0\n"),
+        5,
+        "estimate.series_per_host",
+        "whole number 1",
+    );
+    assert_err(
+        &format!("{m}[estimate]\nlog_gb_per_host_month = -1.5\n"),
+        5,
+        "estimate.log_gb_per_host_month",
+        "≥ 0",
+    );
+    assert_err(
+        &format!("{m}[estimate.prices]\namp_sample_per_10m = 1\n"),
+        5,
+        "estimate.prices.amp_sample_per_10m",
+        "amp_samples_per_10m",
+    );
+    assert_err(
+        &format!("{m}[estimate.prices]\nkms_key_month = -1\n"),
+        5,
+        "estimate.prices.kms_key_month",
+        "≥ 0",
+    );
+    assert_err(
+        &format!("{m}[estimate.quotas]\nactive_series = 0\n"),
+        5,
+        "estimate.quotas.active_series",
+        "whole number",
+    );
+    assert_err(
+        &format!("{m}[estimate]\nusers = 3\n"),
+        5,
+        "estimate.users",
+        "unknown field",
+    );
+}

@@ -81,6 +81,7 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
         .map(|g| validate_grafana(ctx, g, &name, file.name.as_ref()))
         .transpose()?;
 
+    let estimate = crate::estimate::validate_estimate(ctx, file.estimate.as_ref(), &collector)?;
     Ok(Stack {
         name,
         region,
@@ -95,6 +96,7 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
             .as_ref()
             .map(|a| crate::alerting::validate_alerting(ctx, a))
             .transpose()?,
+        estimate,
         source: Some(ctx.path.to_path_buf()),
     })
 }

@@ -227,6 +227,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Counts per action.
     pub summary: Summary,
+    /// What the stack will cost per month once applied, and the AMP quotas it would
+    /// run into (`apply` plans from [`crate::plan_apply`]; none for `destroy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<monitor_cost::Estimate>,
 }
 
 impl Plan {
@@ -246,6 +250,7 @@ impl Plan {
             mode,
             changes,
             summary,
+            estimate: None,
         }
     }
 
@@ -261,8 +266,17 @@ impl Plan {
             .find(|c| c.resource.address() == address)
     }
 
-    /// Terraform-like text.
+    /// Terraform-like text, then the estimate when there is one.
     pub fn render_text(&self) -> String {
+        let mut out = self.render_changes();
+        if let Some(e) = &self.estimate {
+            out.push('\n');
+            out.push_str(&e.render_text());
+        }
+        out
+    }
+
+    fn render_changes(&self) -> String {
         let mut out = String::new();
         if self.changes.is_empty() {
             let _ = writeln!(
