@@ -1,12 +1,14 @@
 //! The metric allowlist, proven on real processes: real node_exporter with the collector
 //! flags of its rendered unit → monitor-agent with the keep rule of its rendered config
 //! (`monitor_reconcile::allowlist::render_inputs` → `monitor_bootstrap::render_host`) →
-//! real Prometheus. Every Hosts-dashboard panel
-//! still returns data, every used metric node_exporter exposes arrives, `monitor-verify
-//! metrics` passes, and the samples per scrape fall by ≥ 80 % against shipping
-//! everything (`[collector] metrics = "all"`); both numbers are printed. node_exporter
-//! runs only the collectors the allowlist needs, as the rendered unit starts it, and loses
-//! nothing its default collectors would have exposed.
+//! real Prometheus, beside the same pipeline shipping everything (`[collector] metrics =
+//! "all"`: node_exporter's default collectors, no keep rule). Every Hosts-dashboard panel
+//! still returns data; every selector of every alert and recording rule and of every
+//! `monitor-verify` metrics check that reads data from the "all" pipeline reads data
+//! from the "used" one; every used metric node_exporter exposes arrives; `monitor-verify
+//! metrics` passes; and the samples per scrape fall by ≥ 80 % against "all" — both
+//! numbers printed. node_exporter runs only the collectors the allowlist needs, as the
+//! rendered unit starts it, and loses nothing its default collectors would have exposed.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -74,17 +76,21 @@ async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
         args.contains(&"--collector.disable-defaults".to_string()),
         "{exec}"
     );
-    let p = tokio::task::spawn_blocking(move || {
-        LocalPipeline::start_with(
-            monitor_testkit::TEST_INSTANCE_ID,
-            &[("host", "web-1")],
-            &rule,
-            &args,
-        )
-    })
-    .await
-    .unwrap();
+    let start = |rule: String, args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            LocalPipeline::start_with(
+                monitor_testkit::TEST_INSTANCE_ID,
+                &[("host", "web-1")],
+                &rule,
+                &args,
+            )
+        })
+    };
+    let p = start(rule, args).await.unwrap();
+    // `metrics = "all"`: default collectors, no keep rule.
+    let all = start(String::new(), Vec::new()).await.unwrap();
     p.wait_for_data().await;
+    all.wait_for_data().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let prom = &p.prometheus;
 
@@ -114,14 +120,43 @@ async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
         empty.join("\n")
     );
 
+    // Every selector of every rule and check: what reads data when everything is shipped
+    // reads data from what is shipped now. Recorded series (`level:metric:op`) come from
+    // the rules themselves and the scrape's own series are always there; neither is
+    // node_exporter's.
+    let mut proven = 0;
+    let mut lost = Vec::new();
+    let mut nowhere = BTreeSet::new();
+    for (origin, expr) in monitor_reconcile::allowlist::expressions(&stack).unwrap() {
+        if origin.starts_with("panel") || origin.starts_with("variable") {
+            continue; // proven above, with the dashboard's variables set
+        }
+        for sel in monitor_promql::metric_names(&expr).unwrap().selectors {
+            let name = sel.split(['{', ' ']).next().unwrap_or_default();
+            if name.contains(':') || name == "up" || name.starts_with("scrape_") {
+                continue;
+            }
+            if all.prometheus.query(&sel).await.is_empty() {
+                nowhere.insert(sel);
+            } else if prom.query(&sel).await.is_empty() {
+                lost.push(format!("{origin}: {sel}"));
+            } else {
+                proven += 1;
+            }
+        }
+    }
+    println!(
+        "rule and check selectors with data when shipping everything, and with the allowlist: {proven}; \
+         without data on this machine either way: {nowhere:?}"
+    );
+    assert!(lost.is_empty(), "the allowlist empties: {lost:#?}");
+    assert!(proven >= 20, "too few selectors proven: {proven}");
+
     // Every used metric this node_exporter exposes at all arrives; "all" is what a
     // node_exporter with its default collectors exposes.
     let (_, page) = monitor_testkit::http_get(&p.node_exporter.addr, "/metrics").unwrap();
     let (narrowed_samples, exposed_names) = exposed(&page);
-    let default_ne = tokio::task::spawn_blocking(monitor_testkit::NodeExporter::start)
-        .await
-        .unwrap();
-    let (_, full_page) = monitor_testkit::http_get(&default_ne.addr, "/metrics").unwrap();
+    let (_, full_page) = monitor_testkit::http_get(&all.node_exporter.addr, "/metrics").unwrap();
     let (all_samples, all_names) = exposed(&full_page);
     println!(
         "node_exporter samples per scrape: default collectors {all_samples}, narrowed {narrowed_samples}"
@@ -162,6 +197,21 @@ async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
         cut * 100.0
     );
     assert!(shipped > 0 && cut >= 0.8, "{shipped} of {all_samples}");
+
+    // The estimate's default series per host (monitor-agent, "used") covers what this
+    // host really ships: node_exporter's, the scrapes' own and the agent's own series.
+    let count = |q: &'static str| async move {
+        prom.query(q)
+            .await
+            .first()
+            .and_then(|s| s["value"][1].as_str()?.parse::<f64>().ok())
+            .unwrap_or_default() as u64
+    };
+    let per_host = count("count({host=\"web-1\"})").await;
+    let own = count("count({job=\"monitor-agent\",__name__=~\"monitor_agent_.*\"})").await;
+    let assumed = monitor_cost::usage::assumptions::series_per_host(true, true);
+    println!("series per host: {per_host} shipped ({own} the agent's own); the estimate assumes {assumed}");
+    assert!(own > 0 && per_host <= assumed, "{per_host} > {assumed}");
 
     // The metrics checks still pass on what is shipped.
     let out = Command::new(workspace_bin("monitor-verify"))

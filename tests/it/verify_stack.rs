@@ -70,6 +70,14 @@ async fn everything_is_found_from_the_stack_file_and_a_silent_host_is_named() {
     .await
     .unwrap();
     pipeline.wait_for_data().await;
+    // The agent's sent-samples counter over most of the 10 s window verify is given.
+    pipeline
+        .prometheus
+        .wait_for(
+            "count_over_time(monitor_agent_samples_sent_total[10s]) >= 8",
+            std::time::Duration::from_secs(30),
+        )
+        .await;
 
     let ssm = MockServer::start().await;
     Mock::given(method("POST"))
@@ -102,7 +110,7 @@ async fn everything_is_found_from_the_stack_file_and_a_silent_host_is_named() {
             std::process::Command::new(workspace_bin("monitor-verify"))
                 .arg("--config")
                 .arg(&file)
-                .args(["--endpoint", &prom, "--output", "json"])
+                .args(["--endpoint", &prom, "--output", "json", "--window", "10s"])
                 .env("AWS_ENDPOINT_URL", moto_url)
                 .env("AWS_ENDPOINT_URL_SSM", ssm_url)
                 .env("AWS_ACCESS_KEY_ID", "test")
@@ -153,6 +161,17 @@ async fn everything_is_found_from_the_stack_file_and_a_silent_host_is_named() {
             "{check}: {doc:#}"
         );
     }
+
+    // web-1's real samples/s from its agent's own counter, beside what `plan` priced
+    // (ADOT, "used": 180 series every 15 s = 12/s). The test agent ships node_exporter's
+    // whole page every second, far above that: a warning naming the estimate.
+    let rate = result(&doc, "metrics.samples_rate", "web-1");
+    let detail = rate["detail"].as_str().unwrap();
+    assert_eq!(rate["status"], "warn", "{rate}");
+    assert!(detail.contains("the plan estimated 12.0"), "{detail}");
+    let measured: f64 = detail.split(' ').next().unwrap().parse().unwrap();
+    assert!(measured > 100.0, "{detail}");
+    assert!(rate["hint"].as_str().unwrap().contains("series_per_host"));
 
     // web-2: its instance runs, but nothing arrives and its SSM agent is lost — both named.
     assert_eq!(result(&doc, "aws.host", "web-2")["status"], "pass");

@@ -45,6 +45,10 @@ pub struct StackArgs {
     /// Each host's newest sample must be younger than this.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     pub max_age: Duration,
+    /// Window of the collectors' own counters (drops, remote-write status, samples/s); a
+    /// host shipping for less than this reads a lower samples/s.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub window: Duration,
     /// table or json.
     #[arg(long, default_value = "table")]
     pub output: OutputFormat,
@@ -56,6 +60,7 @@ impl StackArgs {
         monitor_reconcile::verify::CheckupOptions {
             endpoint: self.endpoint.clone(),
             max_age: self.max_age,
+            window: self.window,
             // Test/support only, as for `grafana`: replaces https://<workspace endpoint>.
             grafana_api_base: monitor_grafana::api::endpoint_override(),
             ..Default::default()

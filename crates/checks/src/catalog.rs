@@ -32,6 +32,9 @@ pub const METRICS_LABELS: &str = "metrics.labels";
 pub const METRICS_AGENT_DROPPED: &str = "metrics.agent_dropped";
 /// The agent's own metrics show no rejected (4xx) remote-write requests in the window.
 pub const METRICS_AGENT_REMOTE_WRITE: &str = "metrics.agent_remote_write";
+/// The samples per second the host's collector sends, from its own sent-samples counter,
+/// beside the estimate `monitor-provision plan` priced.
+pub const METRICS_SAMPLES_RATE: &str = "metrics.samples_rate";
 /// AMP: every rule-groups namespace of the stack exists and is ACTIVE.
 pub const ALERTS_RULE_NAMESPACES: &str = "alerts.rule_namespaces";
 /// AMP: the workspace's Alertmanager definition exists and is ACTIVE.
@@ -85,6 +88,8 @@ pub const HINT_AGENT_DROPPED: &str = "the agent dropped samples: queue_full = AM
 pub const HINT_REMOTE_WRITE_403: &str = "remote write was denied (HTTP 403): the instance role's policy grants aps:RemoteWrite on another workspace ARN (typically after the workspace was recreated) — `monitor-provision apply` re-scopes it (by hand: recreate the IAM policy with the current workspace ARN)";
 /// Hint: remote write rejected with another 4xx.
 pub const HINT_REMOTE_WRITE_4XX: &str = "AMP rejected remote-write batches (HTTP 4xx): out-of-order or too-old samples, or a quota (active series, labels per series); the agent logs the server's message once per reason";
+/// Hint: a host sends well above the estimate the plan priced.
+pub const HINT_SAMPLES_RATE: &str = "AMP bills per sample and this host sends well above what `monitor-provision plan` priced: set `[estimate] series_per_host` to what it really ships for a true estimate, or ship less (`[collector] metrics = \"used\"`, fewer `extra_metrics`, a longer `scrape_interval`)";
 /// Hint: a rule-groups namespace is missing or not ACTIVE.
 pub const HINT_RULE_NAMESPACES: &str = "run `monitor-provision apply` (creates/updates the namespaces from [alerting]); CREATION_FAILED/UPDATE_FAILED shows AMP's reason — fix the rule file it names (`promtool check rules`) and apply again (docs/alerts.md, \"Rules in AMP\")";
 /// Hint: the Alertmanager definition is missing or not ACTIVE.
@@ -237,6 +242,14 @@ pub const CATALOG: &[CheckSpec] = &[
         passes_when: "no 4xx in increase(monitor_agent_remote_write_requests_total[window]) (Skip when absent)",
         failure_modes: &[3],
         hint: HINT_REMOTE_WRITE_403,
+        placeholder: false,
+    },
+    CheckSpec {
+        id: METRICS_SAMPLES_RATE,
+        scope: Scope::Host,
+        passes_when: "the collector's own sent-samples counter (monitor_agent_samples_sent_total, or ADOT's otelcol_exporter_sent_metric_points) gives its samples/s over the window; Warn above 1.5 × the plan's estimate (with --config), Skip when neither counter is there",
+        failure_modes: &[],
+        hint: HINT_SAMPLES_RATE,
         placeholder: false,
     },
     CheckSpec {

@@ -47,7 +47,7 @@ use crate::{CheckResult, ChecksError, Report};
 pub const MIN_LOG_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// What `run_all` checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Checklist {
     /// The metrics checks.
     pub metrics: MetricsCheckConfig,

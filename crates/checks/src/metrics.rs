@@ -68,7 +68,7 @@ pub fn node_queries() -> Vec<String> {
 const CPU_TOLERANCE: f64 = 1.0;
 
 /// What to check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MetricsCheckConfig {
     /// Hosts to check, matched against `instance_id`, `host` and `instance`; empty =
     /// every host with an `up{job=...}` series.
@@ -84,6 +84,9 @@ pub struct MetricsCheckConfig {
     pub agent_job: String,
     /// Window of the agent's drop and remote-write counters (default 10 minutes).
     pub window: Duration,
+    /// Samples per second per host that `monitor-provision plan` priced: with it,
+    /// `metrics.samples_rate` shows it beside the measured rate and warns well above it.
+    pub expected_samples_per_second: Option<f64>,
 }
 
 impl Default for MetricsCheckConfig {
@@ -95,6 +98,7 @@ impl Default for MetricsCheckConfig {
             job: "node".into(),
             agent_job: "monitor-agent".into(),
             window: Duration::from_secs(600),
+            expected_samples_per_second: None,
         }
     }
 }
@@ -247,26 +251,56 @@ enum AgentScope {
     Unknown(&'static str),
 }
 
-fn agent_scope(host: &Host, cfg: &MetricsCheckConfig, only_host: bool) -> AgentScope {
-    let job = format!("job={}", lit(&cfg.agent_job));
-    // The agent's own `instance` is its listen address, not the exporter's: join on an
-    // external label the agent adds to both.
+/// The matchers (without braces, maybe empty) of every series a host's collector sends,
+/// its own metrics included: the collector's own `instance` is its listen address, not
+/// the exporter's, so join on an external label the collector adds to both.
+fn host_scope(host: &Host, only_host: bool) -> AgentScope {
     if host.label != "instance" {
-        return AgentScope::Selector(format!("{job},{}={}", host.label, lit(&host.value)), "");
+        return AgentScope::Selector(format!("{}={}", host.label, lit(&host.value)), "");
     }
     for l in ["instance_id", "host"] {
         if let Some(v) = host.ups.iter().find_map(|s| s.metric.get(l)) {
-            return AgentScope::Selector(format!("{job},{l}={}", lit(v)), "");
+            return AgentScope::Selector(format!("{l}={}", lit(v)), "");
         }
     }
     if only_host {
-        AgentScope::Selector(job, " (assumed to be this host's agent: the only host)")
+        AgentScope::Selector(
+            String::new(),
+            " (assumed to be this host's collector: the only host)",
+        )
     } else {
         AgentScope::Unknown(
-            "cannot tell which agent series belong to this host: add an instance_id external label",
+            "cannot tell which collector series belong to this host: add an instance_id external label",
         )
     }
 }
+
+/// [`host_scope`] narrowed to monitor-agent's own job.
+fn agent_scope(host: &Host, cfg: &MetricsCheckConfig, only_host: bool) -> AgentScope {
+    match host_scope(host, only_host) {
+        AgentScope::Selector(m, note) => AgentScope::Selector(
+            join_matchers(&format!("job={}", lit(&cfg.agent_job)), &m),
+            note,
+        ),
+        unknown => unknown,
+    }
+}
+
+/// `a,b`, or the one that is not empty.
+fn join_matchers(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (_, true) => a.to_string(),
+        (true, false) => b.to_string(),
+        (false, false) => format!("{a},{b}"),
+    }
+}
+
+/// ADOT's sent-points counter (`_total` since the collector's Prometheus exporter adds
+/// the suffix).
+const ADOT_SENT_POINTS: &str = "otelcol_exporter_sent_metric_points(_total)?";
+
+/// Above this share of the plan's estimate, `metrics.samples_rate` warns.
+const SAMPLES_RATE_WARN: f64 = 1.5;
 
 type Outcome = Result<CheckResult, (&'static str, QueryError)>;
 
@@ -276,6 +310,7 @@ struct Ctx<'a> {
     host: &'a Host,
     sel: String,
     agent: AgentScope,
+    scope: AgentScope,
 }
 
 impl Ctx<'_> {
@@ -613,6 +648,64 @@ impl Ctx<'_> {
         }
     }
 
+    /// The samples/s the host's collector sends, from its own counter (monitor-agent's or
+    /// ADOT's), beside the plan's estimate.
+    async fn samples_rate(&self) -> Outcome {
+        let check = METRICS_SAMPLES_RATE;
+        let (m, note) = match &self.scope {
+            AgentScope::Selector(m, note) => (m.as_str(), *note),
+            AgentScope::Unknown(reason) => {
+                return Ok(CheckResult::skip(check, self.name(), *reason));
+            }
+        };
+        let agent = format!(
+            "monitor_agent_samples_sent_total{{{}}}",
+            join_matchers(&format!("job={}", lit(&self.cfg.agent_job)), m)
+        );
+        let adot = format!(
+            "{{{}}}",
+            join_matchers(&format!("__name__=~{}", lit(ADOT_SENT_POINTS)), m)
+        );
+        let window = fmt_dur(self.cfg.window);
+        let w = range(self.cfg.window);
+        let rate = self
+            .q(
+                check,
+                &format!("sum(rate({agent}[{w}])) or sum(rate({adot}[{w}]))"),
+            )
+            .await?;
+        let Some(rate) = rate.first().map(|s| s.value.value) else {
+            let present = self
+                .q(check, &format!("count({agent}) or count({adot})"))
+                .await?;
+            return Ok(if present.is_empty() {
+                CheckResult::skip(
+                    check,
+                    self.name(),
+                    "neither monitor_agent_samples_sent_total nor ADOT's \
+                     otelcol_exporter_sent_metric_points arrives from this host: its \
+                     collector's own metrics are not shipped",
+                )
+            } else {
+                CheckResult::pass(
+                    check,
+                    self.name(),
+                    format!("nothing measurable yet (one sample in the last {window}){note}"),
+                )
+            });
+        };
+        let mut detail = format!("{rate:.1} samples/s sent over the last {window}{note}");
+        let Some(expected) = self.cfg.expected_samples_per_second else {
+            return Ok(CheckResult::pass(check, self.name(), detail));
+        };
+        detail.push_str(&format!("; the plan estimated {expected:.1}"));
+        Ok(if rate > expected * SAMPLES_RATE_WARN {
+            CheckResult::warn(check, self.name(), detail, HINT_SAMPLES_RATE)
+        } else {
+            CheckResult::pass(check, self.name(), detail)
+        })
+    }
+
     async fn agent_remote_write(&self) -> Outcome {
         let (values, note) = match self
             .agent_counter(
@@ -665,17 +758,18 @@ impl Ctx<'_> {
 
     async fn run(&self) -> Vec<Outcome> {
         let fresh = join_all(FRESHNESS.iter().map(|(id, ms)| self.fresh(id, ms)));
-        let (up, fresh, cpu, mem, dropped, rw) = futures::join!(
+        let (up, fresh, cpu, mem, dropped, rw, rate) = futures::join!(
             self.up(),
             fresh,
             self.cpu(),
             self.memory(),
             self.agent_dropped(),
-            self.agent_remote_write()
+            self.agent_remote_write(),
+            self.samples_rate()
         );
         let mut out = vec![up];
         out.extend(fresh);
-        out.extend([cpu, mem, Ok(self.labels()), dropped, rw]);
+        out.extend([cpu, mem, Ok(self.labels()), dropped, rw, rate]);
         out
     }
 }
@@ -759,6 +853,7 @@ pub async fn run_metrics_checks(
             host: h,
             sel: h.matchers(&cfg.job),
             agent: agent_scope(h, cfg, only_host),
+            scope: host_scope(h, only_host),
         })
         .collect();
     let per_host = join_all(ctxs.iter().map(|c| c.run())).await;

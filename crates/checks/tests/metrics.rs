@@ -62,6 +62,10 @@ impl Fake {
                 "sum by (code) (increase(monitor_agent_remote_write_requests_total{job=\"monitor-agent\",instance_id=\"i-abc\"}",
                 &[(json!({"code": "204"}), "120")],
             )
+            .on(
+                "sum(rate(monitor_agent_samples_sent_total{job=\"monitor-agent\",instance_id=\"i-abc\"}[600s])) or sum(rate({__name__=~\"otelcol_exporter_sent_metric_points(_total)?\",instance_id=\"i-abc\"}[600s]))",
+                &[(json!({}), "8.25")],
+            )
     }
 
     async fn serve(self) -> MockServer {
@@ -150,6 +154,8 @@ async fn adot_host_without_agent_metrics_skips_them_and_insane_values_fail() {
         // ADOT: no monitor_agent_* series at all.
         .on("sum by (reason) (increase(monitor_agent", &[])
         .on("sum by (code) (increase(monitor_agent", &[])
+        // … and ADOT's own telemetry not shipped either.
+        .on("sum(rate(monitor_agent_samples_sent_total", &[])
         .on("100 * (1 - avg(rate(", &[(json!({}), "140")])
         .on("node_memory_MemAvailable_bytes{", &[(json!({}), "9e9")])
         .on(
@@ -162,6 +168,13 @@ async fn adot_host_without_agent_metrics_skips_them_and_insane_values_fail() {
         assert_eq!(res.status, Status::Skip, "{res:#?}");
         assert!(res.detail.contains("ADOT"), "{}", res.detail);
     }
+    let rate = one(&r, METRICS_SAMPLES_RATE);
+    assert_eq!(rate.status, Status::Skip, "{rate:#?}");
+    assert!(
+        rate.detail.contains("otelcol_exporter_sent_metric_points"),
+        "{}",
+        rate.detail
+    );
     let cpu = one(&r, METRICS_CPU_UTILISATION);
     assert_eq!(
         (cpu.status, cpu.hint.as_deref()),
@@ -265,4 +278,31 @@ async fn forbidden_is_an_auth_error_not_a_failed_check() {
             .contains("the caller lacks aps:QueryMetrics on the workspace"),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn samples_rate_is_shown_beside_the_estimate_and_warns_well_above_it() {
+    let near = MetricsCheckConfig {
+        expected_samples_per_second: Some(8.0),
+        ..Default::default()
+    };
+    let r = run(Fake::healthy(), near).await.unwrap();
+    let rate = one(&r, METRICS_SAMPLES_RATE);
+    assert_eq!(rate.status, Status::Pass, "{rate:#?}");
+    assert_eq!(
+        rate.detail,
+        "8.2 samples/s sent over the last 10m; the plan estimated 8.0"
+    );
+    let low = MetricsCheckConfig {
+        expected_samples_per_second: Some(5.0),
+        ..Default::default()
+    };
+    let r = run(Fake::healthy(), low).await.unwrap();
+    let rate = one(&r, METRICS_SAMPLES_RATE);
+    assert_eq!(
+        (rate.status, rate.hint.as_deref()),
+        (Status::Warn, Some(HINT_SAMPLES_RATE))
+    );
+    // A warning is not a failure.
+    assert_eq!(r.exit_code(), 0);
 }

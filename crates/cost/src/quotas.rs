@@ -100,7 +100,7 @@ mod tests {
             ..Usage::default()
         };
         assert!(check(&small, &q).is_empty());
-        // 20,000 hosts × 125 series / 15 s = 166,667 samples/s: near the rate quota.
+        // 20,000 hosts × 120 series / 15 s = 160,000 samples/s: near the rate quota.
         let near = Usage {
             hosts: 20_000,
             ..Usage::default()
@@ -108,7 +108,7 @@ mod tests {
         let w = check(&near, &q);
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].message.contains("is near"), "{}", w[0].message);
-        // 100,000 hosts: 12.5 M series and 833 k samples/s, both over.
+        // 100,000 hosts: 12 M series and 800 k samples/s, both over.
         let big = Usage {
             hosts: 100_000,
             ..Usage::default()

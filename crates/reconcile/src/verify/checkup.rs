@@ -96,6 +96,15 @@ pub async fn checkup(
         expected_labels: expected_labels(),
         job: stack.node_exporter.job.clone(),
         window: opts.window,
+        // What `plan` priced per host, beside what each host really sends.
+        expected_samples_per_second: Some(
+            monitor_cost::Usage {
+                series_per_host: stack.estimate.series_per_host,
+                scrape_interval: stack.collector.scrape_interval,
+                ..monitor_cost::Usage::default()
+            }
+            .samples_per_second_per_host(),
+        ),
         ..MetricsCheckConfig::default()
     };
     let metrics = match &endpoint {
