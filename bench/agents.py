@@ -51,12 +51,15 @@ def proc_stats(pid):
     tick = os.sysconf("SC_CLK_TCK")
     cpu = (int(parts[11]) + int(parts[12])) / tick
     sys_cpu = int(parts[12]) / tick
-    rss = 0
+    minflt = int(parts[7])
+    rss = ctx = 0
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
                 rss = int(line.split()[1]) * 1024
-    return cpu, sys_cpu, rss
+            elif line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                ctx += int(line.split()[1])
+    return cpu, sys_cpu, rss, minflt, ctx
 
 def scrape_metric(url, names):
     try:
@@ -116,27 +119,27 @@ def run_size(a, series, prom, agent_bin, work, procs):
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"), env=env)
         procs.append(p)
         time.sleep(a.seconds)
-        cpu, sys_cpu, rss = proc_stats(p.pid)
+        cpu, sys_cpu, rss, minflt, ctx = proc_stats(p.pid)
         sent_bytes = scrape_metric(f"http://127.0.0.1:{port}/metrics", bytes_names)
         p.terminate(); p.wait(timeout=30)
         time.sleep(2)
         samples = query(prom, f'sum(count_over_time(bench_metric{{job="{job}"}}[1h]))')
-        rows.append((name, samples, cpu, sys_cpu, rss, sent_bytes))
+        rows.append((name, samples, cpu, sys_cpu, rss, sent_bytes, minflt / a.seconds, ctx / a.seconds))
     target.shutdown()
     return rows
 
 def print_table(a, series, rows):
-    vm = next(((cpu / s if s else 0, rss) for n, s, cpu, _, rss, _ in rows if n == "vmagent"), None)
+    vm = next(((cpu / s if s else 0, rss) for n, s, cpu, _, rss, *_ in rows if n == "vmagent"), None)
     print(f"\nseries={series} interval=1s duration={a.seconds}s per agent; receiver: Prometheus remote-write\n")
-    print("| agent | samples delivered | CPU s / 1M samples | × vmagent | in the kernel | peak RSS MiB | × vmagent | bytes sent / sample |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, samples, cpu, sys_cpu, rss, sent in rows:
+    print("| agent | samples delivered | CPU s / 1M samples | × vmagent | in the kernel | peak RSS MiB | × vmagent | bytes sent / sample | page faults / s | context switches / s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, samples, cpu, sys_cpu, rss, sent, faults, ctx in rows:
         per_m = cpu / samples * 1e6 if samples else float("nan")
         bps = sent / samples if samples else float("nan")
         cpu_x = f"{(cpu / samples) / vm[0]:.2f}" if vm and vm[0] and samples else "-"
         rss_x = f"{rss / vm[1]:.2f}" if vm and vm[1] else "-"
         kernel = f"{sys_cpu / cpu:.0%}" if cpu else "-"
-        print(f"| {name} | {int(samples)} | {per_m:.2f} | {cpu_x} | {kernel} | {rss / 2**20:.1f} | {rss_x} | {bps:.2f} |")
+        print(f"| {name} | {int(samples)} | {per_m:.2f} | {cpu_x} | {kernel} | {rss / 2**20:.1f} | {rss_x} | {bps:.2f} | {faults:.0f} | {ctx:.0f} |")
     sys.stdout.flush()
 
 def main():

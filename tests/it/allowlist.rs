@@ -3,9 +3,9 @@
 //! (`monitor_reconcile::allowlist::render_inputs` → `monitor_bootstrap::render_host`) →
 //! real Prometheus, beside the same pipeline shipping everything (`[collector] metrics =
 //! "all"`: node_exporter's default collectors, no keep rule). Every Hosts-dashboard panel
-//! still returns data; every selector of every alert and recording rule and of every
-//! `monitor-verify` metrics check that reads data from the "all" pipeline reads data
-//! from the "used" one; every used metric node_exporter exposes arrives; `monitor-verify
+//! still returns data; every alert and recording rule and `monitor-verify` metrics check
+//! — whole, and each of its selectors — that reads data from the "all" pipeline reads
+//! data from the "used" one; every used metric node_exporter exposes arrives; `monitor-verify
 //! metrics` passes; and the samples per scrape fall by ≥ 80 % against "all" — both
 //! numbers printed. node_exporter runs only the collectors the allowlist needs, as the
 //! rendered unit starts it, and loses nothing its default collectors would have exposed.
@@ -124,12 +124,22 @@ async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
     // reads data from what is shipped now. Recorded series (`level:metric:op`) come from
     // the rules themselves and the scrape's own series are always there; neither is
     // node_exporter's.
+    // Whole expressions too: a recording rule's result, an alert's condition where it
+    // holds on this machine, a check's query — what "all" answers, "used" answers.
     let mut proven = 0;
+    let mut whole = 0;
     let mut lost = Vec::new();
     let mut nowhere = BTreeSet::new();
     for (origin, expr) in monitor_reconcile::allowlist::expressions(&stack).unwrap() {
         if origin.starts_with("panel") || origin.starts_with("variable") {
             continue; // proven above, with the dashboard's variables set
+        }
+        if !all.prometheus.query(&expr).await.is_empty() {
+            if prom.query(&expr).await.is_empty() {
+                lost.push(format!("{origin}: {expr}"));
+            } else {
+                whole += 1;
+            }
         }
         for sel in monitor_promql::metric_names(&expr).unwrap().selectors {
             let name = sel.split(['{', ' ']).next().unwrap_or_default();
@@ -146,11 +156,14 @@ async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
         }
     }
     println!(
-        "rule and check selectors with data when shipping everything, and with the allowlist: {proven}; \
-         without data on this machine either way: {nowhere:?}"
+        "rule and check expressions / selectors with data when shipping everything, and with the allowlist: {whole} / {proven}; \
+         selectors without data on this machine either way: {nowhere:?}"
     );
     assert!(lost.is_empty(), "the allowlist empties: {lost:#?}");
-    assert!(proven >= 20, "too few selectors proven: {proven}");
+    assert!(
+        proven >= 20 && whole >= 10,
+        "too few proven: {whole} expressions, {proven} selectors"
+    );
 
     // Every used metric this node_exporter exposes at all arrives; "all" is what a
     // node_exporter with its default collectors exposes.
