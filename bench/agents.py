@@ -114,8 +114,12 @@ def run_size(a, series, prom, agent_bin, work, procs):
         else:
             raise SystemExit(f"unknown agent {name}")
         # monitor-agent runs with its systemd unit's environment (AGENT_HARDENING in
-        # crates/bootstrap/src/systemd.rs): one glibc malloc arena.
-        env = dict(os.environ, MALLOC_ARENA_MAX="1") if name == "monitor-agent" else None
+        # crates/bootstrap/src/systemd.rs): one glibc malloc arena, buffers up to 32 MiB
+        # reused from the heap instead of mapped and unmapped per scrape. BENCH_AGENT_ENV
+        # ("K=V K=V") adds or overrides variables, to measure another setting.
+        env = dict(os.environ, MALLOC_ARENA_MAX="1", MALLOC_MMAP_THRESHOLD_="33554432",
+                   MALLOC_TRIM_THRESHOLD_="33554432",
+                   **dict(e.split("=", 1) for e in os.environ.get("BENCH_AGENT_ENV", "").split() if e)) if name == "monitor-agent" else None
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"), env=env)
         procs.append(p)
         time.sleep(a.seconds)

@@ -5,15 +5,14 @@
 //!
 //! `hot_path PAGES` processes PAGES scrapes of `tests/corpus/node_exporter.prom` exactly as
 //! the agent does with a durable queue: parse → label + staleness → disk-queue append (no
-//! fsync: the syscall is not the code's cost) → read the records back as stored → merge
-//! them into one request without decoding → snappy → commit. Single-threaded and without I/O waits, so the count of
+//! fsync: the syscall is not the code's cost) → read the records back as stored → one request
+//! without decoding (merged by series when a batch holds several) → snappy → commit. Single-threaded and without I/O waits, so the count of
 //! instructions is the same on every run of the same binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use monitor_amp::encoded::merge;
 use monitor_collector::disk_queue::DiskQueue;
 use monitor_collector::exposition;
 use monitor_collector::target::TargetState;
@@ -49,11 +48,11 @@ fn main() {
             if batch.samples == 0 {
                 break;
             }
-            let n = batch.samples as u64;
-            let body = merge(&batch.bytes).unwrap().compress();
+            let (n, next) = (batch.samples as u64, batch.next);
+            let body = batch.into_request().unwrap().compress();
             bytes_sent += body.len() as u64;
             samples += n;
-            queue.commit(batch.next, n).unwrap();
+            queue.commit(next, n).unwrap();
         }
     }
     println!("pages {pages} samples {samples} bytes_sent {bytes_sent}");

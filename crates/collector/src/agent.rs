@@ -1,7 +1,7 @@
 //! The agent runtime: scrape loops → bounded queue → one sender → remote_write.
 
 use crate::config::{AgentConfig, ScrapeConfig};
-use crate::disk_queue::{DiskQueue, Position};
+use crate::disk_queue::{DiskQueue, PeekedEncoded, Position};
 use crate::metrics::{
     AgentMetrics, DROP_DUPLICATE, DROP_QUEUE_CORRUPT, DROP_QUEUE_FULL, DROP_QUEUE_IO,
 };
@@ -68,8 +68,9 @@ pub struct Batch {
     /// From memory: the series (one sample each, in arrival order).
     pub series: Vec<TimeSeries>,
     /// From the disk queue: its records as stored, laid end to end (an encoded
-    /// `WriteRequest`), merged and sent without decoding.
-    pub encoded: Option<monitor_amp::encoded::Encoded>,
+    /// `WriteRequest`), sent without decoding (merged by series when there are several:
+    /// [`PeekedEncoded::into_request`]).
+    pub encoded: Option<PeekedEncoded>,
     commit: Option<(Position, u64)>,
 }
 
@@ -176,10 +177,7 @@ impl Buffer {
                 Batch {
                     series: Vec::new(),
                     commit: Some((p.next, p.samples as u64)),
-                    encoded: Some(monitor_amp::encoded::Encoded {
-                        bytes: p.bytes,
-                        samples: p.samples,
-                    }),
+                    encoded: Some(p),
                 }
             }
         }
@@ -373,12 +371,12 @@ impl Agent {
         };
         // The queue only hands over records its reader (the parser merge uses) accepted,
         // so this cannot fail; if it ever did, the samples are counted, never lost silently.
-        let o = match monitor_amp::encoded::merge(&records.bytes) {
+        let samples = records.samples;
+        let o = match records.into_request() {
             Ok(req) => self.writer.write_encoded(req, give_up).await,
             Err(e) => {
-                tracing::error!(error = %e, samples = records.samples, "queued records cannot be read; counted as dropped");
-                self.metrics
-                    .add_dropped(DROP_QUEUE_CORRUPT, records.samples);
+                tracing::error!(error = %e, samples, "queued records cannot be read; counted as dropped");
+                self.metrics.add_dropped(DROP_QUEUE_CORRUPT, samples);
                 WriteOutcome::default()
             }
         };

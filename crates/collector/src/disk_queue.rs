@@ -158,6 +158,8 @@ pub struct PeekedEncoded {
     pub bytes: Vec<u8>,
     /// Samples in `bytes`.
     pub samples: usize,
+    /// Records in `bytes`.
+    pub records: usize,
     /// The position after them: pass it to [`DiskQueue::commit`] once delivered.
     pub next: Position,
     /// Corrupt records met (their segment's rest is skipped).
@@ -165,6 +167,27 @@ pub struct PeekedEncoded {
     /// Samples counted as waiting that turned out unreadable (corruption): no longer
     /// counted as pending; report them as dropped.
     pub unreadable_samples: u64,
+}
+
+impl PeekedEncoded {
+    /// The request to send: one record as it is stored (a record is one scrape, or a
+    /// piece of one, so each series is in it once), several merged by series
+    /// ([`monitor_amp::encoded::merge`]) so a series' samples from successive scrapes
+    /// travel together.
+    ///
+    /// # Errors
+    /// As `merge`: bytes that are not a `WriteRequest` (the queue's reader already
+    /// refused such records, so this does not happen for what [`DiskQueue::peek_encoded`]
+    /// returns).
+    pub fn into_request(self) -> Result<monitor_amp::encoded::Encoded, monitor_amp::Error> {
+        if self.records == 1 {
+            return Ok(monitor_amp::encoded::Encoded {
+                bytes: self.bytes,
+                samples: self.samples,
+            });
+        }
+        monitor_amp::encoded::merge(&self.bytes)
+    }
 }
 
 /// The durable queue.
@@ -693,7 +716,7 @@ impl DiskQueue {
     /// the sender merges and sends without decoding (`monitor_amp::encoded`).
     pub fn peek_encoded(&self, max: usize) -> PeekedEncoded {
         let mut bytes = Vec::new();
-        let mut samples = 0;
+        let (mut samples, mut records) = (0, 0);
         let (next, corrupt_records, unreadable_samples) = self.read_batch(max, |payload| {
             let n = monitor_amp::encoded::count_samples(&payload).map_err(|_| ())?;
             if bytes.is_empty() {
@@ -702,11 +725,13 @@ impl DiskQueue {
                 bytes.extend_from_slice(&payload);
             }
             samples += n;
+            records += 1;
             Ok(n)
         });
         PeekedEncoded {
             bytes,
             samples,
+            records,
             next,
             corrupt_records,
             unreadable_samples,
@@ -913,6 +938,25 @@ mod tests {
         }
         assert!(batches > 3, "several batches and segments: {batches}");
         assert!(q.is_empty());
+    }
+
+    /// One record is sent as it is stored; several are merged by series.
+    #[test]
+    fn a_single_record_is_the_request_as_stored_and_several_are_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 4096, false).unwrap();
+        push(&q, batch(1, 3), 1000);
+        push(&q, batch(2, 3), 1000);
+        let one = q.peek_encoded(3);
+        assert_eq!((one.records, one.samples), (1, 3));
+        let stored = one.bytes.clone();
+        let req = one.into_request().unwrap();
+        assert_eq!((req.bytes, req.samples), (stored, 3));
+        let both = q.peek_encoded(6);
+        assert_eq!((both.records, both.samples), (2, 6));
+        let merged = both.into_request().unwrap().decode().unwrap();
+        assert_eq!(merged.timeseries.len(), 3, "3 series, 2 samples each");
+        assert!(merged.timeseries.iter().all(|s| s.samples.len() == 2));
     }
 
     #[test]
