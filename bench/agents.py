@@ -45,6 +45,19 @@ def serve(body):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
 
+def resident(pid):
+    """Resident KiB of a process by mapping: file (with permissions), [heap], [stack] or anon."""
+    out, key = {}, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
+                name = parts[5] if len(parts) > 5 else "[anon]"
+                key = f"{os.path.basename(name)} {parts[1]}"
+            elif parts[0] == "Rss:" and key:
+                out[key] = out.get(key, 0) + int(parts[1])
+    return sorted(out.items(), key=lambda kv: -kv[1])
+
 def proc_stats(pid):
     with open(f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
@@ -117,13 +130,20 @@ def run_size(a, series, prom, agent_bin, work, procs):
         # crates/bootstrap/src/systemd.rs): one glibc malloc arena, buffers up to 32 MiB
         # reused from the heap instead of mapped and unmapped per scrape. BENCH_AGENT_ENV
         # ("K=V K=V") adds or overrides variables, to measure another setting.
-        env = dict(os.environ, MALLOC_ARENA_MAX="1", MALLOC_MMAP_THRESHOLD_="33554432",
-                   MALLOC_TRIM_THRESHOLD_="33554432",
-                   **dict(e.split("=", 1) for e in os.environ.get("BENCH_AGENT_ENV", "").split() if e)) if name == "monitor-agent" else None
+        env = None
+        if name == "monitor-agent":
+            env = dict(os.environ, MALLOC_ARENA_MAX="1", MALLOC_MMAP_THRESHOLD_="33554432",
+                       MALLOC_TRIM_THRESHOLD_="33554432")
+            env.update(e.split("=", 1) for e in os.environ.get("BENCH_AGENT_ENV", "").split() if e)
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"), env=env)
         procs.append(p)
         time.sleep(a.seconds)
         cpu, sys_cpu, rss, minflt, ctx = proc_stats(p.pid)
+        if a.resident:
+            print(f"resident now, {name} at {series} series (KiB):", file=sys.stderr)
+            for k, v in resident(p.pid):
+                if v >= 64:
+                    print(f"  {v:>7} {k}", file=sys.stderr)
         sent_bytes = scrape_metric(f"http://127.0.0.1:{port}/metrics", bytes_names)
         p.terminate(); p.wait(timeout=30)
         time.sleep(2)
@@ -153,6 +173,7 @@ def main():
     ap.add_argument("--agents", default="monitor-agent,vmagent,prometheus-agent")
     ap.add_argument("--agent-bin", default=None)
     ap.add_argument("--no-fsync", action="store_true", help="monitor-agent with [queue] fsync = false (default: fsync on, its default)")
+    ap.add_argument("--resident", action="store_true", help="print what is resident, by mapping, at the end of each agent's run (stderr)")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     agent_bin = a.agent_bin or next((p for p in [f"{root}/target/release/monitor-agent", f"{root}/target/debug/monitor-agent"] if os.path.exists(p)), None)

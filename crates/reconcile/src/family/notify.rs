@@ -27,13 +27,21 @@ pub const KEY_DELETION_DAYS: i32 = 7;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum NotifyOp {
-    /// CreateKey (tagged, [`policy::alert_key_policy`]), EnableKeyRotation, then point the
-    /// alias at it (CreateAlias, or UpdateAlias when the alias names an unusable key).
+    /// CreateKey (tagged, [`policy::alert_key_policy`]), point the alias at it
+    /// (CreateAlias, or UpdateAlias when the alias names an unusable key; if that fails the
+    /// new key is scheduled for deletion, so no key is left that no alias finds), then
+    /// EnableKeyRotation (if that fails, the next plan finds the key by its alias with
+    /// rotation off and turns it on: [`NotifyOp::EnableKeyRotation`]).
     CreateKey {
         /// `alias/<stack>-alerts`.
         alias: String,
         /// Whether the alias exists (it is moved to the new key).
         alias_exists: bool,
+    },
+    /// EnableKeyRotation of the stack's key.
+    EnableKeyRotation {
+        /// Key id.
+        key_id: String,
     },
     /// PutKeyPolicy `default`.
     PutKeyPolicy {
@@ -173,6 +181,17 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> Vec<Change> {
                 },
             ));
         }
+        Some(k) if !k.rotation => changes.push(
+            Change::new(
+                Resource::new(ResourceKind::AlertKey, alias, Some(k.key_id.clone())),
+                Action::Update,
+                "automatic key rotation is off",
+                NotifyOp::EnableKeyRotation {
+                    key_id: k.key_id.clone(),
+                },
+            )
+            .detail(Detail::new("rotation", Some("off"), Some("on"))),
+        ),
         Some(_) => {}
     }
     let ws_arn = observed.amp_workspace().map(|w| w.arn.as_str());
@@ -392,6 +411,15 @@ fn apply_topic_policy(env: &Env<'_>, known: &Known, arn: &str, log_alarms: bool)
     .to_json())
 }
 
+async fn enable_rotation(kms: &aws_sdk_kms::Client, key_id: &str) -> Result<()> {
+    kms.enable_key_rotation()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| ReconcileError::from_sdk("kms:EnableKeyRotation", e))?;
+    Ok(())
+}
+
 pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &NotifyOp) -> Result<StepOutput> {
     let (sns, kms) = (&env.clients.sns, &env.clients.kms);
     let account = &env.observed.account_id;
@@ -417,27 +445,40 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &NotifyOp) -> Result
                 .key_metadata()
                 .map(|m| m.key_id().to_string())
                 .ok_or_else(|| ReconcileError::Failed("kms:CreateKey returned no key".into()))?;
-            kms.enable_key_rotation()
-                .key_id(&key_id)
-                .send()
-                .await
-                .map_err(|e| ReconcileError::from_sdk("kms:EnableKeyRotation", e))?;
-            if *alias_exists {
+            // The alias first: it is how the next plan finds the key.
+            let aliased = if *alias_exists {
                 kms.update_alias()
                     .alias_name(alias)
                     .target_key_id(&key_id)
                     .send()
                     .await
-                    .map_err(|e| ReconcileError::from_sdk("kms:UpdateAlias", e))?;
+                    .map(|_| ())
+                    .map_err(|e| ReconcileError::from_sdk("kms:UpdateAlias", e))
             } else {
                 kms.create_alias()
                     .alias_name(alias)
                     .target_key_id(&key_id)
                     .send()
                     .await
-                    .map_err(|e| ReconcileError::from_sdk("kms:CreateAlias", e))?;
+                    .map(|_| ())
+                    .map_err(|e| ReconcileError::from_sdk("kms:CreateAlias", e))
+            };
+            if let Err(e) = aliased {
+                // Best effort: a key no alias names would be found by nothing and billed.
+                let _ = kms
+                    .schedule_key_deletion()
+                    .key_id(&key_id)
+                    .pending_window_in_days(KEY_DELETION_DAYS)
+                    .send()
+                    .await;
+                return Err(e);
             }
+            enable_rotation(kms, &key_id).await?;
             format!("created key {key_id} (rotation on) as {alias}")
+        }
+        NotifyOp::EnableKeyRotation { key_id } => {
+            enable_rotation(kms, key_id).await?;
+            format!("rotation of {key_id} turned on")
         }
         NotifyOp::PutKeyPolicy { key_id } => {
             let policy = policy::alert_key_policy(account, region, &env.names.stack);

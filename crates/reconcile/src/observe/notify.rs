@@ -23,6 +23,9 @@ pub struct AlertKeyState {
     pub state: KeyState,
     /// The key policy named `default`.
     pub policy: Option<serde_json::Value>,
+    /// Whether automatic yearly rotation is on (`GetKeyRotationStatus`; `false` when the
+    /// key is not enabled).
+    pub rotation: bool,
 }
 
 impl AlertKeyState {
@@ -168,6 +171,15 @@ async fn key(clients: &Clients, names: &Names) -> Result<Option<AlertKeyState>> 
         });
     }
     let state = meta.key_state().cloned().unwrap_or(KeyState::Enabled);
+    let rotation = state == KeyState::Enabled
+        && clients
+            .kms
+            .get_key_rotation_status()
+            .key_id(&key_id)
+            .send()
+            .await
+            .map_err(|e| ReconcileError::from_sdk("kms:GetKeyRotationStatus", e))?
+            .key_rotation_enabled();
     let policy = if state == KeyState::PendingDeletion {
         None
     } else {
@@ -186,6 +198,7 @@ async fn key(clients: &Clients, names: &Names) -> Result<Option<AlertKeyState>> 
         arn: meta.arn().unwrap_or_default().to_string(),
         state,
         policy,
+        rotation,
     }))
 }
 

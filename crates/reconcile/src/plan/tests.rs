@@ -333,6 +333,7 @@ fn destroy_deletes_topics_after_the_alarms_and_the_key_last() {
         arn: "arn:aws:kms:eu-west-1:123456789012:key/k-1".into(),
         state: aws_sdk_kms::types::KeyState::Enabled,
         policy: None,
+        rotation: true,
     });
     o.notify.topics.push(TopicState {
         severity: monitor_stack::Severity::Critical,
@@ -359,4 +360,33 @@ fn destroy_deletes_topics_after_the_alarms_and_the_key_last() {
     assert!(p
         .render_text()
         .contains("KMS deletes it 7 days after scheduling"));
+}
+
+/// A key whose rotation is off (e.g. EnableKeyRotation failed after CreateKey and its
+/// alias) is found by its alias and gets rotation turned on, nothing else.
+#[test]
+fn a_key_with_rotation_off_is_updated_in_place() {
+    use crate::family::notify::NotifyOp;
+    use crate::observe::AlertKeyState;
+    let d = desired(&alerting_stack(""), "123456789012", None).unwrap();
+    let mut o = empty();
+    let key = |rotation| AlertKeyState {
+        key_id: "k-1".into(),
+        arn: "arn:aws:kms:eu-west-1:123456789012:key/k-1".into(),
+        state: aws_sdk_kms::types::KeyState::Enabled,
+        policy: Some(crate::policy::alert_key_policy("123456789012", "eu-west-1", "t").to_value()),
+        rotation,
+    };
+    o.notify.key = Some(key(false));
+    let p = plan(&d, &o);
+    let c = p.change("kms_key.alias/t-alerts").expect("a key change");
+    assert_eq!(c.action, Action::Update);
+    assert_eq!(
+        c.op,
+        Op::from(NotifyOp::EnableKeyRotation {
+            key_id: "k-1".into()
+        })
+    );
+    o.notify.key = Some(key(true));
+    assert!(plan(&d, &o).change("kms_key.alias/t-alerts").is_none());
 }
