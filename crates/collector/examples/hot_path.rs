@@ -42,7 +42,10 @@ fn main() {
         let ts = 1_700_000_000_000 + page as i64 * 15_000;
         let parsed = exposition::parse(PAGE).map_err(|e| e.to_string());
         let scrape = state.process(parsed, ts, Duration::from_millis(12));
-        assert!(queue.push_encoded(&scrape.encoded, 2_000).failed.is_none());
+        assert!(queue
+            .push_scrape(&scrape.encoded, &scrape.series_ends, 2_000)
+            .failed
+            .is_none());
         loop {
             let batch = queue.peek_encoded(2_000);
             if batch.samples == 0 {

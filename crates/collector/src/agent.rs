@@ -6,9 +6,8 @@ use crate::metrics::{
     AgentMetrics, DROP_DUPLICATE, DROP_QUEUE_CORRUPT, DROP_QUEUE_FULL, DROP_QUEUE_IO,
 };
 use crate::queue::BoundedQueue;
-use crate::target::{self, TargetState};
+use crate::target::{self, ScrapeResult, TargetState};
 use monitor_amp::auth::{Auth, SigV4};
-use monitor_amp::encoded::Encoded;
 use monitor_amp::proto::{TimeSeries, WriteRequest};
 use monitor_amp::remote_write::{RemoteWriteConfig, RemoteWriter, WriteOutcome};
 use std::collections::HashMap;
@@ -113,7 +112,12 @@ impl Buffer {
     /// samples dropped to make room (scrape samples that could not be stored are counted
     /// as `queue_io_error` drops here). The disk queue stores the bytes as they are; the
     /// memory buffer keeps decoded series.
-    async fn push(&self, scrape: Encoded, metrics: &AgentMetrics, log: &IoErrorLog) -> usize {
+    async fn push(&self, scrape: ScrapeResult, metrics: &AgentMetrics, log: &IoErrorLog) -> usize {
+        let ScrapeResult {
+            encoded: scrape,
+            series_ends,
+            ..
+        } = scrape;
         match self {
             Buffer::Memory(q) => match scrape.decode() {
                 Ok(req) => q.push(req.timeseries),
@@ -126,7 +130,7 @@ impl Buffer {
             },
             Buffer::Disk(q, max) => {
                 let (q, max) = (q.clone(), *max);
-                let pushed = blocking(move || q.push_encoded(&scrape, max)).await;
+                let pushed = blocking(move || q.push_scrape(&scrape, &series_ends, max)).await;
                 if let Some((lost, e)) = &pushed.failed {
                     metrics.add_dropped(DROP_QUEUE_IO, *lost as usize);
                     if log.should_log(e.kind()) {
@@ -303,7 +307,7 @@ impl Agent {
         self.metrics.clone()
     }
 
-    async fn enqueue(&self, scrape: Encoded) {
+    async fn enqueue(&self, scrape: ScrapeResult) {
         let dropped = self
             .queue
             .push(scrape, &self.metrics, &self.io_errors)
@@ -335,7 +339,7 @@ impl Agent {
             self.metrics.scrape_failures.get_or_create(&job).inc();
         }
         let err = r.error.clone();
-        self.enqueue(r.encoded).await;
+        self.enqueue(r).await;
         err
     }
 
@@ -352,7 +356,7 @@ impl Agent {
         let text = self.metrics.encode();
         let parsed = crate::exposition::parse(&text).map_err(|e| e.to_string());
         let r = state.process(parsed, target::now_ms(), Duration::ZERO);
-        self.enqueue(r.encoded).await;
+        self.enqueue(r).await;
     }
 
     /// Sends one batch: memory batches merged from their series, disk batches merged
@@ -485,7 +489,7 @@ impl Agent {
             if let Some(e) = &r.error {
                 report.scrape_errors.push(e.clone());
             }
-            self.enqueue(r.encoded).await;
+            self.enqueue(r).await;
         }
         if self.cfg.self_metrics {
             self.scrape_self(&mut self.self_state()).await;

@@ -527,6 +527,38 @@ impl DiskQueue {
         self.push_records(encode_records(batch, max_record_samples))
     }
 
+    /// As [`DiskQueue::push_encoded`], for a scrape from
+    /// [`crate::target::TargetState::process`], which wrote where each of its series
+    /// ends (`series_ends`, one sample each): the records are cut there without reading
+    /// the bytes again. Ends that do not describe the bytes (not one per sample, not
+    /// increasing, not ending at the end) fall back to [`DiskQueue::push_encoded`].
+    pub fn push_scrape(
+        &self,
+        scrape: &Encoded,
+        series_ends: &[u32],
+        max_record_samples: usize,
+    ) -> Pushed {
+        let consistent = series_ends.len() == scrape.samples
+            && series_ends.last().map_or(scrape.bytes.is_empty(), |&e| {
+                e as usize == scrape.bytes.len()
+            })
+            && series_ends.windows(2).all(|w| w[0] < w[1]);
+        if !consistent {
+            return self.push_encoded(scrape, max_record_samples);
+        }
+        let mut start = 0usize;
+        let records = series_ends
+            .chunks(max_record_samples.max(1))
+            .filter_map(|chunk| {
+                let end = *chunk.last()? as usize;
+                let piece = &scrape.bytes[start..end];
+                start = end;
+                Some((record(piece), chunk.len() as u64))
+            })
+            .collect();
+        self.push_records(records)
+    }
+
     /// As [`DiskQueue::push`], for a scrape that is already an encoded `WriteRequest`
     /// (what `TargetState::process` makes): cut at series boundaries into records of at
     /// most `max_record_samples` samples and stored as they are. Bytes that are not such
@@ -938,6 +970,51 @@ mod tests {
         }
         assert!(batches > 3, "several batches and segments: {batches}");
         assert!(q.is_empty());
+    }
+
+    /// A scrape cut where `process` says its series end makes the same records as one
+    /// cut by reading the bytes; ends that do not fit the bytes fall back to reading.
+    #[test]
+    fn a_scrape_is_cut_at_its_series_ends_like_by_reading_it() {
+        let page: String = (0..7).map(|i| format!("m{{i=\"{i}\"}} {i}\n")).collect();
+        let mut st =
+            crate::target::TargetState::new("j", "t:1", &std::collections::BTreeMap::new());
+        let r = st.process(
+            crate::exposition::parse(&page).map_err(|e| e.to_string()),
+            1_000,
+            std::time::Duration::ZERO,
+        );
+        assert_eq!(r.series_ends.len(), r.encoded.samples); // 7 + up, scrape_*
+        let records = |push: &dyn Fn(&DiskQueue)| {
+            let dir = tempfile::tempdir().unwrap();
+            let (q, _) = DiskQueue::open(dir.path(), 1 << 20, 4096, false).unwrap();
+            push(&q);
+            let mut out = Vec::new();
+            loop {
+                let p = q.peek_encoded(1);
+                if p.samples == 0 {
+                    return out;
+                }
+                q.commit(p.next, p.samples as u64).unwrap();
+                out.push((p.bytes, p.samples));
+            }
+        };
+        let read = records(&|q| assert!(q.push_encoded(&r.encoded, 3).failed.is_none()));
+        let cut = records(&|q| {
+            assert!(q
+                .push_scrape(&r.encoded, &r.series_ends, 3)
+                .failed
+                .is_none());
+        });
+        assert_eq!(read.len(), 4, "10 samples in records of 3");
+        assert_eq!(cut, read);
+        let wrong = records(&|q| {
+            assert!(q
+                .push_scrape(&r.encoded, &r.series_ends[1..], 3)
+                .failed
+                .is_none());
+        });
+        assert_eq!(wrong, read);
     }
 
     /// One record is sent as it is stored; several are merged by series.

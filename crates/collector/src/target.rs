@@ -22,6 +22,10 @@ pub struct ScrapeResult {
     /// markers), already protobuf-encoded as a `WriteRequest`: the durable queue stores
     /// these bytes as they are.
     pub encoded: Encoded,
+    /// The offset in `encoded.bytes` after each series (each holds one sample), written
+    /// as they were encoded: where the disk queue cuts a scrape into records without
+    /// reading it again ([`crate::disk_queue::DiskQueue::push_scrape`]).
+    pub series_ends: Vec<u32>,
     /// Samples the target exposed.
     pub scraped: usize,
     /// Duplicate series dropped.
@@ -185,6 +189,7 @@ impl TargetState {
         self.generation += 1;
         let generation = self.generation;
         let target = (self.job.as_str(), self.instance.as_str(), &self.external);
+        let mut ends: Vec<u32> = Vec::with_capacity(self.series.len() + 4);
         let (series, written, relabel) = (&mut self.series, &mut self.written, &self.relabel);
         let mut bytes: Vec<u8> = Vec::new();
         let mut samples = 0usize;
@@ -260,6 +265,7 @@ impl TargetState {
                         }
                     }
                     push_series(&mut bytes, &enc, &sample);
+                    ends.push(bytes.len() as u32);
                     samples += 1;
                 }
                 // Texts not written this time are forgotten (memory follows the target).
@@ -281,6 +287,7 @@ impl TargetState {
             let kept = seen.generation == generation;
             if !kept {
                 push_series(&mut bytes, &seen.enc, &stale);
+                ends.push(bytes.len() as u32);
                 samples += 1;
             }
             kept
@@ -303,9 +310,11 @@ impl TargetState {
                     timestamp: ts_ms,
                 },
             );
+            ends.push(bytes.len() as u32);
             samples += 1;
         }
         out.encoded = Encoded { bytes, samples };
+        out.series_ends = ends;
         out
     }
 }
