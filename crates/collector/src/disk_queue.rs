@@ -117,7 +117,17 @@ struct State {
     pushes: u64,
     cursor_file: File,
     cursor_generation: u64,
+    /// Where the records this process wrote start and their sample counts, oldest first
+    /// (at most [`KNOWN_COUNTS`]): a batch read takes a record's count from here instead
+    /// of reading its series. Records from before a restart are counted by reading.
+    known: VecDeque<(Position, u64)>,
 }
+
+/// Record counts kept in [`State::known`] (16 bytes each).
+const KNOWN_COUNTS: usize = 4096;
+
+/// The counts a batch read may use, copied under the lock.
+const KNOWN_PER_BATCH: usize = 64;
 
 /// Counters reported by [`DiskQueue::open`].
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -503,6 +513,7 @@ impl DiskQueue {
                 pushes: 0,
                 cursor_file,
                 cursor_generation,
+                known: VecDeque::new(),
             }),
             notify: Notify::new(),
         };
@@ -722,6 +733,16 @@ impl DiskQueue {
         }
         st.total_bytes += len;
         st.pending += n;
+        if st.known.len() == KNOWN_COUNTS {
+            st.known.pop_front();
+        }
+        st.known.push_back((
+            Position {
+                segment: seq,
+                offset: good,
+            },
+            n,
+        ));
         Ok(())
     }
 
@@ -729,7 +750,7 @@ impl DiskQueue {
     /// segment or the end of data, decoded into series.
     pub fn peek(&self, max: usize) -> Peeked {
         let mut series = Vec::new();
-        let (next, corrupt_records, unreadable_samples) = self.read_batch(max, |payload| {
+        let (next, corrupt_records, unreadable_samples) = self.read_batch(max, |payload, _| {
             let req = WriteRequest::decode(payload.as_slice()).map_err(|_| ())?;
             let n = req.sample_count();
             series.extend(req.timeseries);
@@ -749,8 +770,11 @@ impl DiskQueue {
     pub fn peek_encoded(&self, max: usize) -> PeekedEncoded {
         let mut bytes = Vec::new();
         let (mut samples, mut records) = (0, 0);
-        let (next, corrupt_records, unreadable_samples) = self.read_batch(max, |payload| {
-            let n = monitor_amp::encoded::count_samples(&payload).map_err(|_| ())?;
+        let (next, corrupt_records, unreadable_samples) = self.read_batch(max, |payload, known| {
+            let n = match known {
+                Some(n) => n,
+                None => monitor_amp::encoded::count_samples(&payload).map_err(|_| ())?,
+            };
             if bytes.is_empty() {
                 bytes = payload;
             } else {
@@ -777,12 +801,20 @@ impl DiskQueue {
     fn read_batch(
         &self,
         max: usize,
-        mut take: impl FnMut(Vec<u8>) -> Result<usize, ()>,
+        mut take: impl FnMut(Vec<u8>, Option<usize>) -> Result<usize, ()>,
     ) -> (Position, u64, u64) {
         let st = self.lock();
         let mut pos = st.cursor;
         let pushes = st.pushes;
         let pending = st.pending;
+        let known: Vec<(Position, u64)> = st
+            .known
+            .iter()
+            .filter(|(p, _)| *p >= pos)
+            .take(KNOWN_PER_BATCH)
+            .copied()
+            .collect();
+        let mut known = known.into_iter().peekable();
         let segs: Vec<(u64, u64)> = st
             .segments
             .iter()
@@ -809,7 +841,11 @@ impl DiskQueue {
             loop {
                 match read_record(&mut f, valid_to, pos.offset) {
                     Ok(None) => break,
-                    Ok(Some((payload, next))) => match take(payload) {
+                    Ok(Some((payload, next))) => match take(payload, {
+                        // Counts are in record order: skip those behind this record.
+                        while known.next_if(|(p, _)| *p < pos).is_some() {}
+                        known.next_if(|(p, _)| *p == pos).map(|(_, n)| n as usize)
+                    }) {
                         Ok(n) => {
                             samples += n;
                             taken |= n > 0;
@@ -860,6 +896,9 @@ impl DiskQueue {
             st.consumed = 0;
         }
         st.cursor = pos;
+        while st.known.front().is_some_and(|(p, _)| *p < pos) {
+            st.known.pop_front();
+        }
         st.consumed += delivered_samples;
         st.pending = st.pending.saturating_sub(delivered_samples);
         self.save_cursor(&mut st, pos)?;
@@ -1015,6 +1054,41 @@ mod tests {
                 .is_none());
         });
         assert_eq!(wrong, read);
+    }
+
+    /// Batches read with the counts this process kept for its records are the batches
+    /// read after a restart, when every record is counted by reading it.
+    #[test]
+    fn counts_kept_in_memory_read_the_same_batches_as_counts_read_from_disk() {
+        let fill = |q: &DiskQueue| {
+            for (ts, n) in [(1, 1), (2, 4), (3, 2), (4, 5), (5, 3)] {
+                push(q, batch(ts, n), 3);
+            }
+        };
+        let batches = |q: &DiskQueue| {
+            let mut out = Vec::new();
+            loop {
+                let p = q.peek_encoded(4);
+                if p.samples == 0 {
+                    return out;
+                }
+                q.commit(p.next, p.samples as u64).unwrap();
+                out.push((p.samples, p.records, p.bytes));
+            }
+        };
+        let live = tempfile::tempdir().unwrap();
+        let (q, _) = DiskQueue::open(live.path(), 1 << 20, 4096, false).unwrap();
+        fill(&q);
+        let from_memory = batches(&q);
+        let restarted = tempfile::tempdir().unwrap();
+        {
+            let (q, _) = DiskQueue::open(restarted.path(), 1 << 20, 4096, false).unwrap();
+            fill(&q);
+        }
+        let (q, rec) = DiskQueue::open(restarted.path(), 1 << 20, 4096, false).unwrap();
+        assert_eq!(rec.pending_samples, 15);
+        assert_eq!(batches(&q), from_memory);
+        assert_eq!(from_memory.iter().map(|b| b.0).sum::<usize>(), 15);
     }
 
     /// One record is sent as it is stored; several are merged by series.
