@@ -3,9 +3,11 @@
 
 Each agent scrapes the same synthetic target (a static exposition of N series served over
 HTTP) every second and remote-writes to the same real Prometheus receiver. Per agent we
-report CPU seconds per million samples delivered, peak RSS, and compressed bytes sent per
-sample (from each agent's own metrics). Only loopback is used; every process is stopped
-at the end.
+report, over a window of --seconds after a --warmup (start-up is not counted), CPU
+seconds per million samples delivered, compressed bytes sent per sample (from each
+agent's own metrics), page faults and context switches per second, and peak RSS. Only
+loopback is used; every process is stopped at the end. At 1,500 series use a window of
+120 s or more: CPU time is counted in 10 ms ticks.
 
   python3 bench/agents.py --series 1500,20000,100000 --seconds 40
   python3 bench/agents.py --series 100000 --seconds 30 --agents monitor-agent,vmagent
@@ -88,8 +90,8 @@ def scrape_metric(url, names):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
-def query(prom, q):
-    data = urllib.parse.urlencode({"query": q}).encode()
+def query(prom, q, at=None):
+    data = urllib.parse.urlencode({"query": q, **({"time": f"{at:.3f}"} if at else {})}).encode()
     r = json.loads(urllib.request.urlopen(f"{prom}/api/v1/query", data=data, timeout=30).read())
     res = r["data"]["result"]
     return float(res[0]["value"][1]) if res else 0.0
@@ -137,24 +139,33 @@ def run_size(a, series, prom, agent_bin, work, procs):
             env.update(e.split("=", 1) for e in os.environ.get("BENCH_AGENT_ENV", "").split() if e)
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"), env=env)
         procs.append(p)
+        # Measured after a warm-up, so start-up (runtime init, config, the first scrapes'
+        # caches) is not counted against the steady state.
+        time.sleep(a.warmup)
+        cpu0, sys0, _, flt0, ctx0 = proc_stats(p.pid)
+        bytes0 = scrape_metric(f"http://127.0.0.1:{port}/metrics", bytes_names)
+        t0 = time.time()
         time.sleep(a.seconds)
         cpu, sys_cpu, rss, minflt, ctx = proc_stats(p.pid)
+        t1 = time.time()
+        cpu, sys_cpu, minflt, ctx = cpu - cpu0, sys_cpu - sys0, minflt - flt0, ctx - ctx0
         if a.resident:
             print(f"resident now, {name} at {series} series (KiB):", file=sys.stderr)
             for k, v in resident(p.pid):
                 if v >= 64:
                     print(f"  {v:>7} {k}", file=sys.stderr)
-        sent_bytes = scrape_metric(f"http://127.0.0.1:{port}/metrics", bytes_names)
+        sent_bytes = scrape_metric(f"http://127.0.0.1:{port}/metrics", bytes_names) - bytes0
         p.terminate(); p.wait(timeout=30)
         time.sleep(2)
-        samples = query(prom, f'sum(count_over_time(bench_metric{{job="{job}"}}[1h]))')
+        # The samples scraped in the measured window (delivered by now, even if late).
+        samples = query(prom, f'sum(count_over_time(bench_metric{{job="{job}"}}[{int((t1 - t0) * 1000)}ms]))', at=t1)
         rows.append((name, samples, cpu, sys_cpu, rss, sent_bytes, minflt / a.seconds, ctx / a.seconds))
     target.shutdown()
     return rows
 
 def print_table(a, series, rows):
     vm = next(((cpu / s if s else 0, rss) for n, s, cpu, _, rss, *_ in rows if n == "vmagent"), None)
-    print(f"\nseries={series} interval=1s duration={a.seconds}s per agent; receiver: Prometheus remote-write\n")
+    print(f"\nseries={series} interval=1s, measured {a.seconds}s per agent after a {a.warmup}s warm-up; receiver: Prometheus remote-write\n")
     print("| agent | samples delivered | CPU s / 1M samples | × vmagent | in the kernel | peak RSS MiB | × vmagent | bytes sent / sample | page faults / s | context switches / s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, samples, cpu, sys_cpu, rss, sent, faults, ctx in rows:
@@ -169,7 +180,8 @@ def print_table(a, series, rows):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", default="1500", help="comma-separated series counts, one table each")
-    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--seconds", type=int, default=60, help="measured window per agent")
+    ap.add_argument("--warmup", type=int, default=10, help="seconds run before the window (start-up not counted)")
     ap.add_argument("--agents", default="monitor-agent,vmagent,prometheus-agent")
     ap.add_argument("--agent-bin", default=None)
     ap.add_argument("--no-fsync", action="store_true", help="monitor-agent with [queue] fsync = false (default: fsync on, its default)")
