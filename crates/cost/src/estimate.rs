@@ -96,7 +96,7 @@ pub fn estimate(usage: &Usage, prices: &Prices, quotas: &Quotas) -> Estimate {
         format!("storage, {} days retained", usage.amp_retention_days),
         stored_gb,
         "GB-month",
-        Some(stored_gb * prices.amp_storage_gb_month),
+        Some(stored_gb * prices.list.amp_storage_gb_month),
     );
     if let Some((editors, viewers)) = usage.grafana_users {
         // "One editor licence minimum per workspace" (the AMG pricing page).
@@ -106,14 +106,14 @@ pub fn estimate(usage: &Usage, prices: &Prices, quotas: &Quotas) -> Estimate {
             "active editors and admins".into(),
             f64::from(editors),
             "users",
-            Some(f64::from(editors) * prices.amg_editor_month),
+            Some(f64::from(editors) * prices.list.amg_editor_month),
         );
         line(
             "AMG",
             "active viewers".into(),
             f64::from(viewers),
             "users",
-            Some(f64::from(viewers) * prices.amg_viewer_month),
+            Some(f64::from(viewers) * prices.list.amg_viewer_month),
         );
     }
     let log_gb = usage.log_gb_per_host_month * usage.hosts as f64;
@@ -122,7 +122,7 @@ pub fn estimate(usage: &Usage, prices: &Prices, quotas: &Quotas) -> Estimate {
         "ingestion".into(),
         log_gb,
         "GB",
-        Some(log_gb * prices.logs_ingest_gb),
+        Some(log_gb * prices.list.logs_ingest_gb),
     );
     let log_stored = log_gb * f64::from(usage.log_retention_days) / DAYS_PER_MONTH as f64;
     line(
@@ -130,21 +130,21 @@ pub fn estimate(usage: &Usage, prices: &Prices, quotas: &Quotas) -> Estimate {
         format!("storage, {} days retained", usage.log_retention_days),
         log_stored,
         "GB-month",
-        Some(log_stored * prices.logs_storage_gb_month),
+        Some(log_stored * prices.list.logs_storage_gb_month),
     );
     line(
         "CloudWatch",
         "alarms".into(),
         usage.alarms as f64,
         "alarms",
-        Some(usage.alarms as f64 * prices.alarm_month),
+        Some(usage.alarms as f64 * prices.list.alarm_month),
     );
     line(
         "CloudWatch",
         "custom metrics of the log metric filters".into(),
         usage.metric_filters as f64,
         "metrics",
-        Some(usage.metric_filters as f64 * prices.custom_metric_month),
+        Some(usage.metric_filters as f64 * prices.list.custom_metric_month),
     );
     let emails = (usage.email_subscriptions * usage.notifications_per_subscription) as f64;
     line(
@@ -152,7 +152,7 @@ pub fn estimate(usage: &Usage, prices: &Prices, quotas: &Quotas) -> Estimate {
         "email notifications".into(),
         emails,
         "notifications",
-        Some(emails / 1e5 * prices.sns_email_100k),
+        Some(emails / 1e5 * prices.list.sns_email_100k),
     );
     let https = (usage.https_subscriptions * usage.notifications_per_subscription) as f64;
     line(
@@ -160,14 +160,14 @@ pub fn estimate(usage: &Usage, prices: &Prices, quotas: &Quotas) -> Estimate {
         "HTTPS notifications".into(),
         https,
         "notifications",
-        Some(https / 1e6 * prices.sns_https_million),
+        Some(https / 1e6 * prices.list.sns_https_million),
     );
     line(
         "KMS",
         "customer-managed keys".into(),
         usage.kms_keys as f64,
         "keys",
-        Some(usage.kms_keys as f64 * prices.kms_key_month),
+        Some(usage.kms_keys as f64 * prices.list.kms_key_month),
     );
     for (ty, n) in &usage.instances {
         let hours = *n as f64 * HOURS_PER_MONTH;
@@ -192,7 +192,7 @@ pub fn estimate(usage: &Usage, prices: &Prices, quotas: &Quotas) -> Estimate {
         "gp3 root volumes".into(),
         ebs,
         "GB-month",
-        Some(ebs * prices.ebs_gp3_gb_month),
+        Some(ebs * prices.list.ebs_gp3_gb_month),
     );
     if prices.table_region != prices.region {
         notes.push(format!(
@@ -385,13 +385,13 @@ mod tests {
         // 2 × 125 × 5,760 × 30 = 43.2 M samples, all in the first tier.
         assert_eq!(e.samples_per_month, 43_200_000);
         let ingest = find("metric samples").usd.unwrap();
-        assert!((ingest - 4.32 * p.amp_tiers[0].1).abs() < 1e-9);
+        assert!((ingest - 4.32 * p.list.amp_tiers[0].1).abs() < 1e-9);
         let storage = find("storage, 150").quantity;
         assert!((storage - 43.2e6 * 5.0 * 2.0 / GIB).abs() < 1e-9);
-        assert!((find("active viewers").usd.unwrap() - 2.0 * p.amg_viewer_month).abs() < 1e-9);
+        assert!((find("active viewers").usd.unwrap() - 2.0 * p.list.amg_viewer_month).abs() < 1e-9);
         assert!((find("t3.micro").usd.unwrap() - 730.0 * p.ec2_hour["t3.micro"]).abs() < 1e-9);
         assert_eq!(find("gp3").quantity, 20.0);
-        assert!((find("email").usd.unwrap() - 100.0 / 1e5 * p.sns_email_100k).abs() < 1e-12);
+        assert!((find("email").usd.unwrap() - 100.0 / 1e5 * p.list.sns_email_100k).abs() < 1e-12);
         // An instance type without a price is shown, left out of the total and named.
         assert_eq!(find("m7i.large").usd, None);
         assert!(
@@ -415,7 +415,7 @@ mod tests {
         let e = estimate(&u, &p, &Quotas::default());
         let editors: Vec<&Line> = e.lines.iter().filter(|l| l.service == "AMG").collect();
         assert_eq!(editors.len(), 1, "{editors:?}");
-        assert_eq!(editors[0].usd, Some(p.amg_editor_month));
+        assert_eq!(editors[0].usd, Some(p.list.amg_editor_month));
     }
 
     #[test]

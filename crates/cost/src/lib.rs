@@ -29,6 +29,6 @@ pub mod quotas;
 pub mod usage;
 
 pub use estimate::{estimate, Estimate, Line};
-pub use prices::{PriceKey, Prices, PRICE_KEYS};
+pub use prices::{ListPrices, PriceError, PriceKey, Prices, PRICE_KEYS};
 pub use quotas::{QuotaWarning, Quotas};
 pub use usage::Usage;

@@ -64,13 +64,23 @@ pub const SOURCES: &[(&str, &str, &str, &str)] = &[
 /// The date the table's prices were read.
 pub const READ_ON: &str = "2026-12-07";
 
-/// One overridable price.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One overridable price: its key in `[estimate.prices]`, its unit, and what it sets.
+#[derive(Clone, Copy)]
 pub struct PriceKey {
     /// The key in `[estimate.prices]`.
     pub key: &'static str,
     /// What one unit is.
     pub unit: &'static str,
+    set: fn(&mut ListPrices, f64),
+}
+
+impl std::fmt::Debug for PriceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PriceKey")
+            .field("key", &self.key)
+            .field("unit", &self.unit)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Every key `[estimate.prices]` accepts, besides `ec2.<instance type>` (USD per hour).
@@ -78,83 +88,108 @@ pub const PRICE_KEYS: &[PriceKey] = &[
     PriceKey {
         key: "amp_samples_per_10m",
         unit: "USD per 10 million samples ingested, every tier",
+        set: |p, v| p.amp_tiers.iter_mut().for_each(|t| t.1 = v),
     },
     PriceKey {
         key: "amp_storage_gb_month",
         unit: "USD per GB-month of AMP storage",
+        set: |p, v| p.amp_storage_gb_month = v,
     },
     PriceKey {
         key: "amg_editor_month",
         unit: "USD per active Grafana editor or admin per month",
+        set: |p, v| p.amg_editor_month = v,
     },
     PriceKey {
         key: "amg_viewer_month",
         unit: "USD per active Grafana viewer per month",
+        set: |p, v| p.amg_viewer_month = v,
     },
     PriceKey {
         key: "logs_ingest_gb",
         unit: "USD per GB ingested into CloudWatch Logs",
+        set: |p, v| p.logs_ingest_gb = v,
     },
     PriceKey {
         key: "logs_storage_gb_month",
         unit: "USD per GB-month stored in CloudWatch Logs",
+        set: |p, v| p.logs_storage_gb_month = v,
     },
     PriceKey {
         key: "alarm_month",
         unit: "USD per standard-resolution CloudWatch alarm per month",
+        set: |p, v| p.alarm_month = v,
     },
     PriceKey {
         key: "custom_metric_month",
         unit: "USD per CloudWatch custom metric per month",
+        set: |p, v| p.custom_metric_month = v,
     },
     PriceKey {
         key: "sns_email_100k",
         unit: "USD per 100,000 email notifications",
+        set: |p, v| p.sns_email_100k = v,
     },
     PriceKey {
         key: "sns_https_million",
         unit: "USD per million HTTP/S notifications",
+        set: |p, v| p.sns_https_million = v,
     },
     PriceKey {
         key: "kms_key_month",
         unit: "USD per customer-managed KMS key per month",
+        set: |p, v| p.kms_key_month = v,
     },
     PriceKey {
         key: "ebs_gp3_gb_month",
         unit: "USD per GB-month of gp3 volume",
+        set: |p, v| p.ebs_gp3_gb_month = v,
     },
 ];
 
 /// The prefix of per-instance-type keys (`ec2.t3.micro = 0.0104`, USD per hour).
 pub const EC2_KEY_PREFIX: &str = "ec2.";
 
-/// Whether `key` is one `[estimate.prices]` accepts.
-pub fn is_price_key(key: &str) -> bool {
-    PRICE_KEYS.iter().any(|k| k.key == key)
-        || key.strip_prefix(EC2_KEY_PREFIX).is_some_and(|t| {
-            t.split_once('.')
-                .is_some_and(|(f, s)| !f.is_empty() && !s.is_empty())
-        })
+/// What `[estimate.prices]` may say: `key` is one of [`PRICE_KEYS`] or
+/// `ec2.<family>.<size>`, and `value` a price ≥ 0.
+///
+/// # Errors
+/// Which of the two is wrong, listing the known keys for a wrong key.
+pub fn check(key: &str, value: f64) -> Result<(), PriceError> {
+    let ec2 = key
+        .strip_prefix(EC2_KEY_PREFIX)
+        .and_then(|t| t.split_once('.'))
+        .is_some_and(|(f, s)| !f.is_empty() && !s.is_empty());
+    if !ec2 && !PRICE_KEYS.iter().any(|k| k.key == key) {
+        let known: Vec<&str> = PRICE_KEYS.iter().map(|k| k.key).collect();
+        return Err(PriceError::Key(format!(
+            "unknown price `{key}`: expected one of {}, or ec2.<instance type>",
+            known.join(", ")
+        )));
+    }
+    if !value.is_finite() || value < 0.0 {
+        return Err(PriceError::Value(format!(
+            "{key}: a price must be a number ≥ 0, got {value}"
+        )));
+    }
+    Ok(())
 }
 
-/// One region's prices as listed.
-struct Row {
-    region: &'static str,
-    /// `(samples up to, USD per 10 M)` tiers of AMP ingestion, cumulative per month.
-    amp_tiers: [(u64, f64); 3],
-    amp_storage_gb_month: f64,
-    amg_editor_month: f64,
-    amg_viewer_month: f64,
-    logs_ingest_gb: f64,
-    logs_storage_gb_month: f64,
-    alarm_month: f64,
-    custom_metric_month: f64,
-    sns_email_100k: f64,
-    sns_https_million: f64,
-    kms_key_month: f64,
-    ebs_gp3_gb_month: f64,
-    /// Linux on-demand USD per hour.
-    ec2: &'static [(&'static str, f64)],
+/// Why [`check`] refused a price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PriceError {
+    /// The key is not a price.
+    Key(String),
+    /// The value is not a price.
+    Value(String),
+}
+
+impl std::fmt::Display for PriceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PriceError::Key(m) | PriceError::Value(m) => f.write_str(m),
+        }
+    }
 }
 
 const BILLION: u64 = 1_000_000_000;
@@ -170,42 +205,77 @@ const fn tiers(p: [f64; 3]) -> [(u64, f64); 3] {
     ]
 }
 
+/// One region's list prices, USD (EC2 instance types apart: [`Prices::ec2_hour`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ListPrices {
+    /// AMP ingestion tiers, `(samples per month up to, USD per 10 M)`.
+    pub amp_tiers: [(u64, f64); 3],
+    /// Per GB-month of AMP storage.
+    pub amp_storage_gb_month: f64,
+    /// Per active Grafana editor/admin per month.
+    pub amg_editor_month: f64,
+    /// Per active Grafana viewer per month.
+    pub amg_viewer_month: f64,
+    /// Per GB ingested into CloudWatch Logs.
+    pub logs_ingest_gb: f64,
+    /// Per GB-month stored in CloudWatch Logs.
+    pub logs_storage_gb_month: f64,
+    /// Per standard-resolution alarm per month.
+    pub alarm_month: f64,
+    /// Per custom metric per month.
+    pub custom_metric_month: f64,
+    /// Per 100,000 email notifications.
+    pub sns_email_100k: f64,
+    /// Per million HTTP/S notifications.
+    pub sns_https_million: f64,
+    /// Per customer-managed KMS key per month.
+    pub kms_key_month: f64,
+    /// Per gp3 GB-month.
+    pub ebs_gp3_gb_month: f64,
+}
+
+/// One region's row of the table.
+struct Row {
+    region: &'static str,
+    list: ListPrices,
+    /// Linux on-demand USD per hour.
+    ec2: &'static [(&'static str, f64)],
+}
+
 /// The table. The first row is the fallback for regions not listed. Only prices read
 /// in the [`SOURCES`] are here: a region or instance type whose price could not be
 /// checked is left out (the estimate then says so and asks for `[estimate.prices]`)
 /// rather than guessed — AMP's own prices differ by region (ca-central-1 is ≈ 9 %
 /// higher), so no row is copied to another region.
+const US_EAST_1: ListPrices = ListPrices {
+    amp_tiers: tiers([0.90, 0.35, 0.16]),
+    amp_storage_gb_month: 0.03,
+    amg_editor_month: 9.0,
+    amg_viewer_month: 5.0,
+    logs_ingest_gb: 0.50,
+    logs_storage_gb_month: 0.03,
+    alarm_month: 0.10,
+    custom_metric_month: 0.30,
+    sns_email_100k: 2.00,
+    sns_https_million: 0.60,
+    kms_key_month: 1.00,
+    ebs_gp3_gb_month: 0.08,
+};
+
 const TABLE: &[Row] = &[
     Row {
         region: "us-east-1",
-        amp_tiers: tiers([0.90, 0.35, 0.16]),
-        amp_storage_gb_month: 0.03,
-        amg_editor_month: 9.0,
-        amg_viewer_month: 5.0,
-        logs_ingest_gb: 0.50,
-        logs_storage_gb_month: 0.03,
-        alarm_month: 0.10,
-        custom_metric_month: 0.30,
-        sns_email_100k: 2.00,
-        sns_https_million: 0.60,
-        kms_key_month: 1.00,
-        ebs_gp3_gb_month: 0.08,
+        list: US_EAST_1,
         ec2: &[("t3.micro", 0.0104), ("t4g.micro", 0.0084)],
     },
     Row {
         region: "eu-west-1",
-        amp_tiers: tiers([0.90, 0.35, 0.16]),
-        amp_storage_gb_month: 0.03,
-        amg_editor_month: 9.0,
-        amg_viewer_month: 5.0,
-        logs_ingest_gb: 0.57,
-        logs_storage_gb_month: 0.03,
-        alarm_month: 0.10,
-        custom_metric_month: 0.30,
-        sns_email_100k: 2.00,
-        sns_https_million: 0.60,
-        kms_key_month: 1.00,
-        ebs_gp3_gb_month: 0.088,
+        // Differs from us-east-1 in Logs ingestion and gp3 only.
+        list: ListPrices {
+            logs_ingest_gb: 0.57,
+            ebs_gp3_gb_month: 0.088,
+            ..US_EAST_1
+        },
         // t4g.micro: only hand-typed tables were found (0.0092); not in the table.
         ec2: &[("t3.micro", 0.0114)],
     },
@@ -218,30 +288,8 @@ pub struct Prices {
     pub region: String,
     /// The table row they came from (`us-east-1` for a region the table lacks).
     pub table_region: String,
-    /// AMP ingestion tiers, `(samples per month up to, USD per 10 M)`.
-    pub amp_tiers: Vec<(u64, f64)>,
-    /// USD per GB-month of AMP storage.
-    pub amp_storage_gb_month: f64,
-    /// USD per active editor/admin per month.
-    pub amg_editor_month: f64,
-    /// USD per active viewer per month.
-    pub amg_viewer_month: f64,
-    /// USD per GB ingested into CloudWatch Logs.
-    pub logs_ingest_gb: f64,
-    /// USD per GB-month stored in CloudWatch Logs.
-    pub logs_storage_gb_month: f64,
-    /// USD per alarm per month.
-    pub alarm_month: f64,
-    /// USD per custom metric per month.
-    pub custom_metric_month: f64,
-    /// USD per 100,000 email notifications.
-    pub sns_email_100k: f64,
-    /// USD per million HTTP/S notifications.
-    pub sns_https_million: f64,
-    /// USD per KMS key per month.
-    pub kms_key_month: f64,
-    /// USD per gp3 GB-month.
-    pub ebs_gp3_gb_month: f64,
+    /// The list prices, with `[estimate.prices]` applied.
+    pub list: ListPrices,
     /// Linux on-demand USD per hour by instance type.
     pub ec2_hour: BTreeMap<String, f64>,
     /// The keys `[estimate.prices]` set.
@@ -259,18 +307,7 @@ impl Prices {
         Prices {
             region: region.to_string(),
             table_region: row.region.to_string(),
-            amp_tiers: row.amp_tiers.to_vec(),
-            amp_storage_gb_month: row.amp_storage_gb_month,
-            amg_editor_month: row.amg_editor_month,
-            amg_viewer_month: row.amg_viewer_month,
-            logs_ingest_gb: row.logs_ingest_gb,
-            logs_storage_gb_month: row.logs_storage_gb_month,
-            alarm_month: row.alarm_month,
-            custom_metric_month: row.custom_metric_month,
-            sns_email_100k: row.sns_email_100k,
-            sns_https_million: row.sns_https_million,
-            kms_key_month: row.kms_key_month,
-            ebs_gp3_gb_month: row.ebs_gp3_gb_month,
+            list: row.list,
             ec2_hour: row
                 .ec2
                 .iter()
@@ -283,39 +320,16 @@ impl Prices {
     /// Sets the price of `key` ([`PRICE_KEYS`] or `ec2.<instance type>`).
     ///
     /// # Errors
-    /// The key is not one of them, or the value is negative or not finite.
-    pub fn set(&mut self, key: &str, value: f64) -> Result<(), String> {
-        if !value.is_finite() || value < 0.0 {
-            return Err(format!("{key}: a price must be a number ≥ 0, got {value}"));
+    /// As [`check`].
+    pub fn set(&mut self, key: &str, value: f64) -> Result<(), PriceError> {
+        check(key, value)?;
+        match PRICE_KEYS.iter().find(|k| k.key == key) {
+            Some(k) => (k.set)(&mut self.list, value),
+            None => {
+                let ty = &key[EC2_KEY_PREFIX.len()..];
+                self.ec2_hour.insert(ty.to_string(), value);
+            }
         }
-        let slot = match key {
-            "amp_samples_per_10m" => {
-                for t in &mut self.amp_tiers {
-                    t.1 = value;
-                }
-                self.overridden.insert(key.to_string());
-                return Ok(());
-            }
-            "amp_storage_gb_month" => &mut self.amp_storage_gb_month,
-            "amg_editor_month" => &mut self.amg_editor_month,
-            "amg_viewer_month" => &mut self.amg_viewer_month,
-            "logs_ingest_gb" => &mut self.logs_ingest_gb,
-            "logs_storage_gb_month" => &mut self.logs_storage_gb_month,
-            "alarm_month" => &mut self.alarm_month,
-            "custom_metric_month" => &mut self.custom_metric_month,
-            "sns_email_100k" => &mut self.sns_email_100k,
-            "sns_https_million" => &mut self.sns_https_million,
-            "kms_key_month" => &mut self.kms_key_month,
-            "ebs_gp3_gb_month" => &mut self.ebs_gp3_gb_month,
-            k if is_price_key(k) => {
-                let t = &k[EC2_KEY_PREFIX.len()..];
-                self.ec2_hour.insert(t.to_string(), value);
-                self.overridden.insert(key.to_string());
-                return Ok(());
-            }
-            _ => return Err(unknown_key(key)),
-        };
-        *slot = value;
         self.overridden.insert(key.to_string());
         Ok(())
     }
@@ -324,7 +338,7 @@ impl Prices {
     pub fn amp_samples_usd(&self, samples: u64) -> f64 {
         let mut usd = 0.0;
         let mut below = 0u64;
-        for (upto, per_10m) in &self.amp_tiers {
+        for (upto, per_10m) in &self.list.amp_tiers {
             if samples <= below {
                 break;
             }
@@ -334,15 +348,6 @@ impl Prices {
         }
         usd
     }
-}
-
-/// The error for a key `[estimate.prices]` does not know, listing the ones it does.
-pub fn unknown_key(key: &str) -> String {
-    let known: Vec<&str> = PRICE_KEYS.iter().map(|k| k.key).collect();
-    format!(
-        "unknown price `{key}`: expected one of {}, or ec2.<instance type>",
-        known.join(", ")
-    )
 }
 
 #[cfg(test)]
@@ -365,6 +370,7 @@ mod tests {
         assert!(p
             .set("amp_sample", 1.0)
             .unwrap_err()
+            .to_string()
             .contains("amp_samples_per_10m"));
         assert!(p.set("ec2.", 1.0).is_err());
         assert!(p.set("kms_key_month", -1.0).is_err());
@@ -387,7 +393,7 @@ mod tests {
     #[test]
     fn ingestion_is_billed_tier_by_tier() {
         let p = Prices::for_region("us-east-1");
-        let t = &p.amp_tiers;
+        let t = &p.list.amp_tiers;
         assert_eq!(p.amp_samples_usd(0), 0.0);
         let two_b = 2 * BILLION;
         assert!((p.amp_samples_usd(two_b) - 200.0 * t[0].1).abs() < 1e-6);

@@ -79,7 +79,7 @@ pub struct EstimateConfig {
     /// Notifications per SNS subscription per month (default
     /// [`assumptions::NOTIFICATIONS_PER_SUBSCRIPTION_MONTH`]).
     pub notifications_per_subscription: u64,
-    /// Price overrides by key, each accepted by `monitor_cost::Prices::set`.
+    /// Price overrides by key, each accepted by `monitor_cost::prices::check`.
     pub prices: BTreeMap<String, f64>,
     /// AMP quotas (default: `monitor_cost::Quotas::default`).
     pub quotas: Quotas,
@@ -168,18 +168,16 @@ pub(crate) fn validate_estimate(
             MANY,
         )?;
     }
-    // Each override is tried on the table so a bad key or value is refused here, with
-    // its line, and never later in `plan`.
-    let mut probe = monitor_cost::Prices::for_region("us-east-1");
+    // Each override is checked here, so a bad key or value is refused with its line and
+    // never later in `plan`.
     for (k, v) in e.prices.iter().flatten() {
         let key = format!("estimate.prices.{}", k.get_ref());
-        if let Err(m) = probe.set(k.get_ref(), *v.get_ref()) {
-            let at = if monitor_cost::prices::is_price_key(k.get_ref()) {
-                v.span()
-            } else {
-                k.span()
+        if let Err(e) = monitor_cost::prices::check(k.get_ref(), *v.get_ref()) {
+            let at = match e {
+                monitor_cost::PriceError::Key(_) => k.span(),
+                monitor_cost::PriceError::Value(_) => v.span(),
             };
-            return Err(ctx.invalid(Some(at), &key, m));
+            return Err(ctx.invalid(Some(at), &key, e.to_string()));
         }
         out.prices.insert(k.get_ref().clone(), *v.get_ref());
     }
