@@ -198,12 +198,15 @@ async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
     println!("used metrics this node_exporter does not expose (nothing to ship): {absent:?}");
 
     // What one scrape ships now against everything.
-    let shipped: usize = prom
-        .query("count({job=\"node\",__name__!~\"up|scrape_.*\"})")
-        .await
-        .first()
-        .and_then(|s| s["value"][1].as_str()?.parse::<f64>().ok())
-        .unwrap_or_default() as usize;
+    // A `count(...)` query's value.
+    let count = |q: &'static str| async move {
+        prom.query(q)
+            .await
+            .first()
+            .and_then(|s| s["value"][1].as_str()?.parse::<f64>().ok())
+            .unwrap_or_default() as usize
+    };
+    let shipped = count("count({job=\"node\",__name__!~\"up|scrape_.*\"})").await;
     let cut = 1.0 - shipped as f64 / all_samples as f64;
     println!(
         "samples per scrape: metrics = \"all\" {all_samples}, metrics = \"used\" {shipped} (−{:.0} %)",
@@ -213,16 +216,9 @@ async fn only_used_metrics_are_shipped_and_nothing_goes_empty() {
 
     // The estimate's default series per host (monitor-agent, "used") covers what this
     // host really ships: node_exporter's, the scrapes' own and the agent's own series.
-    let count = |q: &'static str| async move {
-        prom.query(q)
-            .await
-            .first()
-            .and_then(|s| s["value"][1].as_str()?.parse::<f64>().ok())
-            .unwrap_or_default() as u64
-    };
     let per_host = count("count({host=\"web-1\"})").await;
     let own = count("count({job=\"monitor-agent\",__name__=~\"monitor_agent_.*\"})").await;
-    let assumed = monitor_cost::usage::assumptions::series_per_host(true, true);
+    let assumed = monitor_cost::usage::assumptions::series_per_host(true, true) as usize;
     println!("series per host: {per_host} shipped ({own} the agent's own); the estimate assumes {assumed}");
     assert!(own > 0 && per_host <= assumed, "{per_host} > {assumed}");
 

@@ -242,7 +242,8 @@ fn resolve(name: &str, ups: &[InstantSample]) -> Option<Host> {
     })
 }
 
-/// Which of the agent's own series belong to a host.
+/// Which collector-side series belong to a host: all of them ([`host_scope`]: its own
+/// metrics as well, either collector) or monitor-agent's own ([`agent_scope`]).
 #[derive(Debug, Clone)]
 enum AgentScope {
     /// Matchers (without braces) and a note for the detail.

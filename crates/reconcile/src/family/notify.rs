@@ -464,14 +464,24 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &NotifyOp) -> Result
                     .map_err(|e| ReconcileError::from_sdk("kms:CreateAlias", e))
             };
             if let Err(e) = aliased {
-                // Best effort: a key no alias names would be found by nothing and billed.
-                let _ = kms
-                    .schedule_key_deletion()
-                    .key_id(&key_id)
-                    .pending_window_in_days(KEY_DELETION_DAYS)
-                    .send()
-                    .await;
-                return Err(e);
+                // A key no alias names would be found by nothing and billed: delete it, or
+                // say which one is left.
+                return Err(
+                    match kms
+                        .schedule_key_deletion()
+                        .key_id(&key_id)
+                        .pending_window_in_days(KEY_DELETION_DAYS)
+                        .send()
+                        .await
+                    {
+                        Ok(_) => e,
+                        Err(d) => ReconcileError::Failed(format!(
+                            "{e}; the new key {key_id} could not be scheduled for deletion \
+                             either ({}): delete it by hand",
+                            ReconcileError::from_sdk("kms:ScheduleKeyDeletion", d)
+                        )),
+                    },
+                );
             }
             enable_rotation(kms, &key_id).await?;
             format!("created key {key_id} (rotation on) as {alias}")
