@@ -82,7 +82,11 @@ impl SigV4 {
         }
     }
 
-    /// A signer for service `aps` using `aws-config`'s default credentials chain.
+    /// A signer for service `aps` using `aws-config`'s default credentials chain:
+    /// environment, profile files, web identity, ECS and the instance profile (IMDSv2).
+    /// This crate builds `aws-config` without `sso` and `credentials-process` (the host
+    /// agent has no use for them); a program that enables those features on `aws-config`
+    /// gets them in this chain too, as `monitor-verify` does.
     pub async fn from_default_chain(region: impl Into<String>) -> SigV4 {
         let region = region.into();
         let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
