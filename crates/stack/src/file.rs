@@ -26,9 +26,12 @@ pub struct StackFile {
     pub logs: Option<Spanned<LogsFile>>,
     /// `[network]`; default: the region's default VPC.
     pub network: Option<Spanned<NetworkFile>>,
-    /// `[[hosts]]`: at least one.
+    /// `[[hosts]]`: instances `apply` launches (at least one host or fleet).
     #[serde(default)]
     pub hosts: Vec<Spanned<HostFile>>,
+    /// `[[fleets]]`: running instances enrolled by their tags.
+    #[serde(default)]
+    pub fleets: Vec<Spanned<crate::fleets::FleetFile>>,
     /// `[grafana]`: Amazon Managed Grafana; disabled by default.
     pub grafana: Option<Spanned<GrafanaFile>>,
     /// `[alerting]`: alert rules, Alertmanager routing and SNS subscribers.

@@ -40,6 +40,7 @@ mod alerting;
 mod error;
 mod estimate;
 pub mod file;
+mod fleets;
 mod model;
 mod validate;
 
@@ -51,6 +52,7 @@ pub use alerting::{
 };
 pub use error::{Location, StackError};
 pub use estimate::{EstimateConfig, EstimateFile, QuotasFile};
+pub use fleets::{is_metadata_tag_key, Fleet, FleetFile, FLEET_NAME_MAX};
 pub use model::{
     defaults, format_prometheus_duration, Adot, Architecture, Artifact, Collector, CollectorKind,
     GrafanaConfig, GrafanaPermissionType, Host, Logs, MetricSelection, MonitorAgent, Network,

@@ -65,9 +65,15 @@ pub mod defaults {
     /// Grafana workspace (equal to `monitor_grafana::amg::DEFAULT_GRAFANA_VERSION`; a
     /// test in monitor-reconcile keeps the two in step).
     pub const GRAFANA_VERSION: &str = "10.4";
-    /// Label names a host may not set: filled in at render time (`host`, the host's name,
-    /// which the absent-host alerts match on), at boot (`instance_id`) or by the scraper.
-    pub const RESERVED_LABELS: &[&str] = &["host", "instance_id", "job", "instance"];
+    /// Label names a host or fleet may not set: filled in at render time (`host`, the
+    /// host's name, which the absent-host alerts match on; `fleet`, the fleet's name), at
+    /// boot (`instance_id`) or by the scraper.
+    pub const RESERVED_LABELS: &[&str] = &["host", "fleet", "instance_id", "job", "instance"];
+    /// The label carrying the fleet's name (`[[fleets]] name`) on every series its
+    /// instances send.
+    pub const FLEET_LABEL: &str = "fleet";
+    /// `[[fleets]] select`: at most this many tags (an SSM association takes five targets).
+    pub const FLEET_SELECT_MAX: usize = 5;
     /// The label carrying the host's name (`[[hosts]] name`) on every series it sends.
     pub const HOST_LABEL: &str = "host";
 }
@@ -85,8 +91,10 @@ pub struct Stack {
     pub node_exporter: NodeExporter,
     /// CloudWatch Logs shipping.
     pub logs: Logs,
-    /// The monitored hosts (at least one, unique names).
+    /// The hosts `apply` launches (unique names; at least one host or fleet).
     pub hosts: Vec<Host>,
+    /// `[[fleets]]`: running instances enrolled by their tags through SSM.
+    pub fleets: Vec<crate::Fleet>,
     /// `[network]`: where the hosts run (default VPC when empty).
     pub network: Network,
     /// `[grafana]`: Amazon Managed Grafana (`None` when the table is absent; see

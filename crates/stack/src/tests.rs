@@ -783,3 +783,112 @@ fn estimate_errors_name_line_and_key() {
         "unknown field",
     );
 }
+
+const FLEET: &str = r#"[[fleets]]
+name = "platform-prod"
+select = { Team = "platform", Environment = "prod" }
+labels_from_tags = { env = "Environment", role = "Role" }
+labels = { team = "platform" }
+"#;
+
+#[test]
+fn a_fleet_alone_is_a_stack() {
+    let s = parse(FLEET).unwrap();
+    assert!(s.hosts.is_empty());
+    let f = &s.fleets[0];
+    assert_eq!(f.name, "platform-prod");
+    assert_eq!(f.select["Team"], "platform");
+    assert_eq!(f.select["Environment"], "prod");
+    assert_eq!(f.labels_from_tags["env"], "Environment");
+    assert_eq!(f.labels["team"], "platform");
+    assert!(!f.attach_to_existing_roles);
+    let names: Vec<&str> = f.label_names().collect();
+    assert_eq!(names, ["team", "env", "role"]);
+    let opted = parse(&format!("{FLEET}attach_to_existing_roles = true\n")).unwrap();
+    assert!(opted.fleets[0].attach_to_existing_roles);
+}
+
+#[test]
+fn neither_hosts_nor_fleets_is_refused() {
+    let err = parse("name = \"s\"\n").unwrap_err().to_string();
+    assert!(
+        err.contains("key `hosts`") && err.contains("[[fleets]]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_fleets_name_line_and_key() {
+    let base = "[[fleets]]\nname = \"f\"\n";
+    assert_err(
+        &format!("{base}labels = {{ env = \"p\", role = \"r\", team = \"t\" }}\n"),
+        1,
+        "fleets[0].select",
+        "would enrol every instance",
+    );
+    assert_err(
+        &format!(
+            "{base}select = {{ a = \"1\", b = \"2\", c = \"3\", d = \"4\", e = \"5\", f = \"6\" }}\n"
+        ),
+        3,
+        "fleets[0].select",
+        "at most 5 tags",
+    );
+    assert_err(
+        &format!("{base}select = {{ \"aws:cloudformation:stack-name\" = \"x\" }}\n"),
+        3,
+        "fleets[0].select.aws:cloudformation:stack-name",
+        "not an EC2 tag key",
+    );
+    let sel = "select = { Team = \"platform\" }\n";
+    assert_err(
+        &format!("{base}{sel}labels_from_tags = {{ env = \"My Env\" }}\nlabels = {{ role = \"r\", team = \"t\" }}\n"),
+        4,
+        "fleets[0].labels_from_tags.env",
+        "cannot be read from instance metadata",
+    );
+    assert_err(
+        &format!("{base}{sel}labels_from_tags = {{ fleet = \"Fleet\" }}\n"),
+        4,
+        "fleets[0].labels_from_tags.fleet",
+        "reserved",
+    );
+    assert_err(
+        &format!("{base}{sel}labels_from_tags = {{ env = \"Env\" }}\nlabels = {{ env = \"p\", role = \"r\", team = \"t\" }}\n"),
+        4,
+        "fleets[0].labels_from_tags.env",
+        "both `labels` and `labels_from_tags`",
+    );
+    assert_err(
+        &format!("{base}{sel}labels_from_tags = {{ env = \"Env\" }}\n"),
+        1,
+        "fleets[0].labels",
+        "does not set `role`, `team`",
+    );
+    assert_err(
+        &format!(
+            "{base}{sel}labels = {{ env = \"p\", role = \"r\", team = \"t\" }}\nregion_tag = 1\n"
+        ),
+        5,
+        "fleets[0].region_tag",
+        "unknown field",
+    );
+    assert_err(
+        &format!("{}\n{FLEET}", minimal()).replace("platform-prod", "web-1"),
+        6,
+        "fleets[0].name",
+        "already a host's name",
+    );
+    assert_err(
+        &format!("{FLEET}{FLEET}"),
+        7,
+        "fleets[1].name",
+        "duplicate fleet name",
+    );
+    assert_err(
+        &format!("[collector]\nkind = \"monitor-agent\"\n\n{FLEET}"),
+        1,
+        "collector.agent_url",
+        "need its binary",
+    );
+}

@@ -71,9 +71,34 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
     };
 
     let hosts = validate_hosts(ctx, &file.hosts)?;
+    let host_names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    let fleets = crate::fleets::validate_fleets(ctx, &file.fleets, &host_names)?;
+    if hosts.is_empty() && fleets.is_empty() {
+        return Err(ctx.invalid(
+            None,
+            "hosts",
+            "no hosts: add at least one `[[hosts]]` table with a `name` and `labels` \
+             (or a `[[fleets]]` table selecting running instances by tag)"
+                .into(),
+        ));
+    }
     let node_exporter = validate_node_exporter(ctx, file.node_exporter.as_ref())?;
     let logs = validate_logs(ctx, file.logs.as_ref(), &name)?;
     let collector = validate_collector(ctx, file.collector.as_ref(), &file.hosts, &hosts)?;
+    if let CollectorKind::MonitorAgent(agent) = &collector.kind {
+        let none = Architecture::ALL
+            .iter()
+            .all(|a| agent.artifact.get(*a).is_none());
+        if none && !fleets.is_empty() {
+            return Err(ctx.invalid(
+                file.collector.as_ref().map(Spanned::span),
+                "collector.agent_url",
+                "[[fleets]] with the monitor-agent collector need its binary: set \
+                 `agent_url` + `agent_sha256` (all architectures) or per architecture"
+                    .into(),
+            ));
+        }
+    }
     let network = validate_network(ctx, file.network.as_ref())?;
     let grafana = file
         .grafana
@@ -89,6 +114,7 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
         node_exporter,
         logs,
         hosts,
+        fleets,
         network,
         grafana,
         alerting: file
@@ -104,13 +130,6 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
 // ---------------------------------------------------------------- hosts
 
 fn validate_hosts(ctx: &Ctx<'_>, hosts: &[Spanned<HostFile>]) -> Result<Vec<Host>> {
-    if hosts.is_empty() {
-        return Err(ctx.invalid(
-            None,
-            "hosts",
-            "no hosts: add at least one `[[hosts]]` table with a `name` and `labels`".into(),
-        ));
-    }
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut out = Vec::with_capacity(hosts.len());
     for (i, h) in hosts.iter().enumerate() {
@@ -173,31 +192,32 @@ fn validate_labels(
             ),
         ));
     };
+    let out = label_map(ctx, labels, &key)?;
+    let missing = missing_required(|l| out.contains_key(l));
+    if !missing.is_empty() {
+        return Err(ctx.bad(
+            labels,
+            &key,
+            format!(
+                "missing label(s) {missing}: every host needs {}",
+                required_list()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Checks a table of external labels (`key` is its dotted path, for errors): valid
+/// Prometheus names, none reserved, values non-empty, ≤ 1024 bytes, no control characters.
+pub(crate) fn label_map(
+    ctx: &Ctx<'_>,
+    labels: &Spanned<BTreeMap<Spanned<String>, Spanned<String>>>,
+    key: &str,
+) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (k, v) in labels.get_ref() {
-        let name = k.get_ref();
-        let lkey = format!("{key}.{name}");
-        // Host labels become external labels: `__` names are Prometheus-internal.
-        if LabelName::of(name) != LabelName::User {
-            return Err(ctx.bad(
-                k,
-                &lkey,
-                format!(
-                    "`{name}` is not a valid Prometheus label name \
-                     (must match [a-zA-Z_][a-zA-Z0-9_]* and not start with `__`)"
-                ),
-            ));
-        }
-        if defaults::RESERVED_LABELS.contains(&name.as_str()) {
-            return Err(ctx.bad(
-                k,
-                &lkey,
-                format!(
-                    "label `{name}` is reserved: `instance_id` is filled in at boot from \
-                     instance metadata, `job` and `instance` by the scraper"
-                ),
-            ));
-        }
+        let lkey = format!("{key}.{}", k.get_ref());
+        let name = label_name(ctx, k, &lkey)?;
         let value = v.get_ref();
         if value.is_empty() {
             return Err(ctx.bad(v, &lkey, "label values must not be empty".into()));
@@ -209,32 +229,52 @@ fn validate_labels(
                 "label values must be ≤ 1024 bytes without control characters".into(),
             ));
         }
-        out.insert(name.clone(), value.clone());
-    }
-    let missing: Vec<&str> = defaults::REQUIRED_LABELS
-        .iter()
-        .copied()
-        .filter(|l| !out.contains_key(*l))
-        .collect();
-    if !missing.is_empty() {
-        return Err(ctx.bad(
-            labels,
-            &key,
-            format!(
-                "missing label(s) {}: every host needs {}",
-                missing
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                required_list()
-            ),
-        ));
+        out.insert(name, value.clone());
     }
     Ok(out)
 }
 
-fn required_list() -> String {
+/// Checks one external label name: a valid Prometheus name, not `__`-internal, not reserved.
+pub(crate) fn label_name(ctx: &Ctx<'_>, k: &Spanned<String>, lkey: &str) -> Result<String> {
+    let name = k.get_ref();
+    // External labels: `__` names are Prometheus-internal.
+    if LabelName::of(name) != LabelName::User {
+        return Err(ctx.bad(
+            k,
+            lkey,
+            format!(
+                "`{name}` is not a valid Prometheus label name \
+                 (must match [a-zA-Z_][a-zA-Z0-9_]* and not start with `__`)"
+            ),
+        ));
+    }
+    if defaults::RESERVED_LABELS.contains(&name.as_str()) {
+        return Err(ctx.bad(
+            k,
+            lkey,
+            format!(
+                "label `{name}` is reserved: `host` and `fleet` are set at render time, \
+                 `instance_id` at boot from instance metadata, `job` and `instance` by the \
+                 scraper"
+            ),
+        ));
+    }
+    Ok(name.clone())
+}
+
+/// The required labels (`env`, `role`, `team`) that `has` does not cover, as a
+/// backquoted list (empty when none is missing).
+pub(crate) fn missing_required(has: impl Fn(&str) -> bool) -> String {
+    defaults::REQUIRED_LABELS
+        .iter()
+        .copied()
+        .filter(|l| !has(l))
+        .map(|m| format!("`{m}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn required_list() -> String {
     defaults::REQUIRED_LABELS
         .iter()
         .map(|l| format!("`{l}`"))
@@ -883,7 +923,7 @@ fn sha256(ctx: &Ctx<'_>, s: &Spanned<String>, key: &str) -> Result<String> {
     }
 }
 
-fn check_name(s: &str, max: usize) -> std::result::Result<(), String> {
+pub(crate) fn check_name(s: &str, max: usize) -> std::result::Result<(), String> {
     let mut chars = s.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
