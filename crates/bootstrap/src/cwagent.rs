@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CwAgentConfig {
-    /// `agent`.
-    pub agent: AgentSection,
+    /// `agent`; absent in a fleet member's config, which is merged with the instance's
+    /// own (the agent then runs as root and sends to the instance's region, its defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentSection>,
     /// `logs`.
     pub logs: LogsSection,
 }
@@ -67,10 +69,22 @@ pub const LOG_STREAM_NAME: &str = "{instance_id}";
 /// Builds the config shipping `files` to `group` in `region`.
 pub fn config(region: &str, group: &str, files: &[String]) -> CwAgentConfig {
     CwAgentConfig {
-        agent: AgentSection {
+        agent: Some(AgentSection {
             region: region.to_string(),
             run_as_user: "root".to_string(),
-        },
+        }),
+        ..logs_config(group, files)
+    }
+}
+
+/// Builds a config with only the `logs` section, shipping `files` to `group`: what a
+/// fleet member appends beside the CloudWatch Agent configuration its team may already
+/// have. The agent merges every appended file and refuses two that set one `agent` key
+/// to different values, so this one sets none: the defaults (run as root, the
+/// instance's region) are what the stack needs on a member of a fleet in its region.
+pub fn logs_config(group: &str, files: &[String]) -> CwAgentConfig {
+    CwAgentConfig {
+        agent: None,
         logs: LogsSection {
             logs_collected: LogsCollected {
                 files: Files {

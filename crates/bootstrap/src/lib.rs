@@ -2,6 +2,9 @@
 //! Linux 2023 instance needs to become a monitored host — node_exporter, a metrics
 //! collector (ADOT or `monitor-agent`) remote-writing to AMP, and the CloudWatch Agent
 //! shipping system logs — as one EC2 user_data script plus the list of files it writes.
+//! For a `[[fleets]]` entry, [`render_fleet`] renders the same installation as an SSM
+//! Command document that enrols (and, with `action=uninstall`, releases) instances a
+//! team already runs.
 //!
 //! Rendering is pure and synchronous: no network, no clock, no randomness, so the output
 //! is snapshot-tested byte for byte. Every config file is built from typed structs
@@ -31,12 +34,17 @@ pub mod adot;
 pub mod agent;
 pub mod collectors;
 pub mod cwagent;
+mod fleet;
 mod render;
 mod script;
 pub mod systemd;
 
 use monitor_stack::Architecture;
 
+pub use fleet::{
+    fleet_cwagent_config_path, fleet_marker_dir, render_fleet, RenderedFleet,
+    FLEET_ACTION_PARAMETER, FLEET_INSTALL, FLEET_MARKER_ROOT, FLEET_UNINSTALL, SSM_DOCUMENT_LIMIT,
+};
 pub use monitor_stack::defaults::{
     NODE_EXPORTER_SHA256_ARM64, NODE_EXPORTER_SHA256_X86_64, NODE_EXPORTER_VERSION,
 };
@@ -50,8 +58,9 @@ pub const USER_DATA_LIMIT: usize = 16 * 1024;
 pub const PLACEHOLDER_WORKSPACE_ID: &str = "ws-PLACEHOLDER-set-by-monitor-provision";
 
 /// Stands for the EC2 instance id in rendered collector configs. The script reads the id
-/// from IMDSv2 at boot and replaces this token with `sed` (the id is checked against
-/// `^i-[0-9a-f]{8,17}$` first, so the substitution cannot inject anything).
+/// from IMDSv2 at boot and replaces this token (with `sed` on a host, bash pattern
+/// replacement on a fleet member); the id is checked against `^i-[0-9a-f]{8,17}$` first,
+/// so the substitution cannot inject anything.
 pub const INSTANCE_ID_SENTINEL: &str = "__INSTANCE_ID__";
 
 /// Label carrying the instance id on every series.
@@ -150,7 +159,7 @@ pub struct RenderedHost {
     pub files: Vec<RenderedFile>,
 }
 
-/// What can go wrong rendering a host.
+/// What can go wrong rendering a host or a fleet.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     /// The rendered script is over EC2's 16 KB user_data limit.
@@ -164,6 +173,19 @@ pub enum BootstrapError {
         /// Rendered size in bytes.
         size: usize,
         /// The limit ([`USER_DATA_LIMIT`]).
+        limit: usize,
+    },
+    /// The rendered SSM Command document is over SSM's 64 KB content limit.
+    #[error(
+        "the SSM document of fleet `{fleet}` is {size} bytes, over the SSM limit of {limit} \
+         bytes: use fewer or shorter labels or log files for this fleet"
+    )]
+    DocumentTooLarge {
+        /// Fleet name.
+        fleet: String,
+        /// Rendered size in bytes.
+        size: usize,
+        /// The limit ([`SSM_DOCUMENT_LIMIT`]).
         limit: usize,
     },
     /// `--workspace-id` is not an AMP workspace id.

@@ -1,11 +1,13 @@
-//! Assembles the files and the user_data script for one host.
+//! Assembles the files and the user_data script for one host, and the steps a fleet
+//! member's SSM document shares with it: each step is written once, here, and told by
+//! [`Target`] whether it runs at a host's first boot or on a fleet member.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use monitor_stack::{
-    defaults, format_prometheus_duration, Adot, Architecture, CollectorKind, Host, MonitorAgent,
-    Stack,
+    defaults, format_prometheus_duration, Adot, Architecture, Artifact, CollectorKind, Host,
+    NodeExporter, Stack,
 };
 
 use crate::script::{sq, Script};
@@ -25,6 +27,36 @@ const RSYSLOG_FILES: &[&str] = &[
     "/var/log/cron",
     "/var/log/spooler",
 ];
+
+/// Creates node_exporter's system account (guarded by `getent` where it is used).
+pub(crate) const NODE_EXPORTER_USERADD: &str =
+    "useradd --system --user-group --no-create-home --home-dir / --shell /usr/sbin/nologin node_exporter";
+
+/// Starts (or restarts) the ADOT collector with its config; systemctl is the fallback.
+pub(crate) fn adot_start() -> String {
+    format!(
+        "{ADOT_CTL} -a start -c {ADOT_CONFIG_PATH} || {{ systemctl enable aws-otel-collector.service && systemctl restart aws-otel-collector.service; }}"
+    )
+}
+
+/// Fails the script unless the ADOT collector runs.
+pub(crate) const ADOT_RUNNING: &str = "systemctl is-active --quiet aws-otel-collector.service || die \"aws-otel-collector is not running (journalctl -u aws-otel-collector)\"";
+
+/// Fails the script unless monitor-agent runs.
+pub(crate) const AGENT_RUNNING: &str = "systemctl is-active --quiet monitor-agent.service || die \"monitor-agent is not running (journalctl -u monitor-agent)\"";
+
+/// Where a rendered step runs, which decides how it learns the architecture and whether
+/// it records what it adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A `[[hosts]]` instance's user_data: the architecture is known at render time and
+    /// the instance is the stack's own.
+    Host(Architecture),
+    /// A `[[fleets]]` member's SSM document: the script picks the artefacts for `uname -m`
+    /// at run time (shell variables set by its architecture `case`) and records what it
+    /// adds in its marker, because the instance belongs to someone else.
+    Fleet,
+}
 
 /// Renders every host of `stack`, in stack order.
 ///
@@ -53,20 +85,7 @@ pub fn render_host(
     host: &Host,
     inputs: &RenderInputs,
 ) -> Result<RenderedHost, BootstrapError> {
-    let workspace_id = match &inputs.workspace_id {
-        Some(id) => {
-            let ok = id.len() > 3
-                && id.starts_with("ws-")
-                && id[3..]
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
-            if !ok {
-                return Err(BootstrapError::InvalidWorkspaceId { id: id.clone() });
-            }
-            id.as_str()
-        }
-        None => PLACEHOLDER_WORKSPACE_ID,
-    };
+    let workspace_id = workspace_id(inputs)?;
     let endpoint = crate::remote_write_url(&stack.region, workspace_id);
 
     for (k, v) in &host.labels {
@@ -85,13 +104,9 @@ pub fn render_host(
     );
 
     let arch = host.architecture;
+    let target = Target::Host(arch);
     let ne = &stack.node_exporter;
-    let target = scrape_target(ne.listen_address);
-    let needs_rsyslog = stack
-        .logs
-        .files
-        .iter()
-        .any(|f| RSYSLOG_FILES.contains(&f.as_str()));
+    let rsyslog = needs_rsyslog(stack);
 
     // Files, in the order the script writes them.
     let cw_file = RenderedFile {
@@ -103,21 +118,9 @@ pub fn render_host(
         )?,
         fills_instance_id: false,
     };
-    let collector_unit = match &stack.collector.kind {
-        CollectorKind::Adot(_) => "aws-otel-collector",
-        CollectorKind::MonitorAgent(_) => "monitor-agent",
-    };
-    let ne_file = RenderedFile {
-        path: NODE_EXPORTER_UNIT_PATH.to_string(),
-        mode: 0o644,
-        content: node_exporter_unit(
-            stack,
-            collector_unit,
-            needs_rsyslog,
-            inputs.node_collectors.as_deref(),
-        )?,
-        fills_instance_id: false,
-    };
+    let collector_unit = collector_unit(&stack.collector.kind);
+    let ne_file = node_exporter_unit_file(stack, inputs)?;
+    let collector = collector_files(stack, inputs, &labels, &endpoint)?;
 
     let mut s = Script::default();
     header(
@@ -139,21 +142,15 @@ pub fn render_host(
         ),
     ]);
 
-    s.step("reading the instance id from IMDSv2");
-    s.lines(&[
-        "imds_token=\"$(curl -fsS --retry 5 --retry-connrefused -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)\"",
-        "instance_id=\"$(curl -fsS --retry 5 --retry-connrefused -H \"X-aws-ec2-metadata-token: ${imds_token}\" http://169.254.169.254/latest/meta-data/instance-id)\"",
-        "[[ \"${instance_id}\" =~ ^i-[0-9a-f]{8,17}$ ]] || die \"unexpected instance id '${instance_id}'\"",
-        "log \"instance id: ${instance_id}\"",
-    ]);
+    imds_instance_id(&mut s);
 
     let mut packages = vec!["amazon-cloudwatch-agent", "tar"];
-    if needs_rsyslog {
+    if rsyslog {
         packages.insert(0, "rsyslog");
     }
     s.step("installing packages from the Amazon Linux repositories");
     s.line(&format!("dnf install -y {}", packages.join(" ")));
-    if needs_rsyslog {
+    if rsyslog {
         s.comment("AL2023 logs to journald only; rsyslog writes /var/log/messages for the CloudWatch Agent.");
         s.line("systemctl enable --now rsyslog.service");
     }
@@ -166,108 +163,52 @@ pub fn render_host(
     ));
 
     s.step(&format!("node_exporter {}", ne.version));
-    let ne_dir = format!("node_exporter-{}.linux-{}", ne.version, arch.go_arch());
-    s.lines(&[
-        &format!("ne_version={}", sq(&ne.version)),
-        &format!("ne_url={}", sq(&crate::node_exporter_url(&ne.version, arch))),
-        &format!("ne_sha256={}", sq(ne.sha256.get(arch))),
-        "getent passwd node_exporter >/dev/null || useradd --system --user-group --no-create-home --home-dir / --shell /usr/sbin/nologin node_exporter",
-        &format!("ne_current=\"$({NODE_EXPORTER_BINARY} --version 2>&1 || true)\""),
-        "if [[ \"${ne_current}\" == *\"version ${ne_version} \"* ]]; then",
-        "  log \"node_exporter ${ne_version} already installed\"",
-        "else",
-        "  fetch \"${ne_url}\" \"${workdir}/node_exporter.tar.gz\"",
-        "  verify_sha256 \"${workdir}/node_exporter.tar.gz\" \"${ne_sha256}\"",
-        &format!(
-            "  tar -xzf \"${{workdir}}/node_exporter.tar.gz\" -C \"${{workdir}}\" --no-same-owner {}",
-            sq(&format!("{ne_dir}/node_exporter"))
-        ),
-        &format!(
-            "  install_binary \"${{workdir}}/\"{} {NODE_EXPORTER_BINARY}",
-            sq(&format!("{ne_dir}/node_exporter"))
-        ),
-        "fi",
-    ]);
+    node_exporter_binary(&mut s, ne, target);
     s.write_file(&ne_file)?;
     s.lines(&[
         "systemctl daemon-reload",
         "systemctl enable node_exporter.service",
         "systemctl restart node_exporter.service",
     ]);
-    let metrics_url = format!("http://{target}/metrics");
-    s.lines(&[
-        "for _ in {1..30}; do",
-        &format!("  curl -fsS -o /dev/null {} 2>/dev/null && break", sq(&metrics_url)),
-        "  sleep 1",
-        "done",
-        &format!(
-            "curl -fsS -o /dev/null {} || die \"node_exporter does not answer on {metrics_url} (journalctl -u node_exporter)\"",
-            sq(&metrics_url)
-        ),
-    ]);
+    wait_for_node_exporter(&mut s, stack);
 
     let mut files = vec![cw_file, ne_file];
     match &stack.collector.kind {
         CollectorKind::Adot(a) => {
-            let cfg = adot::config(
-                &stack.region,
-                &endpoint,
-                &ne.job,
-                &target,
-                (
-                    stack.collector.scrape_interval,
-                    stack.collector.scrape_timeout,
-                ),
-                &labels,
-                crate::KeepRule::for_inputs(inputs),
+            adot_package(&mut s, a, target);
+            s.comment(&format!(
+                "ADOT only reads {ADOT_CONFIG_PATH}; any other path is ignored."
+            ));
+            s.write_file(&collector.config)?;
+            s.line(&format!("fill_instance_id {ADOT_CONFIG_PATH}"));
+            s.comment(
+                "The control script restarts the service; systemctl is the fallback if it fails.",
             );
-            let file = RenderedFile {
-                path: ADOT_CONFIG_PATH.to_string(),
-                mode: 0o644,
-                content: yaml(&cfg, ADOT_CONFIG_PATH)?,
-                fills_instance_id: true,
-            };
-            adot_steps(&mut s, a, arch, &file)?;
-            files.push(file);
+            s.lines(&[&adot_start(), ADOT_RUNNING]);
         }
         CollectorKind::MonitorAgent(m) => {
-            let cfg = agent::AgentConfig {
-                labels,
-                scrape: vec![agent::Scrape {
-                    job: ne.job.clone(),
-                    url: metrics_url.clone(),
-                    interval: format_prometheus_duration(stack.collector.scrape_interval),
-                    timeout: format_prometheus_duration(stack.collector.scrape_timeout),
-                    metric_relabel_configs: crate::KeepRule::for_inputs(inputs),
-                }],
-                remote_write: agent::RemoteWrite {
-                    url: endpoint.clone(),
-                    sigv4: agent::SigV4 {
-                        region: stack.region.clone(),
-                    },
-                },
-                queue: agent::Queue {
-                    dir: agent::QUEUE_DIR.to_string(),
-                    max_size: "512MiB".to_string(),
-                },
+            let Some(artifact) = m.artifact.get(arch) else {
+                return Err(BootstrapError::MissingAgentBinary {
+                    host: host.name.clone(),
+                    architecture: arch,
+                });
             };
-            let config = RenderedFile {
-                path: AGENT_CONFIG_PATH.to_string(),
-                mode: 0o644,
-                content: toml_text(&cfg, AGENT_CONFIG_PATH)?,
-                fills_instance_id: true,
-            };
-            let unit = RenderedFile {
-                path: AGENT_UNIT_PATH.to_string(),
-                mode: 0o644,
-                content: agent_unit()?,
-                fills_instance_id: false,
-            };
-            agent_steps(&mut s, m, host, &config, &unit)?;
-            files.push(config);
-            files.push(unit);
+            agent_binary(&mut s, Some(artifact));
+            s.write_file(&collector.config)?;
+            s.line(&format!("fill_instance_id {AGENT_CONFIG_PATH}"));
+            if let Some(unit) = &collector.unit {
+                s.write_file(unit)?;
+            }
+            s.lines(&[
+                "systemctl daemon-reload",
+                "systemctl enable monitor-agent.service",
+                "systemctl restart monitor-agent.service",
+                AGENT_RUNNING,
+            ]);
         }
     }
+    files.push(collector.config);
+    files.extend(collector.unit);
 
     s.step("done");
     s.line(&format!(
@@ -290,19 +231,168 @@ pub fn render_host(
     })
 }
 
+/// The AMP workspace id to render: `inputs.workspace_id` checked, or the placeholder.
+pub(crate) fn workspace_id(inputs: &RenderInputs) -> Result<&str, BootstrapError> {
+    match &inputs.workspace_id {
+        Some(id) => {
+            let ok = id.len() > 3
+                && id.starts_with("ws-")
+                && id[3..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if ok {
+                Ok(id.as_str())
+            } else {
+                Err(BootstrapError::InvalidWorkspaceId { id: id.clone() })
+            }
+        }
+        None => Ok(PLACEHOLDER_WORKSPACE_ID),
+    }
+}
+
+/// Whether a shipped log file is written by rsyslog (so rsyslog must be installed).
+pub(crate) fn needs_rsyslog(stack: &Stack) -> bool {
+    stack
+        .logs
+        .files
+        .iter()
+        .any(|f| RSYSLOG_FILES.contains(&f.as_str()))
+}
+
+/// The systemd unit (without `.service`) of the stack's collector.
+pub(crate) fn collector_unit(kind: &CollectorKind) -> &'static str {
+    match kind {
+        CollectorKind::Adot(_) => "aws-otel-collector",
+        CollectorKind::MonitorAgent(_) => "monitor-agent",
+    }
+}
+
+/// The collector's files: its config (with `labels` as external labels) and, for
+/// monitor-agent, its unit.
+pub(crate) struct CollectorFiles {
+    /// ADOT's or monitor-agent's config; `fills_instance_id` is set.
+    pub config: RenderedFile,
+    /// monitor-agent's unit (ADOT's comes with its RPM).
+    pub unit: Option<RenderedFile>,
+}
+
+/// Builds the collector's files for `stack`'s collector kind.
+pub(crate) fn collector_files(
+    stack: &Stack,
+    inputs: &RenderInputs,
+    labels: &BTreeMap<String, String>,
+    endpoint: &str,
+) -> Result<CollectorFiles, BootstrapError> {
+    let ne = &stack.node_exporter;
+    let target = scrape_target(ne.listen_address);
+    match &stack.collector.kind {
+        CollectorKind::Adot(_) => {
+            let cfg = adot::config(
+                &stack.region,
+                endpoint,
+                &ne.job,
+                &target,
+                (
+                    stack.collector.scrape_interval,
+                    stack.collector.scrape_timeout,
+                ),
+                labels,
+                crate::KeepRule::for_inputs(inputs),
+            );
+            Ok(CollectorFiles {
+                config: RenderedFile {
+                    path: ADOT_CONFIG_PATH.to_string(),
+                    mode: 0o644,
+                    content: yaml(&cfg, ADOT_CONFIG_PATH)?,
+                    fills_instance_id: true,
+                },
+                unit: None,
+            })
+        }
+        CollectorKind::MonitorAgent(_) => {
+            let cfg = agent::AgentConfig {
+                labels: labels.clone(),
+                scrape: vec![agent::Scrape {
+                    job: ne.job.clone(),
+                    url: metrics_url(stack),
+                    interval: format_prometheus_duration(stack.collector.scrape_interval),
+                    timeout: format_prometheus_duration(stack.collector.scrape_timeout),
+                    metric_relabel_configs: crate::KeepRule::for_inputs(inputs),
+                }],
+                remote_write: agent::RemoteWrite {
+                    url: endpoint.to_string(),
+                    sigv4: agent::SigV4 {
+                        region: stack.region.clone(),
+                    },
+                },
+                queue: agent::Queue {
+                    dir: agent::QUEUE_DIR.to_string(),
+                    max_size: "512MiB".to_string(),
+                },
+            };
+            Ok(CollectorFiles {
+                config: RenderedFile {
+                    path: AGENT_CONFIG_PATH.to_string(),
+                    mode: 0o644,
+                    content: toml_text(&cfg, AGENT_CONFIG_PATH)?,
+                    fills_instance_id: true,
+                },
+                unit: Some(RenderedFile {
+                    path: AGENT_UNIT_PATH.to_string(),
+                    mode: 0o644,
+                    content: agent_unit()?,
+                    fills_instance_id: false,
+                }),
+            })
+        }
+    }
+}
+
+/// node_exporter's unit file for `stack` (collectors narrowed by `inputs`).
+pub(crate) fn node_exporter_unit_file(
+    stack: &Stack,
+    inputs: &RenderInputs,
+) -> Result<RenderedFile, BootstrapError> {
+    Ok(RenderedFile {
+        path: NODE_EXPORTER_UNIT_PATH.to_string(),
+        mode: 0o644,
+        content: node_exporter_unit(
+            stack,
+            collector_unit(&stack.collector.kind),
+            needs_rsyslog(stack),
+            inputs.node_collectors.as_deref(),
+        )?,
+        fills_instance_id: false,
+    })
+}
+
 fn header(s: &mut Script, stack: &Stack, host: &Host, workspace_id: &str, placeholder: bool) {
-    let collector = match &stack.collector.kind {
-        CollectorKind::Adot(a) => format!("the ADOT collector {}", a.version),
-        CollectorKind::MonitorAgent(_) => "monitor-agent".to_string(),
-    };
     s.line("#!/bin/bash");
     s.comment(&format!(
         "monitor-bootstrap user_data for host {} ({}) of stack {} in {}.\n\
          Rendered from stack.toml by monitor-provision: change the stack file, not this script.\n\
-         Installs node_exporter {}, {collector} and the CloudWatch Agent, then starts them.\n\
+         Installs node_exporter {}, {} and the CloudWatch Agent, then starts them.\n\
          Idempotent: safe to re-run as root. Output: /var/log/cloud-init-output.log.",
-        host.name, host.architecture, stack.name, stack.region, stack.node_exporter.version
+        host.name,
+        host.architecture,
+        stack.name,
+        stack.region,
+        stack.node_exporter.version,
+        collector_description(stack)
     ));
+    workspace_comment(s, workspace_id, placeholder);
+}
+
+/// "the ADOT collector vX" or "monitor-agent", for header comments.
+pub(crate) fn collector_description(stack: &Stack) -> String {
+    match &stack.collector.kind {
+        CollectorKind::Adot(a) => format!("the ADOT collector {}", a.version),
+        CollectorKind::MonitorAgent(_) => "monitor-agent".to_string(),
+    }
+}
+
+/// The header line naming the AMP workspace, or saying it is a placeholder.
+pub(crate) fn workspace_comment(s: &mut Script, workspace_id: &str, placeholder: bool) {
     if placeholder {
         s.comment(&format!(
             "PLACEHOLDER: AMP workspace id {workspace_id} (rendered offline, no --workspace-id);\n\
@@ -314,20 +404,8 @@ fn header(s: &mut Script, stack: &Stack, host: &Host, workspace_id: &str, placeh
 }
 
 fn preamble(s: &mut Script) {
+    preamble_start(s);
     s.lines(&[
-        "set -Eeuo pipefail",
-        "umask 022",
-        "",
-        "log() { printf '%s monitor-bootstrap: %s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" \"$*\"; }",
-        "die() { log \"ERROR: $*\" >&2; exit 1; }",
-        "trap 'log \"ERROR: line ${LINENO}: ${BASH_COMMAND}\" >&2' ERR",
-        "workdir=\"$(mktemp -d)\"",
-        "trap 'rm -rf \"${workdir}\"' EXIT",
-        "",
-        "# fetch URL DEST: HTTPS download with retries.",
-        "fetch() { curl -fsSL --retry 5 --retry-delay 2 --retry-connrefused --connect-timeout 10 -o \"$2\" \"$1\"; }",
-        "# verify_sha256 FILE SHA256",
-        "verify_sha256() { printf '%s  %s\\n' \"$2\" \"$1\" | sha256sum --check --status - || die \"sha256 mismatch for $1 (expected $2)\"; }",
         "# write_file MODE PATH: content on stdin, installed with its parent directories.",
         "write_file() {",
         "  local tmp",
@@ -345,20 +423,129 @@ fn preamble(s: &mut Script) {
     ]);
 }
 
-fn adot_steps(
-    s: &mut Script,
-    a: &Adot,
-    arch: Architecture,
-    config: &RenderedFile,
-) -> Result<(), BootstrapError> {
+/// Strict mode, logging, the work directory and the download helpers: the start of
+/// every script this crate renders.
+pub(crate) fn preamble_start(s: &mut Script) {
+    s.lines(&[
+        "set -Eeuo pipefail",
+        "umask 022",
+        "",
+        "log() { printf '%s monitor-bootstrap: %s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" \"$*\"; }",
+        "die() { log \"ERROR: $*\" >&2; exit 1; }",
+        "trap 'log \"ERROR: line ${LINENO}: ${BASH_COMMAND}\" >&2' ERR",
+        "workdir=\"$(mktemp -d)\"",
+        "trap 'rm -rf \"${workdir}\"' EXIT",
+        "",
+        "# fetch URL DEST: HTTPS download with retries.",
+        "fetch() { curl -fsSL --retry 5 --retry-delay 2 --retry-connrefused --connect-timeout 10 -o \"$2\" \"$1\"; }",
+        "# verify_sha256 FILE SHA256",
+        "verify_sha256() { printf '%s  %s\\n' \"$2\" \"$1\" | sha256sum --check --status - || die \"sha256 mismatch for $1 (expected $2)\"; }",
+    ]);
+}
+
+/// The step reading `imds_token` and the checked `instance_id` from IMDSv2.
+pub(crate) fn imds_instance_id(s: &mut Script) {
+    s.step("reading the instance id from IMDSv2");
+    s.lines(&[
+        "imds_token=\"$(curl -fsS --retry 5 --retry-connrefused -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' http://169.254.169.254/latest/api/token)\"",
+        "instance_id=\"$(curl -fsS --retry 5 --retry-connrefused -H \"X-aws-ec2-metadata-token: ${imds_token}\" http://169.254.169.254/latest/meta-data/instance-id)\"",
+        "[[ \"${instance_id}\" =~ ^i-[0-9a-f]{8,17}$ ]] || die \"unexpected instance id '${instance_id}'\"",
+        "log \"instance id: ${instance_id}\"",
+    ]);
+}
+
+/// node_exporter's account and binary: downloaded, checked and installed unless the
+/// installed binary already reports the pinned version. For [`Target::Fleet`] the URL,
+/// sha256 and path in the tarball come from the architecture `case` (`ne_url`,
+/// `ne_sha256`, `ne_member`) and a created account is recorded.
+pub(crate) fn node_exporter_binary(s: &mut Script, ne: &NodeExporter, target: Target) {
+    s.line(&format!("ne_version={}", sq(&ne.version)));
+    // The binary's path inside the tarball, and the word naming it once extracted.
+    let (member, extracted) = match target {
+        Target::Host(arch) => {
+            s.lines(&[
+                &format!(
+                    "ne_url={}",
+                    sq(&crate::node_exporter_url(&ne.version, arch))
+                ),
+                &format!("ne_sha256={}", sq(ne.sha256.get(arch))),
+                &format!("getent passwd node_exporter >/dev/null || {NODE_EXPORTER_USERADD}"),
+            ]);
+            let member = sq(&format!(
+                "node_exporter-{}.linux-{}/node_exporter",
+                ne.version,
+                arch.go_arch()
+            ));
+            let extracted = format!("\"${{workdir}}/\"{member}");
+            (member, extracted)
+        }
+        Target::Fleet => {
+            s.line(&format!(
+                "getent passwd node_exporter >/dev/null || {{ mark 'user node_exporter'; {NODE_EXPORTER_USERADD}; }}"
+            ));
+            (
+                "\"${ne_member}\"".to_string(),
+                "\"${workdir}/${ne_member}\"".to_string(),
+            )
+        }
+    };
+    s.lines(&[
+        &format!("ne_current=\"$({NODE_EXPORTER_BINARY} --version 2>&1 || true)\""),
+        "if [[ \"${ne_current}\" == *\"version ${ne_version} \"* ]]; then",
+        "  log \"node_exporter ${ne_version} already installed\"",
+        "else",
+        "  fetch \"${ne_url}\" \"${workdir}/node_exporter.tar.gz\"",
+        "  verify_sha256 \"${workdir}/node_exporter.tar.gz\" \"${ne_sha256}\"",
+        &format!(
+            "  tar -xzf \"${{workdir}}/node_exporter.tar.gz\" -C \"${{workdir}}\" --no-same-owner {member}"
+        ),
+        &format!("  install_binary {extracted} {NODE_EXPORTER_BINARY}"),
+        "fi",
+    ]);
+}
+
+/// node_exporter's metrics URL as the collector scrapes it.
+pub(crate) fn metrics_url(stack: &Stack) -> String {
+    format!(
+        "http://{}/metrics",
+        scrape_target(stack.node_exporter.listen_address)
+    )
+}
+
+/// Waits up to 30 s for node_exporter's `/metrics`, then fails the script.
+pub(crate) fn wait_for_node_exporter(s: &mut Script, stack: &Stack) {
+    let metrics_url = metrics_url(stack);
+    s.lines(&[
+        "for _ in {1..30}; do",
+        &format!("  curl -fsS -o /dev/null {} 2>/dev/null && break", sq(&metrics_url)),
+        "  sleep 1",
+        "done",
+        &format!(
+            "curl -fsS -o /dev/null {} || die \"node_exporter does not answer on {metrics_url} (journalctl -u node_exporter)\"",
+            sq(&metrics_url)
+        ),
+    ]);
+}
+
+/// The ADOT step's package part: installed from the versioned RPM, checked by its
+/// signature (and the pinned sha256, if any), unless that version is installed. For
+/// [`Target::Fleet`] the URL and pin come from the architecture `case` (`adot_rpm_url`,
+/// `adot_rpm_sha256`, empty when not pinned), and the package is recorded before dnf
+/// installs it.
+pub(crate) fn adot_package(s: &mut Script, a: &Adot, target: Target) {
     let bare = a.version.trim_start_matches('v');
     s.step(&format!("ADOT collector {}", a.version));
     s.comment(
         "Verified by its RPM signature against AWS's ADOT key (rpm --checksig must say\n\
          \"signatures OK\": an unsigned or tampered package is refused).",
     );
+    if let Target::Host(arch) = target {
+        s.line(&format!(
+            "adot_rpm_url={}",
+            sq(&crate::adot_rpm_url(&a.version, arch))
+        ));
+    }
     s.lines(&[
-        &format!("adot_rpm_url={}", sq(&crate::adot_rpm_url(&a.version, arch))),
         "adot_installed=\"$(rpm -q --queryformat '%{VERSION}' aws-otel-collector 2>/dev/null || true)\"",
         &format!(
             "if [[ \"${{adot_installed}}\" == {} || \"${{adot_installed}}\" == {} ]]; then",
@@ -374,50 +561,51 @@ fn adot_steps(
         "  rpm --import \"${workdir}/aws-otel-collector.gpg\"",
         "  fetch \"${adot_rpm_url}\" \"${workdir}/aws-otel-collector.rpm\"",
     ]);
-    if let Some(sha) = a.rpm_sha256.get(arch) {
-        s.line(&format!(
-            "  verify_sha256 \"${{workdir}}/aws-otel-collector.rpm\" {}",
-            sq(sha)
-        ));
+    match target {
+        Target::Host(arch) => {
+            if let Some(sha) = a.rpm_sha256.get(arch) {
+                s.line(&format!(
+                    "  verify_sha256 \"${{workdir}}/aws-otel-collector.rpm\" {}",
+                    sq(sha)
+                ));
+            }
+        }
+        Target::Fleet => {
+            if Architecture::ALL
+                .iter()
+                .any(|arch| a.rpm_sha256.get(*arch).is_some())
+            {
+                s.line(
+                    "  [[ -z \"${adot_rpm_sha256}\" ]] || verify_sha256 \"${workdir}/aws-otel-collector.rpm\" \"${adot_rpm_sha256}\"",
+                );
+            }
+        }
     }
     s.lines(&[
         "  adot_sig=\"$(rpm --checksig \"${workdir}/aws-otel-collector.rpm\" 2>&1)\" || die \"ADOT RPM signature check failed: ${adot_sig}\"",
         "  [[ \"${adot_sig}\" == *\"signatures OK\"* ]] || die \"ADOT RPM is not signed by the ADOT key: ${adot_sig}\"",
+    ]);
+    if target == Target::Fleet {
+        s.lines(&["  mark 'package aws-otel-collector'", "  changed=1"]);
+    }
+    s.lines(&[
         "  dnf install -y \"${workdir}/aws-otel-collector.rpm\"",
         "fi",
     ]);
-    s.comment(&format!(
-        "ADOT only reads {ADOT_CONFIG_PATH}; any other path is ignored."
-    ));
-    s.write_file(config)?;
-    s.line(&format!("fill_instance_id {ADOT_CONFIG_PATH}"));
-    s.comment("The control script restarts the service; systemctl is the fallback if it fails.");
-    s.line(&format!(
-        "{ADOT_CTL} -a start -c {ADOT_CONFIG_PATH} || {{ systemctl enable aws-otel-collector.service && systemctl restart aws-otel-collector.service; }}"
-    ));
-    s.line(
-        "systemctl is-active --quiet aws-otel-collector.service || die \"aws-otel-collector is not running (journalctl -u aws-otel-collector)\"",
-    );
-    Ok(())
 }
 
-fn agent_steps(
-    s: &mut Script,
-    m: &MonitorAgent,
-    host: &Host,
-    config: &RenderedFile,
-    unit: &RenderedFile,
-) -> Result<(), BootstrapError> {
-    let Some(artifact) = m.artifact.get(host.architecture) else {
-        return Err(BootstrapError::MissingAgentBinary {
-            host: host.name.clone(),
-            architecture: host.architecture,
-        });
-    };
+/// The monitor-agent step's binary part: downloaded, checked and installed unless the
+/// installed binary has the pinned sha256. `Some(artifact)` renders its URL and hash;
+/// `None` (a fleet) uses `agent_url` and `agent_sha256` from the architecture `case`.
+pub(crate) fn agent_binary(s: &mut Script, artifact: Option<&Artifact>) {
     s.step("monitor-agent");
+    if let Some(artifact) = artifact {
+        s.lines(&[
+            &format!("agent_url={}", sq(&artifact.url)),
+            &format!("agent_sha256={}", sq(&artifact.sha256)),
+        ]);
+    }
     s.lines(&[
-        &format!("agent_url={}", sq(&artifact.url)),
-        &format!("agent_sha256={}", sq(&artifact.sha256)),
         &format!(
             "if [[ -x {AGENT_BINARY} ]] && printf '%s  %s\\n' \"${{agent_sha256}}\" {AGENT_BINARY} | sha256sum --check --status -; then"
         ),
@@ -428,16 +616,6 @@ fn agent_steps(
         &format!("  install_binary \"${{workdir}}/monitor-agent\" {AGENT_BINARY}"),
         "fi",
     ]);
-    s.write_file(config)?;
-    s.line(&format!("fill_instance_id {AGENT_CONFIG_PATH}"));
-    s.write_file(unit)?;
-    s.lines(&[
-        "systemctl daemon-reload",
-        "systemctl enable monitor-agent.service",
-        "systemctl restart monitor-agent.service",
-        "systemctl is-active --quiet monitor-agent.service || die \"monitor-agent is not running (journalctl -u monitor-agent)\"",
-    ]);
-    Ok(())
 }
 
 /// Where the collector scrapes node_exporter: the listen address, with a wildcard
@@ -564,14 +742,14 @@ fn agent_unit() -> Result<String, BootstrapError> {
         .render(AGENT_UNIT_PATH)
 }
 
-fn yaml<T: serde::Serialize>(v: &T, what: &str) -> Result<String, BootstrapError> {
+pub(crate) fn yaml<T: serde::Serialize>(v: &T, what: &str) -> Result<String, BootstrapError> {
     serde_yaml_ng::to_string(v).map_err(|e| BootstrapError::Serialize {
         what: what.to_string(),
         message: e.to_string(),
     })
 }
 
-fn json<T: serde::Serialize>(v: &T, what: &str) -> Result<String, BootstrapError> {
+pub(crate) fn json<T: serde::Serialize>(v: &T, what: &str) -> Result<String, BootstrapError> {
     serde_json::to_string_pretty(v)
         .map(|mut s| {
             s.push('\n');
@@ -583,7 +761,7 @@ fn json<T: serde::Serialize>(v: &T, what: &str) -> Result<String, BootstrapError
         })
 }
 
-fn toml_text<T: serde::Serialize>(v: &T, what: &str) -> Result<String, BootstrapError> {
+pub(crate) fn toml_text<T: serde::Serialize>(v: &T, what: &str) -> Result<String, BootstrapError> {
     toml::to_string(v).map_err(|e| BootstrapError::Serialize {
         what: what.to_string(),
         message: e.to_string(),

@@ -58,9 +58,23 @@ impl Script {
     /// Appends `write_file MODE PATH <<'EOF' … EOF` for `file`.
     ///
     /// # Errors
+    /// As [`Script::heredoc`].
+    pub fn write_file(&mut self, file: &RenderedFile) -> Result<&mut Self, BootstrapError> {
+        let command = format!("write_file {:04o} {}", file.mode, sq(&file.path));
+        self.heredoc(&command, file)
+    }
+
+    /// Appends `COMMAND <<'EOF'`, `file`'s content, `EOF`: the content reaches COMMAND's
+    /// standard input unexpanded.
+    ///
+    /// # Errors
     /// [`BootstrapError::UnsafeContent`] if the content contains the heredoc delimiter as
     /// a line or does not end with a newline.
-    pub fn write_file(&mut self, file: &RenderedFile) -> Result<&mut Self, BootstrapError> {
+    pub fn heredoc(
+        &mut self,
+        command: &str,
+        file: &RenderedFile,
+    ) -> Result<&mut Self, BootstrapError> {
         if file.content.lines().any(|l| l == HEREDOC_EOF) {
             return Err(BootstrapError::UnsafeContent {
                 what: file.path.clone(),
@@ -73,11 +87,8 @@ impl Script {
                 detail: "content does not end with a newline".into(),
             });
         }
-        self.out.push_str(&format!(
-            "write_file {:04o} {} <<'{HEREDOC_EOF}'\n",
-            file.mode,
-            sq(&file.path)
-        ));
+        self.out.push_str(command);
+        self.out.push_str(&format!(" <<'{HEREDOC_EOF}'\n"));
         self.out.push_str(&file.content);
         self.out.push_str(HEREDOC_EOF);
         self.out.push('\n');

@@ -16,6 +16,8 @@ use monitor_bootstrap::{
 };
 use monitor_stack::Stack;
 
+mod support;
+
 const WS: &str = "ws-0123abcd-4567-89ef-0123-456789abcdef";
 
 fn stack(kind: &str) -> Stack {
@@ -754,33 +756,7 @@ fn many_hosts_render_independently() {
 /// shellcheck is not installed: CI installs it.
 #[test]
 fn shellcheck_clean() {
-    let version = Command::new("shellcheck").arg("--version").output();
-    assert!(
-        matches!(&version, Ok(o) if o.status.success()),
-        "shellcheck is required for this test (apt-get install shellcheck)"
-    );
-    let dir = std::env::temp_dir().join(format!("monitor-bootstrap-sc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     for (name, r) in all_renders() {
-        let p = dir.join(format!("{}.sh", name.replace('/', "_")));
-        std::fs::write(&p, &r.user_data).unwrap();
-        let out = Command::new("shellcheck")
-            .args(["-s", "bash", "-S", "style"])
-            .arg(&p)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "shellcheck {name}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = Command::new("bash").arg("-n").arg(&p).output().unwrap();
-        assert!(
-            out.status.success(),
-            "bash -n {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        support::shellcheck(&name, &r.user_data);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

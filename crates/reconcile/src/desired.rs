@@ -57,6 +57,15 @@ impl DesiredHost {
     }
 }
 
+/// One desired `[[fleets]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredFleet {
+    /// The stack's fleet entry.
+    pub fleet: monitor_stack::Fleet,
+    /// The SSM document's content; `None` while the workspace id is not known yet.
+    pub document: Option<String>,
+}
+
 /// The desired state of the whole stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
@@ -74,6 +83,8 @@ pub struct Desired {
     pub workspace_id: Option<String>,
     /// The hosts, in stack order.
     pub hosts: Vec<DesiredHost>,
+    /// The fleets, in stack order.
+    pub fleets: Vec<DesiredFleet>,
     /// `[grafana]` when `enabled = true`: the Grafana role, workspace, permissions and
     /// content are part of the stack.
     pub grafana: Option<monitor_stack::GrafanaConfig>,
@@ -356,6 +367,18 @@ pub fn desired(stack: &Stack, account_id: &str, workspace_id: Option<&str>) -> R
         retention_days: stack.logs.retention_days,
         workspace_id: workspace_id.map(str::to_string),
         hosts,
+        fleets: stack
+            .fleets
+            .iter()
+            .map(|f| {
+                Ok(DesiredFleet {
+                    fleet: f.clone(),
+                    document: workspace_id
+                        .map(|ws| render_fleet(stack, f, ws))
+                        .transpose()?,
+                })
+            })
+            .collect::<Result<_>>()?,
         grafana: stack.grafana_enabled().cloned(),
         alerting: desired_alerting(stack, account_id)?,
     })
@@ -403,6 +426,15 @@ pub fn render(stack: &Stack, host: &Host, ws: &str) -> Result<RenderedUserData> 
         user_data: real.user_data,
         label_files,
     })
+}
+
+/// Renders `fleet`'s SSM document for AMP workspace `ws`.
+///
+/// # Errors
+/// [`crate::ReconcileError::Bootstrap`] when the fleet cannot be rendered.
+pub fn render_fleet(stack: &Stack, fleet: &monitor_stack::Fleet, ws: &str) -> Result<String> {
+    let inputs = crate::allowlist::render_inputs(stack, Some(ws.to_string()))?;
+    Ok(monitor_bootstrap::render_fleet(stack, fleet, &inputs)?.document)
 }
 
 #[cfg(test)]

@@ -53,6 +53,9 @@ pub struct Names {
     pub grafana_workspace: String,
     /// Alias of the KMS key encrypting the alert topics, `alias/<stack>-alerts`.
     pub alert_key_alias: String,
+    /// The customer-managed host policy attached to fleet members' own roles
+    /// (`attach_to_existing_roles`), `<stack>-host`.
+    pub host_policy: String,
 }
 
 /// The name of the stack's SNS topic for `severity` ([`monitor_alerts::alertmanager::topic_name`]).
@@ -81,7 +84,23 @@ impl Names {
             grafana_role: format!("{stack}-grafana"),
             grafana_workspace: format!("{stack}-grafana"),
             alert_key_alias: format!("alias/{stack}-alerts"),
+            host_policy: format!("{stack}-host"),
         }
+    }
+
+    /// The ARN of the host policy in `account`.
+    pub fn host_policy_arn(&self, account: &str) -> String {
+        format!("arn:aws:iam::{account}:policy/{}", self.host_policy)
+    }
+
+    /// The prefix of every fleet's SSM document and association name, `<stack>-fleet-`.
+    pub fn fleet_prefix(&self) -> String {
+        format!("{}-fleet-", self.stack)
+    }
+
+    /// The SSM document (and association) name of `fleet`, `<stack>-fleet-<fleet>`.
+    pub fn fleet_document(&self, fleet: &str) -> String {
+        format!("{}{fleet}", self.fleet_prefix())
     }
 
     /// The two ownership tags every resource carries.

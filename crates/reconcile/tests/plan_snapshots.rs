@@ -12,7 +12,8 @@ use monitor_logs::admin::LogGroupInfo;
 use monitor_reconcile::desired::{desired, Desired};
 use monitor_reconcile::names::{Names, SSM_CORE_POLICY_ARN};
 use monitor_reconcile::observe::{
-    InstanceState, NetworkState, Observed, ProfileState, RoleState, SecurityGroupState,
+    AssociationState, DocumentState, FleetState, FleetsState, InstanceState, MemberRole,
+    MemberState, NetworkState, Observed, ProfileState, RoleState, SecurityGroupState,
     WorkspaceState,
 };
 use monitor_reconcile::plan::plan;
@@ -285,4 +286,109 @@ grafana_viewers = 10
     assert_eq!(u.grafana_users, Some((1, 10)));
     let e = monitor_reconcile::estimate::estimate(&s, &d);
     insta::assert_snapshot!(e.render_text());
+}
+
+fn fleet_stack(extra: &str) -> monitor_stack::Stack {
+    monitor_stack::from_toml_str(
+        &format!(
+            "name = \"snap\"\n[[hosts]]\nname = \"web-1\"\nlabels = {{ {} }}\n[[fleets]]\nname = \"platform\"\nselect = {{ Team = \"platform\", Environment = \"prod\" }}\nlabels_from_tags = {{ env = \"Environment\", role = \"Role\" }}\nlabels = {{ team = \"platform\" }}\n{extra}",
+            base_labels()
+        ),
+        "stack.toml".as_ref(),
+    )
+    .unwrap()
+}
+
+fn member(id: &str, profile: Option<&str>, roles: &[(&str, bool, bool)]) -> MemberState {
+    MemberState {
+        id: id.into(),
+        profile_arn: profile.map(|p| format!("arn:aws:iam::123456789012:instance-profile/{p}")),
+        roles: roles
+            .iter()
+            .map(
+                |(name, host_policy_attached, ssm_core_attached)| MemberRole {
+                    name: (*name).into(),
+                    host_policy_attached: *host_policy_attached,
+                    ssm_core_attached: *ssm_core_attached,
+                },
+            )
+            .collect(),
+    }
+}
+
+/// A converged host stack and three running members of a new fleet: one without a
+/// profile, one already on the stack's, one on a team's own role (no SSM policy).
+fn fleet_observed(d: &Desired) -> Observed {
+    let mut o = converged(d);
+    o.fleets = FleetsState {
+        fleets: vec![FleetState {
+            name: "platform".into(),
+            in_stack: true,
+            document: None,
+            association: None,
+            members: vec![
+                member("i-0a", None, &[]),
+                member("i-0b", Some("snap-ec2"), &[("snap-ec2", false, true)]),
+                member("i-0c", Some("team-app"), &[("team-app", false, false)]),
+            ],
+        }],
+        host_policy: None,
+    };
+    o
+}
+
+#[test]
+fn a_fleet_added_to_a_converged_stack() {
+    let d = desired(&fleet_stack(""), ACCOUNT, Some("ws-1")).unwrap();
+    let text = plan(&d, &fleet_observed(&d)).render_text();
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn a_fleet_that_attaches_to_existing_roles() {
+    let d = desired(
+        &fleet_stack("attach_to_existing_roles = true\n"),
+        ACCOUNT,
+        Some("ws-1"),
+    )
+    .unwrap();
+    insta::assert_snapshot!(plan(&d, &fleet_observed(&d)).render_text());
+}
+
+#[test]
+fn a_fleet_bootstrap_change_and_a_fleet_removed() {
+    let d = desired(&fleet_stack(""), ACCOUNT, Some("ws-1")).unwrap();
+    let mut o = fleet_observed(&d);
+    let f = &mut o.fleets.fleets[0];
+    f.members.truncate(2);
+    f.members[0].profile_arn = Some("arn:aws:iam::123456789012:instance-profile/snap-ec2".into());
+    f.document = Some(DocumentState {
+        name: "snap-fleet-platform".into(),
+        content: "{\"schemaVersion\":\"2.2\"}".into(),
+        default_version: "3".into(),
+    });
+    f.association = Some(AssociationState {
+        id: "assoc-1".into(),
+        targets: BTreeMap::from([
+            ("Environment".to_string(), vec!["prod".to_string()]),
+            ("Team".to_string(), vec!["platform".to_string()]),
+        ]),
+        status: Some("Success".into()),
+    });
+    let mut gone = o.fleets.fleets[0].clone();
+    // i-0a is in both fleets (keeps the stack's profile); i-0d only in the old one.
+    gone.members = vec![
+        member("i-0a", Some("snap-ec2"), &[("snap-ec2", false, true)]),
+        member("i-0d", Some("snap-ec2"), &[("snap-ec2", false, true)]),
+    ];
+    gone.name = "legacy".into();
+    gone.in_stack = false;
+    gone.document.as_mut().unwrap().name = "snap-fleet-legacy".into();
+    gone.association.as_mut().unwrap().id = "assoc-2".into();
+    o.fleets.fleets.push(gone);
+    let p = plan(&d, &o);
+    insta::assert_snapshot!(p.render_text());
+    // Destroy: uninstall (association), document, the stack's profile off its members.
+    let destroy = monitor_reconcile::plan::plan_destroy(&Names::new("snap"), &o);
+    insta::assert_snapshot!(destroy.render_text());
 }

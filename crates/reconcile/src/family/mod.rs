@@ -5,6 +5,7 @@
 
 pub mod alerting;
 pub mod amp;
+pub mod fleets;
 pub mod grafana;
 pub mod hosts;
 pub mod iam;
@@ -51,6 +52,8 @@ pub enum Op {
     Notify(notify::NotifyOp),
     /// Log metric filters and their CloudWatch alarms.
     LogAlarms(log_alarms::LogAlarmOp),
+    /// `[[fleets]]`: SSM documents and associations, profiles, the host policy.
+    Fleets(fleets::FleetOp),
 }
 
 macro_rules! op_from {
@@ -65,7 +68,7 @@ macro_rules! op_from {
 op_from!(amp::AmpOp => Amp, logs::LogsOp => Logs, network::NetworkOp => Network,
     iam::IamOp => Iam, hosts::HostOp => Hosts, grafana::GrafanaOp => Grafana,
     alerting::AlertingOp => Alerting, notify::NotifyOp => Notify,
-    log_alarms::LogAlarmOp => LogAlarms);
+    log_alarms::LogAlarmOp => LogAlarms, fleets::FleetOp => Fleets);
 
 /// The EC2 hosts' role: EC2 may assume it; remote_write to the workspace and log
 /// shipping to the group; the SSM agent's managed policy.
@@ -144,6 +147,7 @@ pub(crate) fn plan_apply(desired: &Desired, observed: &Observed) -> Vec<Change> 
         observed.instance_profile.as_ref(),
     ));
     changes.extend(hosts::plan(desired, observed));
+    changes.extend(fleets::plan(desired, observed));
     if desired.grafana.is_some() {
         changes.extend(iam::plan_role(
             &grafana_role(desired, amp_arn),
@@ -157,6 +161,7 @@ pub(crate) fn plan_apply(desired: &Desired, observed: &Observed) -> Vec<Change> 
 /// Every family's part of the destroy plan.
 pub(crate) fn plan_destroy(names: &Names, observed: &Observed) -> Vec<Change> {
     let mut changes = hosts::plan_destroy(observed);
+    changes.extend(fleets::plan_destroy(names, observed));
     changes.extend(alerting::plan_destroy(names, observed));
     changes.extend(log_alarms::plan_destroy(observed));
     changes.extend(notify::plan_destroy(names, observed));
@@ -182,6 +187,7 @@ pub(crate) async fn execute(env: &Env<'_>, known: &Known, op: &Op) -> Result<Ste
         Op::Alerting(o) => Box::pin(alerting::apply(env, known, o)).await,
         Op::Notify(o) => Box::pin(notify::apply(env, known, o)).await,
         Op::LogAlarms(o) => Box::pin(log_alarms::apply(env, known, o)).await,
+        Op::Fleets(o) => Box::pin(fleets::apply(env, known, o)).await,
     }
 }
 

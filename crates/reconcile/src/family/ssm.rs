@@ -96,6 +96,21 @@ pub(crate) async fn run_command(env: &Env<'_>, instance_id: &str, script: &str) 
         .and_then(|c| c.command_id())
         .ok_or_else(|| ReconcileError::Failed("SendCommand returned no command id".into()))?
         .to_string();
+    wait_invocation(env, &command_id, instance_id).await?;
+    Ok(command_id)
+}
+
+/// Waits until command `command_id` succeeded on `instance_id`.
+///
+/// # Errors
+/// [`ReconcileError::Failed`] when it ended otherwise (with its stderr) or the wait timed
+/// out; a mapped SDK error.
+pub(crate) async fn wait_invocation(
+    env: &Env<'_>,
+    command_id: &str,
+    instance_id: &str,
+) -> Result<()> {
+    let ssm = &env.clients.ssm;
     // Give the command a moment before the first look: right after SendCommand the
     // invocation does not exist yet.
     tokio::time::sleep(env.opts.poll).await;
@@ -107,7 +122,7 @@ pub(crate) async fn run_command(env: &Env<'_>, instance_id: &str, script: &str) 
         || async {
             let inv = match ssm
                 .get_command_invocation()
-                .command_id(&command_id)
+                .command_id(command_id)
                 .instance_id(instance_id)
                 .send()
                 .await
@@ -140,6 +155,5 @@ pub(crate) async fn run_command(env: &Env<'_>, instance_id: &str, script: &str) 
             }
         },
     )
-    .await?;
-    Ok(command_id)
+    .await
 }

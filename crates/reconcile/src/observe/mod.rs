@@ -14,6 +14,7 @@ use crate::Clients;
 
 mod alerting;
 mod ec2;
+mod fleets;
 mod iam;
 mod notify;
 
@@ -24,6 +25,10 @@ pub use notify::{AlertKeyState, LogAlarmState, NotifyState, SubscriptionState, T
 
 pub use ec2::ami;
 use ec2::{instances, network, security_groups};
+pub use fleets::{
+    profile_name, AssociationState, DocumentState, FleetState, FleetsState, ManagedPolicyState,
+    MemberRole, MemberState,
+};
 use iam::{instance_profile, role};
 
 /// An AMP workspace carrying the stack's tags.
@@ -184,6 +189,8 @@ pub struct Observed {
     pub alertmanager: Option<AlertmanagerState>,
     /// The alert topics, their key and subscriptions, the log metric filters and alarms.
     pub notify: NotifyState,
+    /// `[[fleets]]`: members, documents, associations, the host policy.
+    pub fleets: FleetsState,
 }
 
 impl Observed {
@@ -206,6 +213,7 @@ impl Observed {
             rule_namespaces: vec![],
             alertmanager: None,
             notify: NotifyState::default(),
+            fleets: FleetsState::default(),
         }
     }
 
@@ -304,7 +312,9 @@ pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<O
             )?,
             None => (Vec::new(), None),
         };
+    let fleets = fleets::observe(clients, &names, stack, &account_id).await?;
     Ok(Observed {
+        fleets,
         rule_namespaces,
         alertmanager,
         notify,

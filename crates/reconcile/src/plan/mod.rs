@@ -80,6 +80,14 @@ pub enum ResourceKind {
     LogMetricFilter,
     /// CloudWatch alarm on a log metric filter.
     LogAlarm,
+    /// Customer-managed host policy for fleet members' own roles (`<stack>-host`).
+    IamPolicy,
+    /// A fleet's SSM Command document (the rendered bootstrap).
+    SsmDocument,
+    /// A fleet's State Manager association (targets its tags).
+    SsmAssociation,
+    /// The stack's instance profile on a fleet member that had none.
+    InstanceProfileAssociation,
 }
 
 impl ResourceKind {
@@ -106,6 +114,10 @@ impl ResourceKind {
             Self::AlertSubscription => "sns_subscription",
             Self::LogMetricFilter => "log_metric_filter",
             Self::LogAlarm => "cloudwatch_alarm",
+            Self::IamPolicy => "iam_policy",
+            Self::SsmDocument => "ssm_document",
+            Self::SsmAssociation => "ssm_association",
+            Self::InstanceProfileAssociation => "iam_instance_profile_association",
         }
     }
 }
@@ -231,6 +243,10 @@ pub struct Plan {
     /// run into (`apply` plans from [`crate::plan_apply`]; none for `destroy`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimate: Option<monitor_cost::Estimate>,
+    /// What the plan does not change but the operator must know (fleet members whose
+    /// role the stack does not own, roles SSM cannot use).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -251,6 +267,7 @@ impl Plan {
             changes,
             summary,
             estimate: None,
+            notes: Vec::new(),
         }
     }
 
@@ -269,6 +286,12 @@ impl Plan {
     /// Terraform-like text, then the estimate when there is one.
     pub fn render_text(&self) -> String {
         let mut out = self.render_changes();
+        if !self.notes.is_empty() {
+            out.push_str("\nNotes:\n");
+            for n in &self.notes {
+                let _ = writeln!(out, "  - {n}");
+            }
+        }
         if let Some(e) = &self.estimate {
             out.push('\n');
             out.push_str(&e.render_text());
@@ -338,7 +361,9 @@ impl Plan {
 pub fn plan(desired: &Desired, observed: &Observed) -> Plan {
     let mut changes = crate::family::plan_apply(desired, observed);
     order(&mut changes);
-    Plan::new(&desired.names.stack, &desired.region, "apply", changes)
+    let mut plan = Plan::new(&desired.names.stack, &desired.region, "apply", changes);
+    plan.notes = crate::family::fleets::notes(desired, observed);
+    plan
 }
 
 /// Number of the last phase of [`phase`].
@@ -374,6 +399,18 @@ pub(crate) fn phase(c: &Change) -> u8 {
         (IamRolePolicy | IamRolePolicyAttachment | GrafanaRolePolicy, Delete) => 9,
         (AmpWorkspace | LogGroup | SecurityGroup | IamInstanceProfile, Delete) => 9,
         (IamRole | GrafanaRole, Delete) => 10,
+        // Fleets: the host policy before its attachments (3); the document once the
+        // workspace is known (3); profiles once the profile exists (3), the association
+        // once members can reach SSM. Destroy uninstalls (association, 4) while the
+        // members still hold the profile, which comes off before the profile goes (9).
+        (IamPolicy, Create | Update | Replace) => 2,
+        (SsmDocument, Create | Update | Replace) => 3,
+        (InstanceProfileAssociation, Create | Update | Replace) => 4,
+        (SsmAssociation, Create | Update | Replace) => 5,
+        (SsmAssociation, Delete) => 4,
+        (InstanceProfileAssociation, Delete) => 8,
+        (SsmDocument, Delete) => 9,
+        (IamPolicy, Delete) => 10,
     }
 }
 
