@@ -65,6 +65,10 @@ pub const AWS_WORKSPACE: &str = "aws.workspace";
 pub const AWS_HOST: &str = "aws.host";
 /// The host's SSM agent is online, under the stack's instance profile.
 pub const AWS_SSM_ONLINE: &str = "aws.ssm_online";
+/// A `[[fleets]]` entry's State Manager association exists and selects running members.
+pub const AWS_FLEET: &str = "aws.fleet";
+/// A fleet member's last enrolment (its association run) succeeded.
+pub const AWS_FLEET_ENROLLED: &str = "aws.fleet_enrolled";
 /// Placeholder: logs reach the Grafana panel (logs/AMG issues).
 pub const LOGS_GRAFANA_PANEL: &str = "logs.grafana_panel";
 
@@ -370,6 +374,22 @@ pub const CATALOG: &[CheckSpec] = &[
         passes_when: "`--config`: the instance has the stack's instance profile and SSM's DescribeInstanceInformation says PingStatus Online",
         failure_modes: &[4],
         hint: "instance profile mismatch or failed cloud-init: check the profile and the console output, recreate the instance",
+        placeholder: false,
+    },
+    CheckSpec {
+        id: AWS_FLEET,
+        scope: Scope::Global,
+        passes_when: "`--config`: each `[[fleets]]` entry has its SSM document and State Manager association, and running instances carry its tags",
+        failure_modes: &[4],
+        hint: "run `monitor-provision apply --config stack.toml`; no member: tag the instances with the fleet's `select` tags",
+        placeholder: false,
+    },
+    CheckSpec {
+        id: AWS_FLEET_ENROLLED,
+        scope: Scope::Host,
+        passes_when: "`--config`: the fleet member's association status (DescribeInstanceAssociationsStatus) is Success; a failure shows the run's output tail",
+        failure_modes: &[4],
+        hint: "read the output tail: an unsupported OS, a missing tag or instance metadata tags off are named there; `aws ssm list-command-invocations --instance-id <id> --details` has the whole run",
         placeholder: false,
     },
     CheckSpec {

@@ -374,6 +374,11 @@ async fn fleets_enrol_by_tag_respect_foreign_roles_update_in_place_and_destroy_c
     );
     assert!(text.contains("attach_to_existing_roles = true"), "{text}");
     assert!(
+        text.contains("instance metadata tags are off on")
+            && text.contains("modify-instance-metadata-options --instance-metadata-tags enabled"),
+        "{text}"
+    );
+    assert!(
         text.contains("team-app` of") && text.contains("AmazonSSMManagedInstanceCore"),
         "{text}"
     );

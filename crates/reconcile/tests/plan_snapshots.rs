@@ -313,6 +313,7 @@ fn member(id: &str, profile: Option<&str>, roles: &[(&str, bool, bool)]) -> Memb
                 },
             )
             .collect(),
+        metadata_tags: id != "i-0b",
     }
 }
 

@@ -447,6 +447,23 @@ pub(crate) fn notes(desired: &Desired, observed: &Observed) -> Vec<String> {
                 f.fleet.name
             ));
         }
+        let tags_off: Vec<&str> = s
+            .members
+            .iter()
+            .filter(|m| !m.metadata_tags)
+            .map(|m| m.id.as_str())
+            .collect();
+        if !f.fleet.labels_from_tags.is_empty() && !tags_off.is_empty() {
+            out.push(format!(
+                "fleet `{}`: instance metadata tags are off on {}: the enrolment reads \
+                 labels_from_tags from them and refuses until they are on (the stack does not \
+                 change your instances' metadata options): aws ec2 \
+                 modify-instance-metadata-options --instance-metadata-tags enabled \
+                 --instance-id <id>",
+                f.fleet.name,
+                tags_off.join(", ")
+            ));
+        }
         for m in &s.members {
             for r in foreign_roles(names, m) {
                 if !f.fleet.attach_to_existing_roles && !r.host_policy_attached {

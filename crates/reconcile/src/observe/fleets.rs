@@ -70,6 +70,9 @@ pub struct MemberState {
     pub profile_arn: Option<String>,
     /// The roles in that profile.
     pub roles: Vec<MemberRole>,
+    /// Whether its tags can be read from instance metadata (`InstanceMetadataTags`), which
+    /// `labels_from_tags` needs.
+    pub metadata_tags: bool,
 }
 
 /// A role in a member's instance profile.
@@ -322,6 +325,10 @@ async fn members(
                 id: i.instance_id().unwrap_or_default().to_string(),
                 profile_arn,
                 roles,
+                metadata_tags: i
+                    .metadata_options()
+                    .and_then(|m| m.instance_metadata_tags())
+                    .is_some_and(|t| t.as_str() == "enabled"),
             });
         }
         token = page

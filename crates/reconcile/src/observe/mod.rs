@@ -145,6 +145,10 @@ pub enum Scope {
     Apply,
     /// Only the stack's tagged resources.
     Destroy,
+    /// What `monitor-verify` reads: as [`Scope::Destroy`], but fleets (their documents,
+    /// associations and members) only when the stack file has `[[fleets]]`, so a stack
+    /// without fleets needs no SSM document or IAM policy reads to be verified.
+    Verify,
 }
 
 /// Where the hosts go.
@@ -291,7 +295,7 @@ pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<O
         )?,
     };
     let (network, amis) = match scope {
-        Scope::Destroy => (None, BTreeMap::new()),
+        Scope::Destroy | Scope::Verify => (None, BTreeMap::new()),
         Scope::Apply => {
             let network = network(clients, stack).await?;
             let mut amis = BTreeMap::new();
@@ -312,7 +316,11 @@ pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<O
             )?,
             None => (Vec::new(), None),
         };
-    let fleets = fleets::observe(clients, &names, stack, &account_id).await?;
+    let fleets = if scope == Scope::Verify && stack.fleets.is_empty() {
+        FleetsState::default()
+    } else {
+        fleets::observe(clients, &names, stack, &account_id).await?
+    };
     Ok(Observed {
         fleets,
         rule_namespaces,

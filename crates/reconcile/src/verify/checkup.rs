@@ -91,7 +91,18 @@ pub async fn checkup(
     };
     let endpoint = opts.endpoint.clone().or_else(|| found.workspace_url());
     let metrics_cfg = MetricsCheckConfig {
-        hosts: found.hosts.iter().map(|h| h.name.clone()).collect(),
+        // Hosts by name; fleet members by instance id (their `host` label).
+        hosts: found
+            .hosts
+            .iter()
+            .map(|h| h.name.clone())
+            .chain(
+                found
+                    .fleets
+                    .iter()
+                    .flat_map(|f| f.members.iter().map(|m| m.id.clone())),
+            )
+            .collect(),
         max_age: opts.max_age,
         expected_labels: expected_labels(),
         job: stack.node_exporter.job.clone(),

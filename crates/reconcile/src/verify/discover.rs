@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 
 use aws_sdk_amp::types::WorkspaceStatusCode;
 use aws_sdk_ec2::types::InstanceStateName;
-use monitor_checks::catalog::{AWS_HOST, AWS_SSM_ONLINE, AWS_WORKSPACE};
+use monitor_checks::catalog::{
+    AWS_FLEET, AWS_FLEET_ENROLLED, AWS_HOST, AWS_SSM_ONLINE, AWS_WORKSPACE,
+};
 use monitor_checks::CheckResult;
 use monitor_stack::Stack;
 
-use super::ssm::{instance_information, SsmInfo};
+use super::ssm::{enrolment, instance_information, Enrolment, SsmInfo};
 use crate::error::Result;
 use crate::names::{Names, LABEL_TAG_PREFIX};
 use crate::observe::{observe, InstanceState, Observed, Scope, WorkspaceState};
@@ -36,6 +38,32 @@ pub struct Discovered {
     /// Every expected host: the file's `[[hosts]]` in order, then hosts known only from
     /// instance tags.
     pub hosts: Vec<DiscoveredHost>,
+    /// The file's `[[fleets]]`, with their running members.
+    pub fleets: Vec<DiscoveredFleet>,
+}
+
+/// One `[[fleets]]` entry as found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveredFleet {
+    /// `[[fleets]] name`.
+    pub name: String,
+    /// Its SSM document's name, if the document exists.
+    pub document: Option<String>,
+    /// Its association id, if it exists.
+    pub association_id: Option<String>,
+    /// Running instances carrying its tags.
+    pub members: Vec<DiscoveredMember>,
+}
+
+/// One fleet member: its instance id is the `host` and `instance_id` label of its series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveredMember {
+    /// `i-…`.
+    pub id: String,
+    /// Its SSM registration.
+    pub ssm: Option<SsmInfo>,
+    /// Its last enrolment run (`None`: the association has not run there).
+    pub enrolment: Option<Enrolment>,
 }
 
 /// One host.
@@ -77,11 +105,18 @@ impl Discovered {
             .map(|w| monitor_amp::amp_workspace_url(&self.region, &w.id))
     }
 
-    /// `(host, instance id)` of every host that has an instance.
+    /// `(host, instance id)` of every host that has an instance, then of every fleet
+    /// member (whose `host` is its instance id).
     pub fn instances(&self) -> Vec<(String, String)> {
         self.hosts
             .iter()
             .filter_map(|h| Some((h.name.clone(), h.instance_id()?.to_string())))
+            .chain(
+                self.fleets
+                    .iter()
+                    .flat_map(|f| &f.members)
+                    .map(|m| (m.id.clone(), m.id.clone())),
+            )
             .collect()
     }
 }
@@ -91,10 +126,32 @@ impl Discovered {
 /// # Errors
 /// Any [`crate::ReconcileError`] of the reads (credentials, AccessDenied, …).
 pub async fn discover(clients: &Clients, stack: &Stack) -> Result<Discovered> {
-    let observed = observe(clients, stack, Scope::Destroy).await?;
-    let ids: Vec<String> = observed.instances.iter().map(|i| i.id.clone()).collect();
+    let observed = observe(clients, stack, Scope::Verify).await?;
+    let members = observed
+        .fleets
+        .fleets
+        .iter()
+        .filter(|f| f.in_stack)
+        .flat_map(|f| &f.members);
+    let ids: Vec<String> = observed
+        .instances
+        .iter()
+        .map(|i| i.id.clone())
+        .chain(members.map(|m| m.id.clone()))
+        .collect();
     let ssm = instance_information(clients, &ids).await?;
-    Ok(from_observed(stack, &observed, &ssm))
+    let mut enrolments = BTreeMap::new();
+    for f in observed.fleets.fleets.iter().filter(|f| f.in_stack) {
+        let (Some(a), Some(d)) = (&f.association, &f.document) else {
+            continue;
+        };
+        for m in &f.members {
+            if let Some(e) = enrolment(clients, &m.id, &a.id, &d.name).await? {
+                enrolments.insert(m.id.clone(), e);
+            }
+        }
+    }
+    Ok(from_observed(stack, &observed, &ssm, &enrolments))
 }
 
 /// [`discover`]'s result from an observation and SSM's answer. Pure.
@@ -102,6 +159,7 @@ pub fn from_observed(
     stack: &Stack,
     observed: &Observed,
     ssm: &BTreeMap<String, SsmInfo>,
+    enrolments: &BTreeMap<String, Enrolment>,
 ) -> Discovered {
     let mut names: Vec<String> = stack.hosts.iter().map(|h| h.name.clone()).collect();
     for i in &observed.instances {
@@ -131,6 +189,26 @@ pub fn from_observed(
         workspaces: observed.workspaces.clone(),
         instance_profile_arn: observed.instance_profile.as_ref().map(|p| p.arn.clone()),
         hosts,
+        fleets: observed
+            .fleets
+            .fleets
+            .iter()
+            .filter(|f| f.in_stack)
+            .map(|f| DiscoveredFleet {
+                name: f.name.clone(),
+                document: f.document.as_ref().map(|d| d.name.clone()),
+                association_id: f.association.as_ref().map(|a| a.id.clone()),
+                members: f
+                    .members
+                    .iter()
+                    .map(|m| DiscoveredMember {
+                        id: m.id.clone(),
+                        ssm: ssm.get(&m.id).cloned(),
+                        enrolment: enrolments.get(&m.id).cloned(),
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -174,6 +252,104 @@ pub fn aws_checks(stack: &Stack, d: &Discovered) -> Vec<CheckResult> {
             ));
         }
         out.push(ssm_check(h, i, d.instance_profile_arn.as_deref()));
+    }
+    for f in &d.fleets {
+        out.extend(fleet_checks(&names, f));
+    }
+    out
+}
+
+/// A fleet's association and members, and each member's SSM agent and enrolment. Pure.
+fn fleet_checks(names: &Names, f: &DiscoveredFleet) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    let doc = names.fleet_document(&f.name);
+    match (&f.document, &f.association_id) {
+        (Some(_), Some(a)) if f.members.is_empty() => out.push(CheckResult::warn(
+            AWS_FLEET,
+            None,
+            format!(
+                "fleet `{}`: association {a} exists but no running instance carries the fleet's tags",
+                f.name
+            ),
+            "tag the instances with the fleet's `select` tags (SSM enrols them by itself)",
+        )),
+        (Some(_), Some(a)) => out.push(CheckResult::pass(
+            AWS_FLEET,
+            None,
+            format!(
+                "fleet `{}`: association {a} of {doc}, {} running member(s): {}",
+                f.name,
+                f.members.len(),
+                f.members
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        (document, _) => {
+            out.push(CheckResult::fail(
+                AWS_FLEET,
+                None,
+                format!(
+                    "fleet `{}`: no {} {doc}",
+                    f.name,
+                    if document.is_none() {
+                        "SSM document"
+                    } else {
+                        "State Manager association"
+                    }
+                ),
+                HINT_APPLY,
+            ));
+            return out;
+        }
+    }
+    for m in &f.members {
+        let host = Some(m.id.as_str());
+        out.push(ssm_online(&m.id, host, m.ssm.as_ref()));
+        out.push(match &m.enrolment {
+            None => CheckResult::fail(
+                AWS_FLEET_ENROLLED,
+                host,
+                format!("{}: the association of fleet `{}` has not run there yet", m.id, f.name),
+                "wait a few minutes after apply; if it stays so, the SSM agent cannot reach SSM (aws.ssm_online)",
+            ),
+            Some(e) if e.status == "Success" => CheckResult::pass(
+                AWS_FLEET_ENROLLED,
+                host,
+                format!(
+                    "{}: enrolled in fleet `{}`{}",
+                    m.id,
+                    f.name,
+                    e.executed
+                        .as_deref()
+                        .map(|t| format!(" ({t})"))
+                        .unwrap_or_default()
+                ),
+            ),
+            Some(e) if e.status == "Failed" => CheckResult::fail(
+                AWS_FLEET_ENROLLED,
+                host,
+                format!(
+                    "{}: enrolment in fleet `{}` failed ({}){}",
+                    m.id,
+                    f.name,
+                    e.detail,
+                    e.output_tail
+                        .as_deref()
+                        .map(|t| format!("; output ends: {t}"))
+                        .unwrap_or_default()
+                ),
+                "the output names the cause (unsupported OS, a missing tag, instance metadata tags off, a port in use); fix it and run `monitor-provision apply` (or re-run the association)",
+            ),
+            Some(e) => CheckResult::warn(
+                AWS_FLEET_ENROLLED,
+                host,
+                format!("{}: enrolment in fleet `{}` is {} ({})", m.id, f.name, e.status, e.detail),
+                "still running: re-run monitor-verify in a minute",
+            ),
+        });
     }
     out
 }
@@ -234,22 +410,23 @@ fn ssm_check(h: &DiscoveredHost, i: &InstanceState, profile: Option<&str>) -> Ch
             );
         }
     }
-    match &h.ssm {
+    ssm_online(&i.id, host, h.ssm.as_ref())
+}
+
+/// Whether SSM says the agent of instance `id` is online.
+fn ssm_online(id: &str, host: Option<&str>, ssm: Option<&SsmInfo>) -> CheckResult {
+    match ssm {
         None => CheckResult::fail(
             AWS_SSM_ONLINE,
             host,
-            format!(
-                "{}: not registered with Systems Manager (its SSM agent never reached SSM)",
-                i.id
-            ),
+            format!("{id}: not registered with Systems Manager (its SSM agent never reached SSM)"),
             HINT_SSM,
         ),
         Some(s) if s.online() => CheckResult::pass(
             AWS_SSM_ONLINE,
             host,
             format!(
-                "{}: SSM agent online{}{}",
-                i.id,
+                "{id}: SSM agent online{}{}",
                 s.agent_version
                     .as_deref()
                     .map(|v| format!(", agent {v}"))
@@ -264,8 +441,7 @@ fn ssm_check(h: &DiscoveredHost, i: &InstanceState, profile: Option<&str>) -> Ch
             AWS_SSM_ONLINE,
             host,
             format!(
-                "{}: SSM agent {}{}",
-                i.id,
+                "{id}: SSM agent {}{}",
                 s.ping_status,
                 s.last_ping
                     .as_deref()
@@ -359,7 +535,7 @@ mod tests {
             workspace("ws-old", WorkspaceStatusCode::CreationFailed, 100),
             workspace("ws-new", WorkspaceStatusCode::Active, 200),
         ];
-        let d = from_observed(&stack(), &o, &BTreeMap::new());
+        let d = from_observed(&stack(), &o, &BTreeMap::new(), &BTreeMap::new());
         assert_eq!(d.workspace().map(|w| w.id.as_str()), Some("ws-new"));
         assert_eq!(o.amp_workspace(), d.workspace(), "the reconciler's choice");
         assert_eq!(
@@ -373,12 +549,15 @@ mod tests {
 
         // Still creating: named, failed, nothing to query yet.
         o.workspaces = vec![workspace("ws-new", WorkspaceStatusCode::Creating, 200)];
-        let r = &aws_checks(&stack(), &from_observed(&stack(), &o, &BTreeMap::new()))[0];
+        let r = &aws_checks(
+            &stack(),
+            &from_observed(&stack(), &o, &BTreeMap::new(), &BTreeMap::new()),
+        )[0];
         assert_eq!(r.status, Status::Fail);
         assert!(r.detail.contains("ws-new is CREATING"), "{}", r.detail);
         // None at all.
         o.workspaces.clear();
-        let d = from_observed(&stack(), &o, &BTreeMap::new());
+        let d = from_observed(&stack(), &o, &BTreeMap::new(), &BTreeMap::new());
         assert_eq!(d.workspace_url(), None);
         assert_eq!(aws_checks(&stack(), &d)[0].status, Status::Fail);
     }
@@ -402,7 +581,7 @@ mod tests {
             ("i-0ext".to_string(), ssm("ConnectionLost")),
             ("i-0for".to_string(), ssm("Online")),
         ]);
-        let d = from_observed(&stack(), &o, &ssm);
+        let d = from_observed(&stack(), &o, &ssm, &BTreeMap::new());
         let names: Vec<&str> = d.hosts.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(names, ["web-1", "web-2", "batch-1", "web-3"]);
         assert_eq!(d.hosts[0].instance_id(), Some("i-0new"));
@@ -461,10 +640,114 @@ mod tests {
         );
 
         // Not registered at all.
-        let d = from_observed(&stack(), &o, &BTreeMap::new());
+        let d = from_observed(&stack(), &o, &BTreeMap::new(), &BTreeMap::new());
         let r = aws_checks(&stack(), &d);
         assert!(find(&r, AWS_SSM_ONLINE, "web-1")
             .detail
             .contains("not registered"));
+    }
+
+    #[test]
+    fn fleet_members_are_checked_by_enrolment_and_ssm_on_their_own_roles() {
+        use crate::observe::{AssociationState, DocumentState, FleetState, MemberState};
+        let stack = monitor_stack::from_toml_str(
+            "name = \"t\"\n[[fleets]]\nname = \"platform\"\nselect = { Team = \"platform\" }\n\
+             labels = { env = \"p\", role = \"w\", team = \"x\" }\n",
+            "stack.toml".as_ref(),
+        )
+        .unwrap();
+        let member = |id: &str, profile: &str| MemberState {
+            id: id.into(),
+            profile_arn: Some(format!(
+                "arn:aws:iam::123456789012:instance-profile/{profile}"
+            )),
+            roles: vec![],
+            metadata_tags: true,
+        };
+        let mut o = observed();
+        o.fleets.fleets = vec![FleetState {
+            name: "platform".into(),
+            in_stack: true,
+            document: Some(DocumentState {
+                name: "t-fleet-platform".into(),
+                content: "{}".into(),
+                default_version: "1".into(),
+            }),
+            association: Some(AssociationState {
+                id: "assoc-1".into(),
+                targets: BTreeMap::new(),
+                status: None,
+            }),
+            members: vec![
+                member("i-0a", "t-ec2"),
+                member("i-0b", "team-app"),
+                member("i-0c", "team-app"),
+            ],
+        }];
+        let ssm_info = BTreeMap::from([
+            ("i-0a".to_string(), ssm("Online")),
+            ("i-0b".to_string(), ssm("Online")),
+        ]);
+        let enrolments = BTreeMap::from([
+            (
+                "i-0a".to_string(),
+                Enrolment {
+                    status: "Success".into(),
+                    detail: "Success".into(),
+                    executed: Some("2026-12-07T05:00:00Z".into()),
+                    output_tail: None,
+                },
+            ),
+            (
+                "i-0b".to_string(),
+                Enrolment {
+                    status: "Failed".into(),
+                    detail: "Failed: 1 out of 1 plugin processed, 0 success, 1 failed".into(),
+                    executed: None,
+                    output_tail: Some(
+                        "monitor-fleet: refusing: this instance runs Ubuntu 22.04".into(),
+                    ),
+                },
+            ),
+        ]);
+        let d = from_observed(&stack, &o, &ssm_info, &enrolments);
+        assert_eq!(
+            d.instances(),
+            vec![
+                ("i-0a".to_string(), "i-0a".to_string()),
+                ("i-0b".to_string(), "i-0b".to_string()),
+                ("i-0c".to_string(), "i-0c".to_string())
+            ]
+        );
+        let r = aws_checks(&stack, &d);
+        let fleet = r.iter().find(|c| c.check == AWS_FLEET).unwrap();
+        assert_eq!(fleet.status, Status::Pass);
+        assert!(
+            fleet
+                .detail
+                .contains("3 running member(s): i-0a, i-0b, i-0c"),
+            "{fleet:?}"
+        );
+        assert_eq!(find(&r, AWS_FLEET_ENROLLED, "i-0a").status, Status::Pass);
+        let failed = find(&r, AWS_FLEET_ENROLLED, "i-0b");
+        assert_eq!(failed.status, Status::Fail);
+        assert!(failed.detail.contains("runs Ubuntu 22.04"), "{failed:?}");
+        assert_eq!(find(&r, AWS_FLEET_ENROLLED, "i-0c").status, Status::Fail);
+        // A member on a team's own role is not failed for its profile, only for SSM.
+        assert_eq!(find(&r, AWS_SSM_ONLINE, "i-0b").status, Status::Pass);
+        assert_eq!(find(&r, AWS_SSM_ONLINE, "i-0c").status, Status::Fail);
+
+        // Without the association: one failing fleet check, no member checks.
+        o.fleets.fleets[0].association = None;
+        let r = aws_checks(&stack, &from_observed(&stack, &o, &ssm_info, &enrolments));
+        let fleet = r.iter().find(|c| c.check == AWS_FLEET).unwrap();
+        assert_eq!(fleet.status, Status::Fail);
+        assert!(
+            fleet
+                .detail
+                .contains("no State Manager association t-fleet-platform"),
+            "{fleet:?}"
+        );
+        assert!(!r.iter().any(|c| c.check == AWS_FLEET_ENROLLED));
     }
 }

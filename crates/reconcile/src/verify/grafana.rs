@@ -29,7 +29,7 @@ pub async fn verify_grafana(
             "[grafana] is not enabled in the stack file",
         )]);
     };
-    let observed = observe(clients, stack, Scope::Destroy).await?;
+    let observed = observe(clients, stack, Scope::Verify).await?;
     let state = observed.grafana_workspace.as_ref();
     let mut out = vec![checks::check_workspace(state.map(|s| &s.workspace))];
     let Some(state) = state.filter(|s| s.workspace.is_active()) else {
