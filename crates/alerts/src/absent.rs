@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use monitor_promql as q;
-use monitor_stack::{defaults, Host, Severity};
+use monitor_stack::{defaults, Severity};
 
 use crate::catalog::{AlertDef, Selectors};
 use crate::model::{AlertRule, Rule};
@@ -37,10 +37,30 @@ pub fn default_window(scrape_interval: Duration) -> f64 {
         .max(4.0 * scrape_interval.as_secs_f64())
 }
 
-/// One absence rule per host: `window` seconds of silence for `for_`.
+/// What one absence rule watches: the `host` label value and the labels its alert
+/// carries (the required ones, and `fleet` for a fleet member).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    /// The `host` label: a `[[hosts]]` name, or a fleet member's instance id.
+    pub name: String,
+    /// The host's labels (those of [`defaults::REQUIRED_LABELS`] and `fleet` are copied
+    /// onto the alert).
+    pub labels: BTreeMap<String, String>,
+}
+
+impl From<&monitor_stack::Host> for Watched {
+    fn from(h: &monitor_stack::Host) -> Watched {
+        Watched {
+            name: h.name.clone(),
+            labels: h.labels.clone(),
+        }
+    }
+}
+
+/// One absence rule per watched host: `window` seconds of silence for `for_`.
 pub fn rules(
     node: &Selectors,
-    hosts: &[Host],
+    hosts: &[Watched],
     window: f64,
     for_: &str,
     runbook: &str,
@@ -58,7 +78,10 @@ pub fn rules(
                 "severity".to_string(),
                 HOST_ABSENT.severity.as_str().to_string(),
             )]);
-            for k in defaults::REQUIRED_LABELS {
+            for k in defaults::REQUIRED_LABELS
+                .iter()
+                .chain(&[defaults::FLEET_LABEL])
+            {
                 if let Some(v) = h.labels.get(*k) {
                     labels.insert((*k).to_string(), v.clone());
                 }

@@ -81,6 +81,29 @@ pub struct Namespace {
 /// not apply (naming the stack file and line), [`AlertsError::Read`] /
 /// [`AlertsError::UserRules`] for a user file that cannot be read or is not valid.
 pub fn stack_rules(stack: &Stack) -> Result<Vec<Namespace>, AlertsError> {
+    stack_rules_with_members(stack, &[])
+}
+
+/// A running member of a `[[fleets]]` entry, as `monitor-provision` found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetMember {
+    /// `[[fleets]] name`.
+    pub fleet: String,
+    /// Its instance id: the `host` label its bootstrap sets.
+    pub instance_id: String,
+}
+
+/// [`stack_rules`], with one absence rule per fleet member besides one per host: a
+/// member is watched by its instance id (its `host` label), with its fleet's fixed labels
+/// and `fleet`. Members are those found at apply time; one that joins later is watched
+/// from the next apply (the fleet's association enrols it at once).
+///
+/// # Errors
+/// As [`stack_rules`].
+pub fn stack_rules_with_members(
+    stack: &Stack,
+    members: &[FleetMember],
+) -> Result<Vec<Namespace>, AlertsError> {
     let default_cfg = AlertingConfig::default();
     let cfg = stack.alerting.as_ref().unwrap_or(&default_cfg);
     check_overrides(cfg)?;
@@ -114,7 +137,7 @@ pub fn stack_rules(stack: &Stack) -> Result<Vec<Namespace>, AlertsError> {
             interval: None,
             rules: absent::rules(
                 &sel,
-                &stack.hosts,
+                &watched(stack, members),
                 window,
                 &format_prometheus_duration(for_),
                 &runbook_url(absent.name),
@@ -192,4 +215,24 @@ fn alert_rule(def: &AlertDef, sel: &Selectors, cfg: &AlertingConfig) -> Option<R
             ("runbook_url".to_string(), runbook_url(def.name)),
         ]),
     }))
+}
+
+/// The hosts and fleet members the absence rules watch, hosts first.
+fn watched(stack: &Stack, members: &[FleetMember]) -> Vec<absent::Watched> {
+    let mut out: Vec<absent::Watched> = stack.hosts.iter().map(absent::Watched::from).collect();
+    for m in members {
+        let Some(f) = stack.fleets.iter().find(|f| f.name == m.fleet) else {
+            continue;
+        };
+        let mut labels = f.labels.clone();
+        labels.insert(
+            monitor_stack::defaults::FLEET_LABEL.to_string(),
+            f.name.clone(),
+        );
+        out.push(absent::Watched {
+            name: m.instance_id.clone(),
+            labels,
+        });
+    }
+    out
 }

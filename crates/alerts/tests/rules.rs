@@ -337,3 +337,59 @@ fn sns_templates_fit_sns_limits() {
     assert!(message.contains("(20 of 25 alerts shown)"), "{message}");
     assert!(message.contains("Runbook: https://x/y"), "{message}");
 }
+
+#[test]
+fn fleet_members_are_watched_by_instance_id() {
+    let text = std::fs::read_to_string(fixture_path()).unwrap()
+        + "\n[[fleets]]\nname = \"platform\"\nselect = { Team = \"platform\" }\n\
+           labels_from_tags = { role = \"Role\" }\nlabels = { env = \"prod\", team = \"platform\" }\n";
+    let s = monitor_stack::from_toml_str(&text, &fixture_path()).unwrap();
+    let member = |fleet: &str, id: &str| monitor_alerts::FleetMember {
+        fleet: fleet.into(),
+        instance_id: id.into(),
+    };
+    let hosts_only = stack_rules(&s).unwrap()[0].file.to_yaml();
+    let ns = monitor_alerts::stack_rules_with_members(
+        &s,
+        &[member("platform", "i-0abc"), member("removed", "i-0def")],
+    )
+    .unwrap();
+    let yaml = ns[0].file.to_yaml();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+    let absent = doc["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"].as_str().unwrap().ends_with(".absent"))
+        .unwrap()["rules"]
+        .as_sequence()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        absent.len(),
+        s.hosts.len() + 1,
+        "one rule per host and per member of a fleet in the stack"
+    );
+    let rule = absent.last().unwrap();
+    assert!(
+        rule["expr"].as_str().unwrap().contains("host=\"i-0abc\""),
+        "{rule:?}"
+    );
+    assert_eq!(rule["labels"]["fleet"], "platform");
+    assert_eq!(rule["labels"]["env"], "prod");
+    assert!(
+        !yaml.contains("i-0def"),
+        "a member of a fleet not in the stack is not watched"
+    );
+    assert!(!hosts_only.contains("i-0abc"));
+    // Prometheus' own checker accepts the rules with members.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.yml");
+    std::fs::write(&path, &yaml).unwrap();
+    run_ok(
+        Command::new(tool("promtool", "prometheus"))
+            .arg("check")
+            .arg("rules")
+            .arg(&path),
+    );
+}

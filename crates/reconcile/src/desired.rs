@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::names::{
     sha256_hex, Names, LABEL_TAG_PREFIX, TAG_BASE_SHA, TAG_HOST, TAG_USER_DATA_SHA,
 };
+use crate::observe::Observed;
 
 /// A host's user_data rendered for a known workspace. Serialised (in the plan's JSON)
 /// as its two hashes only.
@@ -192,17 +193,7 @@ pub fn desired_alerting(stack: &Stack, account_id: &str) -> Result<Option<Desire
     let Some(cfg) = stack.alerting_enabled() else {
         return Ok(None);
     };
-    let namespaces = monitor_alerts::stack_rules(stack)?
-        .into_iter()
-        .map(|n| {
-            let data = n.file.to_yaml();
-            DesiredNamespace {
-                name: n.name,
-                sha: sha256_hex(&data),
-                data,
-            }
-        })
-        .collect();
+    let namespaces = namespaces(monitor_alerts::stack_rules(stack)?);
     let topics = cfg
         .notify
         .iter()
@@ -428,6 +419,51 @@ pub fn render(stack: &Stack, host: &Host, ws: &str) -> Result<RenderedUserData> 
     })
 }
 
+fn namespaces(rendered: Vec<monitor_alerts::Namespace>) -> Vec<DesiredNamespace> {
+    rendered
+        .into_iter()
+        .map(|n| {
+            let data = n.file.to_yaml();
+            DesiredNamespace {
+                name: n.name,
+                sha: sha256_hex(&data),
+                data,
+            }
+        })
+        .collect()
+}
+
+impl Desired {
+    /// With `[alerting]` and `[[fleets]]`: the rule namespaces with one absence rule per
+    /// running fleet member in `observed` too (`monitor_alerts::stack_rules_with_members`).
+    ///
+    /// # Errors
+    /// As [`desired`]'s alerting rules.
+    pub fn with_fleet_members(mut self, stack: &Stack, observed: &Observed) -> Result<Desired> {
+        let Some(alerting) = self.alerting.as_mut() else {
+            return Ok(self);
+        };
+        if stack.fleets.is_empty() {
+            return Ok(self);
+        }
+        let members: Vec<monitor_alerts::FleetMember> = observed
+            .fleets
+            .fleets
+            .iter()
+            .filter(|f| f.in_stack)
+            .flat_map(|f| {
+                f.members.iter().map(|m| monitor_alerts::FleetMember {
+                    fleet: f.name.clone(),
+                    instance_id: m.id.clone(),
+                })
+            })
+            .collect();
+        alerting.namespaces =
+            namespaces(monitor_alerts::stack_rules_with_members(stack, &members)?);
+        Ok(self)
+    }
+}
+
 /// Renders `fleet`'s SSM document for AMP workspace `ws`.
 ///
 /// # Errors
@@ -548,5 +584,39 @@ mod tests {
     fn canonical_json_sorts_keys() {
         let v = serde_json::json!({"b": 1, "a": [{"d": 2, "c": 3}]});
         assert_eq!(canonical(&v).to_string(), r#"{"a":[{"c":3,"d":2}],"b":1}"#);
+    }
+
+    #[test]
+    fn fleet_members_found_by_observe_get_absence_rules() {
+        use crate::observe::{FleetState, MemberState};
+        let stack = monitor_stack::from_toml_str(
+            "name = \"s\"\n[[fleets]]\nname = \"platform\"\nselect = { Team = \"platform\" }\n\
+             labels = { env = \"p\", role = \"w\", team = \"x\" }\n[alerting]\nemail = [\"a@example.com\"]\n",
+            "stack.toml".as_ref(),
+        )
+        .unwrap();
+        let mut o = Observed::empty("123456789012", "eu-west-1");
+        o.fleets.fleets = vec![FleetState {
+            name: "platform".into(),
+            in_stack: true,
+            document: None,
+            association: None,
+            members: vec![MemberState {
+                id: "i-0a".into(),
+                profile_arn: None,
+                roles: vec![],
+                metadata_tags: true,
+            }],
+        }];
+        let without = desired(&stack, "123456789012", None).unwrap();
+        let with = without.clone().with_fleet_members(&stack, &o).unwrap();
+        let data = |d: &Desired| d.alerting.as_ref().unwrap().namespaces[0].data.clone();
+        assert!(!data(&without).contains("i-0a"));
+        assert!(data(&with).contains("host=\"i-0a\""), "{}", data(&with));
+        assert_ne!(
+            without.alerting.as_ref().unwrap().namespaces[0].sha,
+            with.alerting.as_ref().unwrap().namespaces[0].sha,
+            "a new member changes the namespace, so the plan updates it"
+        );
     }
 }

@@ -67,7 +67,8 @@ pub use plan::{Action, Change, Plan};
 pub async fn plan_apply(clients: &Clients, stack: &Stack) -> Result<(observe::Observed, Plan)> {
     let observed = observe::observe(clients, stack, observe::Scope::Apply).await?;
     let ws = observed.amp_workspace().map(|w| w.id.as_str());
-    let want = desired::desired(stack, &observed.account_id, ws)?;
+    let want =
+        desired::desired(stack, &observed.account_id, ws)?.with_fleet_members(stack, &observed)?;
     let mut plan = plan::plan(&want, &observed);
     plan.estimate = Some(estimate::estimate(stack, &want));
     Ok((observed, plan))
