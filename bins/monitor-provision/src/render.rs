@@ -10,6 +10,9 @@
 //! rule-groups namespace (`rules/<namespace>.yml`), and `alertmanager-local.yml`: the
 //! stack's routing with every notified severity sent to `--alert-webhook` (what
 //! `scripts/local-stack.sh` runs).
+//!
+//! `OUT/_fleets/<fleet>/` holds each `[[fleets]]` entry's SSM document
+//! (`document.json`, what SSM runs) and its two scripts (`install.sh`, `uninstall.sh`).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -46,6 +49,8 @@ pub struct RenderArgs {
 
 /// The directory of the alerting files.
 const ALERTING_DIR: &str = "_alerting";
+/// The directory of the fleets' SSM documents.
+const FLEETS_DIR: &str = "_fleets";
 
 pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     let stack = monitor_stack::load(&args.config)?;
@@ -53,6 +58,11 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     // Render everything before writing anything: a bad host leaves no partial output.
     let hosts = monitor_bootstrap::render_all(&stack, &inputs)?;
     let namespaces = monitor_alerts::stack_rules(&stack)?;
+    let fleets = stack
+        .fleets
+        .iter()
+        .map(|f| monitor_bootstrap::render_fleet(&stack, f, &inputs))
+        .collect::<Result<Vec<_>, _>>()?;
     for h in &hosts {
         let dir = write_host(&args.out, h)?;
         println!(
@@ -60,6 +70,18 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
             h.host,
             h.user_data.len(),
             h.files.len(),
+            dir.display()
+        );
+    }
+    for f in &fleets {
+        let dir = out_dir(&args.out, &format!("{FLEETS_DIR}/{}", f.fleet))?;
+        write_file(&dir.join("document.json"), &f.document, 0o644)?;
+        write_file(&dir.join("install.sh"), &f.install, 0o755)?;
+        write_file(&dir.join("uninstall.sh"), &f.uninstall, 0o755)?;
+        println!(
+            "fleet {}: SSM document {} bytes -> {}",
+            f.fleet,
+            f.document.len(),
             dir.display()
         );
     }
