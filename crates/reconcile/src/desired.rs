@@ -65,6 +65,9 @@ pub struct DesiredFleet {
     pub fleet: monitor_stack::Fleet,
     /// The SSM document's content; `None` while the workspace id is not known yet.
     pub document: Option<String>,
+    /// Its running members (instance ids) as observed ([`Desired::with_fleet_members`];
+    /// empty before): watched by the absence rules and counted by the estimate.
+    pub members: Vec<String>,
 }
 
 /// The desired state of the whole stack.
@@ -364,6 +367,7 @@ pub fn desired(stack: &Stack, account_id: &str, workspace_id: Option<&str>) -> R
             .map(|f| {
                 Ok(DesiredFleet {
                     fleet: f.clone(),
+                    members: Vec::new(),
                     document: workspace_id
                         .map(|ws| render_fleet(stack, f, ws))
                         .transpose()?,
@@ -434,32 +438,38 @@ fn namespaces(rendered: Vec<monitor_alerts::Namespace>) -> Vec<DesiredNamespace>
 }
 
 impl Desired {
-    /// With `[alerting]` and `[[fleets]]`: the rule namespaces with one absence rule per
-    /// running fleet member in `observed` too (`monitor_alerts::stack_rules_with_members`).
+    /// The running members of each fleet as `observed` found them; with `[alerting]`, the
+    /// rule namespaces then hold one absence rule per member too
+    /// (`monitor_alerts::stack_rules_with_members`).
     ///
     /// # Errors
     /// As [`desired`]'s alerting rules.
     pub fn with_fleet_members(mut self, stack: &Stack, observed: &Observed) -> Result<Desired> {
-        let Some(alerting) = self.alerting.as_mut() else {
-            return Ok(self);
-        };
-        if stack.fleets.is_empty() {
-            return Ok(self);
+        for f in &mut self.fleets {
+            f.members = observed
+                .fleets
+                .fleets
+                .iter()
+                .filter(|s| s.in_stack && s.name == f.fleet.name)
+                .flat_map(|s| s.members.iter().map(|m| m.id.clone()))
+                .collect();
         }
-        let members: Vec<monitor_alerts::FleetMember> = observed
-            .fleets
+        let members: Vec<monitor_alerts::FleetMember> = self
             .fleets
             .iter()
-            .filter(|f| f.in_stack)
             .flat_map(|f| {
-                f.members.iter().map(|m| monitor_alerts::FleetMember {
-                    fleet: f.name.clone(),
-                    instance_id: m.id.clone(),
+                f.members.iter().map(|id| monitor_alerts::FleetMember {
+                    fleet: f.fleet.name.clone(),
+                    instance_id: id.clone(),
                 })
             })
             .collect();
-        alerting.namespaces =
-            namespaces(monitor_alerts::stack_rules_with_members(stack, &members)?);
+        if let Some(alerting) = self.alerting.as_mut() {
+            if !members.is_empty() {
+                alerting.namespaces =
+                    namespaces(monitor_alerts::stack_rules_with_members(stack, &members)?);
+            }
+        }
         Ok(self)
     }
 }
@@ -618,5 +628,11 @@ mod tests {
             with.alerting.as_ref().unwrap().namespaces[0].sha,
             "a new member changes the namespace, so the plan updates it"
         );
+        assert_eq!(with.fleets[0].members, ["i-0a"]);
+        // The estimate prices the member's series and logs (its EC2 is its team's bill).
+        assert_eq!(crate::estimate::usage(&stack, &without).hosts, 0);
+        let usage = crate::estimate::usage(&stack, &with);
+        assert_eq!(usage.hosts, 1);
+        assert!(usage.instances.is_empty());
     }
 }

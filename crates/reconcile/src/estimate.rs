@@ -1,5 +1,6 @@
 //! The stack's monthly cost estimate and AMP quota warnings, as `plan` prints them: the
-//! usage is read off the desired state (hosts and their instance types, log alarms,
+//! usage is read off the desired state (hosts and their instance types, fleet members,
+//! log alarms,
 //! alert subscriptions, the KMS key, Grafana) and the stack's `[estimate]` assumptions,
 //! then priced by `monitor-cost` at the stack region's prices with the stack's overrides.
 
@@ -27,7 +28,13 @@ pub fn usage(stack: &Stack, desired: &Desired) -> Usage {
     };
     let log_alarms = alerting.map_or(0, |a| a.log_alarms.len() as u64);
     Usage {
-        hosts: desired.hosts.len() as u64,
+        // Fleet members ship series and logs like hosts; their EC2 bill is their team's.
+        hosts: (desired.hosts.len()
+            + desired
+                .fleets
+                .iter()
+                .map(|f| f.members.len())
+                .sum::<usize>()) as u64,
         series_per_host: e.series_per_host,
         scrape_interval: stack.collector.scrape_interval,
         amp_retention_days: monitor_cost::usage::AMP_DEFAULT_RETENTION_DAYS,
