@@ -445,29 +445,37 @@ impl Desired {
     /// # Errors
     /// As [`desired`]'s alerting rules.
     pub fn with_fleet_members(mut self, stack: &Stack, observed: &Observed) -> Result<Desired> {
+        let mut watched: Vec<monitor_alerts::FleetMember> = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         for f in &mut self.fleets {
-            f.members = observed
+            let state = observed
                 .fleets
                 .fleets
                 .iter()
-                .filter(|s| s.in_stack && s.name == f.fleet.name)
+                .filter(|s| s.in_stack && s.name == f.fleet.name);
+            f.members = state
+                .clone()
                 .flat_map(|s| s.members.iter().map(|m| m.id.clone()))
                 .collect();
+            // Watched once (an instance in two fleets), and not when it was skipped: a
+            // member on a role the stack does not own and may not touch.
+            for m in state.flat_map(|s| &s.members) {
+                let skipped = !f.fleet.attach_to_existing_roles
+                    && m.roles
+                        .iter()
+                        .any(|r| r.name != self.names.role && !r.host_policy_attached);
+                if !skipped && seen.insert(m.id.clone()) {
+                    watched.push(monitor_alerts::FleetMember {
+                        fleet: f.fleet.name.clone(),
+                        instance_id: m.id.clone(),
+                    });
+                }
+            }
         }
-        let members: Vec<monitor_alerts::FleetMember> = self
-            .fleets
-            .iter()
-            .flat_map(|f| {
-                f.members.iter().map(|id| monitor_alerts::FleetMember {
-                    fleet: f.fleet.name.clone(),
-                    instance_id: id.clone(),
-                })
-            })
-            .collect();
         if let Some(alerting) = self.alerting.as_mut() {
-            if !members.is_empty() {
+            if !watched.is_empty() {
                 alerting.namespaces =
-                    namespaces(monitor_alerts::stack_rules_with_members(stack, &members)?);
+                    namespaces(monitor_alerts::stack_rules_with_members(stack, &watched)?);
             }
         }
         Ok(self)

@@ -29,12 +29,7 @@ pub fn usage(stack: &Stack, desired: &Desired) -> Usage {
     let log_alarms = alerting.map_or(0, |a| a.log_alarms.len() as u64);
     Usage {
         // Fleet members ship series and logs like hosts; their EC2 bill is their team's.
-        hosts: (desired.hosts.len()
-            + desired
-                .fleets
-                .iter()
-                .map(|f| f.members.len())
-                .sum::<usize>()) as u64,
+        hosts: (desired.hosts.len() + fleet_members(desired)) as u64,
         series_per_host: e.series_per_host,
         scrape_interval: stack.collector.scrape_interval,
         amp_retention_days: monitor_cost::usage::AMP_DEFAULT_RETENTION_DAYS,
@@ -53,6 +48,16 @@ pub fn usage(stack: &Stack, desired: &Desired) -> Usage {
         notifications_per_subscription: e.notifications_per_subscription,
         kms_keys: u64::from(alerting.is_some_and(|a| !a.topics.is_empty())),
     }
+}
+
+/// Running fleet members, each once (an instance may be in two fleets).
+fn fleet_members(desired: &Desired) -> usize {
+    desired
+        .fleets
+        .iter()
+        .flat_map(|f| &f.members)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }
 
 /// The estimate of the stack as `desired`: [`usage`] priced at the stack region's list

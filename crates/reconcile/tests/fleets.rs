@@ -112,6 +112,17 @@ async fn ssm_stub(moto: String) -> (MockServer, Associations, Arc<Mutex<Vec<(Str
                 .unwrap_or_default()
                 .to_string();
             let op = target.trim_start_matches("AmazonSSM.");
+            if op == "DescribeInstanceInformation" {
+                // Every asked-for instance's agent is online (contract: ssm_contract.rs).
+                let body: Value = serde_json::from_slice(&req.body).unwrap();
+                let list: Vec<Value> = body["Filters"][0]["Values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|id| json!({"InstanceId": id, "PingStatus": "Online", "ResourceType": "EC2Instance"}))
+                    .collect();
+                return json_response(200, &json!({"InstanceInformationList": list}));
+            }
             if !op.ends_with("Association") && op != "ListAssociations" {
                 return forward(&moto, req);
             }
@@ -330,8 +341,26 @@ async fn document(c: &Clients) -> (String, Value) {
     )
 }
 
-#[tokio::test]
-async fn fleets_enrol_by_tag_respect_foreign_roles_update_in_place_and_destroy_cleanly() {
+#[test]
+fn fleets_enrol_by_tag_respect_foreign_roles_update_in_place_and_destroy_cleanly() {
+    // As the binaries run (a current-thread runtime on an 8 MiB main-thread stack): in a
+    // debug build the SDK's DescribeInstances deserializer, under this scenario's call
+    // depth, needs more than a test thread's 2 MiB.
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(scenario());
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+async fn scenario() {
     let w = start().await;
     let c = &w.clients;
     team_role(c).await;
@@ -488,6 +517,26 @@ async fn fleets_enrol_by_tag_respect_foreign_roles_update_in_place_and_destroy_c
     }
     assert_no_changes(c, &changed).await;
 
+    // An instance loses the fleet's tag: it is in no fleet, so the stack's profile comes
+    // off (found through the profile associations, not the tags).
+    c.ec2
+        .delete_tags()
+        .resources(&late)
+        .tags(Tag::builder().key("Team").build())
+        .send()
+        .await
+        .unwrap();
+    let plan = converge(c, &changed).await;
+    assert_eq!(
+        actions(&plan),
+        BTreeMap::from([(
+            format!("iam_instance_profile_association.{late}"),
+            Action::Delete
+        )])
+    );
+    assert_eq!(profile_of(c, &late).await, None);
+    assert_no_changes(c, &changed).await;
+
     // Destroy: uninstall through the document, then everything the stack added goes;
     // the instances keep running, the team's role and profile stay.
     let (observed, plan) = plan_destroy(c, &changed).await.unwrap();
@@ -495,7 +544,7 @@ async fn fleets_enrol_by_tag_respect_foreign_roles_update_in_place_and_destroy_c
     assert_eq!(acts["ssm_association.ft-fleet-platform"], Action::Delete);
     assert_eq!(acts["ssm_document.ft-fleet-platform"], Action::Delete);
     assert_eq!(acts["iam_policy.ft-host"], Action::Delete);
-    for id in [&a, &b, &late] {
+    for id in [&a, &b] {
         assert_eq!(
             acts[&format!("iam_instance_profile_association.{id}")],
             Action::Delete
@@ -534,6 +583,7 @@ async fn fleets_enrol_by_tag_respect_foreign_roles_update_in_place_and_destroy_c
         );
     }
     assert_eq!(profile_of(c, &foreign).await.as_deref(), Some("team-app"));
+    assert_eq!(profile_of(c, &other).await, None);
     assert!(attached(c, "team-app").await.is_empty());
     let policy = c
         .iam

@@ -334,6 +334,7 @@ fn fleet_observed(d: &Desired) -> Observed {
             ],
         }],
         host_policy: None,
+        profiled: vec![],
     };
     o
 }
@@ -375,6 +376,7 @@ fn a_fleet_bootstrap_change_and_a_fleet_removed() {
             ("Team".to_string(), vec!["platform".to_string()]),
         ]),
         status: Some("Success".into()),
+        version: Some("1".into()),
     });
     let mut gone = o.fleets.fleets[0].clone();
     // i-0a is in both fleets (keeps the stack's profile); i-0d only in the old one.

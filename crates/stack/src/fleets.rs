@@ -206,6 +206,22 @@ fn select(
             ));
         }
         let value = v.get_ref();
+        if let Some(c) = k
+            .get_ref()
+            .chars()
+            .chain(value.chars())
+            .find(|c| WILDCARDS.contains(*c))
+        {
+            return Err(ctx.bad(
+                v,
+                &tkey,
+                format!(
+                    "`{c}` in a tag to select on: EC2's filters read `*`, `?` and `\\` as \
+                     wildcards while SSM targets match the value as written, so the two would \
+                     select different instances; name the exact tag"
+                ),
+            ));
+        }
         if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control) {
             return Err(ctx.bad(
                 v,
@@ -218,6 +234,9 @@ fn select(
     }
     Ok(out)
 }
+
+/// Characters EC2's `DescribeInstances` filters treat as wildcards or escapes.
+const WILDCARDS: &str = "*?\\";
 
 fn is_tag_key(key: &str) -> bool {
     !key.is_empty()

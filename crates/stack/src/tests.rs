@@ -840,6 +840,12 @@ fn bad_fleets_name_line_and_key() {
         "fleets[0].select.aws:cloudformation:stack-name",
         "not an EC2 tag key",
     );
+    assert_err(
+        &format!("{base}select = {{ Name = \"web-*\" }}\n"),
+        3,
+        "fleets[0].select.Name",
+        "wildcards",
+    );
     let sel = "select = { Team = \"platform\" }\n";
     assert_err(
         &format!("{base}{sel}labels_from_tags = {{ env = \"My Env\" }}\nlabels = {{ role = \"r\", team = \"t\" }}\n"),

@@ -118,6 +118,8 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> Vec<Change> {
     let names = &desired.names;
     let mut changes = Vec::new();
     let mut attach: BTreeMap<String, String> = BTreeMap::new();
+    // An instance in two fleets gets the profile once.
+    let mut given: BTreeSet<&str> = BTreeSet::new();
     for f in &desired.fleets {
         let doc_name = names.fleet_document(&f.fleet.name);
         let state = observed
@@ -231,7 +233,7 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> Vec<Change> {
             Some(_) => {}
         }
         for m in members {
-            if m.profile_arn.is_none() {
+            if m.profile_arn.is_none() && given.insert(m.id.as_str()) {
                 changes.push(
                     Change::new(
                         Resource::new(ResourceKind::InstanceProfileAssociation, &m.id, None),
@@ -250,7 +252,7 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> Vec<Change> {
                         Some(&names.instance_profile),
                     )),
                 );
-            } else if f.fleet.attach_to_existing_roles {
+            } else if m.profile_arn.is_some() && f.fleet.attach_to_existing_roles {
                 for r in foreign_roles(names, m) {
                     if !r.host_policy_attached {
                         attach.insert(r.name.clone(), m.id.clone());
@@ -284,10 +286,38 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> Vec<Change> {
         .filter(|s| s.in_stack)
         .flat_map(|s| s.members.iter().map(|m| m.id.as_str()))
         .collect();
+    let mut removed: BTreeSet<&str> = kept.clone();
     for s in observed.fleets.fleets.iter().filter(|s| !s.in_stack) {
-        changes.extend(remove_fleet(names, s, &kept, "no longer in stack.toml"));
+        changes.extend(remove_fleet(names, s, &removed, "no longer in stack.toml"));
+        removed.extend(s.members.iter().map(|m| m.id.as_str()));
+    }
+    // The stack's profile on an instance in no fleet any more (its tags changed, or its
+    // fleet's association was gone when the fleet was removed). A stopped instance that
+    // still carries a fleet's tags keeps it.
+    for p in &observed.fleets.profiled {
+        let selected = desired
+            .fleets
+            .iter()
+            .any(|f| f.fleet.select.iter().all(|(k, v)| p.tags.get(k) == Some(v)));
+        if !selected && !removed.contains(p.id.as_str()) {
+            changes.push(disassociate(
+                &p.id,
+                "holds the stack's profile but is in no fleet (its tags no longer match)",
+            ));
+        }
     }
     changes
+}
+
+fn disassociate(instance: &str, why: &str) -> Change {
+    Change::new(
+        Resource::new(ResourceKind::InstanceProfileAssociation, instance, None),
+        Action::Delete,
+        format!("{why}: the stack's profile comes off (the instance keeps running)"),
+        FleetOp::DisassociateProfile {
+            instance: instance.to_string(),
+        },
+    )
 }
 
 fn plan_host_policy(desired: &Desired, observed: &Observed) -> Vec<Change> {
@@ -351,7 +381,13 @@ fn plan_host_policy(desired: &Desired, observed: &Observed) -> Vec<Change> {
 fn remove_fleet(names: &Names, s: &FleetState, kept: &BTreeSet<&str>, why: &str) -> Vec<Change> {
     let doc_name = names.fleet_document(&s.name);
     let mut changes = Vec::new();
-    let members: Vec<String> = s.members.iter().map(|m| m.id.clone()).collect();
+    // A member still in another fleet keeps what that fleet installed.
+    let members: Vec<String> = s
+        .members
+        .iter()
+        .filter(|m| !kept.contains(m.id.as_str()))
+        .map(|m| m.id.clone())
+        .collect();
     if let Some(a) = &s.association {
         changes.push(Change::new(
             Resource::new(ResourceKind::SsmAssociation, &doc_name, Some(a.id.clone())),
@@ -386,14 +422,7 @@ fn remove_fleet(names: &Names, s: &FleetState, kept: &BTreeSet<&str>, why: &str)
             .as_deref()
             .is_some_and(|a| profile_name(a) == names.instance_profile)
         {
-            changes.push(Change::new(
-                Resource::new(ResourceKind::InstanceProfileAssociation, &m.id, None),
-                Action::Delete,
-                format!("{why}: the stack's profile comes off (the instance keeps running)"),
-                FleetOp::DisassociateProfile {
-                    instance: m.id.clone(),
-                },
-            ));
+            changes.push(disassociate(&m.id, why));
         }
     }
     changes
@@ -408,6 +437,11 @@ pub(crate) fn plan_destroy(names: &Names, observed: &Observed) -> Vec<Change> {
     for s in &observed.fleets.fleets {
         changes.extend(remove_fleet(names, s, &done, "destroy"));
         done.extend(s.members.iter().map(|m| m.id.as_str()));
+    }
+    for p in &observed.fleets.profiled {
+        if !done.contains(p.id.as_str()) {
+            changes.push(disassociate(&p.id, "destroy"));
+        }
     }
     if let Some(p) = &observed.fleets.host_policy {
         changes.push(Change::new(
@@ -525,7 +559,7 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
             fleet,
             exists,
             content,
-        } => {
+        } => Box::pin(async move {
             let name = names.fleet_document(fleet);
             let content = match (content, &known.amp) {
                 (Some(c), _) => c.clone(),
@@ -574,12 +608,20 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                     .to_string(),
                 Err(e) => {
                     let e = ReconcileError::from_sdk("ssm:UpdateDocument", e);
-                    if e.code() == Some("DuplicateDocumentContent") {
-                        return Ok(StepOutput::message(format!(
-                            "SSM document {name} already current"
-                        )));
+                    if e.code() != Some("DuplicateDocumentContent") {
+                        return Err(e);
                     }
-                    return Err(e);
+                    // The content is a version already (an apply stopped before making it
+                    // the default): the latest version is it.
+                    ssm.describe_document()
+                        .name(&name)
+                        .send()
+                        .await
+                        .map_err(|e| ReconcileError::from_sdk("ssm:DescribeDocument", e))?
+                        .document()
+                        .and_then(|d| d.latest_version())
+                        .unwrap_or_default()
+                        .to_string()
                 }
             };
             ssm.update_document_default_version()
@@ -591,8 +633,9 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
             Ok(StepOutput::message(format!(
                 "SSM document {name}: version {version} is the default"
             )))
-        }
-        FleetOp::PutAssociation { fleet, id, targets } => {
+        })
+        .await,
+        FleetOp::PutAssociation { fleet, id, targets } => Box::pin(async move {
             let name = names.fleet_document(fleet);
             match id {
                 None => {
@@ -637,15 +680,23 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                     )))
                 }
             }
-        }
-        FleetOp::DeleteAssociation { fleet, id, members } => {
+        })
+        .await,
+        FleetOp::DeleteAssociation { fleet, id, members } => Box::pin(async move {
             let name = names.fleet_document(fleet);
-            let mut skipped = Vec::new();
-            if !members.is_empty() {
+            // Only members whose SSM agent is online can run the uninstall; the others
+            // are named (what was installed stays until they are reachable again).
+            let online = Box::pin(crate::verify::ssm::instance_information(env.clients, members)).await?;
+            let (reachable, offline): (Vec<String>, Vec<String>) = members
+                .iter()
+                .cloned()
+                .partition(|m| online.get(m).is_some_and(|i| i.online()));
+            // SendCommand takes at most 50 instance ids.
+            for chunk in reachable.chunks(50) {
                 let sent = ssm
                     .send_command()
                     .document_name(&name)
-                    .set_instance_ids(Some(members.clone()))
+                    .set_instance_ids(Some(chunk.to_vec()))
                     .parameters(ACTION, vec!["uninstall".to_string()])
                     .comment(format!(
                         "monitor-provision: remove stack {} from fleet {fleet}",
@@ -661,19 +712,25 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                         ReconcileError::Failed("SendCommand returned no command id".into())
                     })?
                     .to_string();
-                for m in members {
+                for m in chunk {
                     ssm::wait_invocation(env, &command_id, m)
                         .await
                         .map_err(|e| {
                             ReconcileError::Failed(format!(
                                 "uninstall on {m} (fleet {fleet}) did not succeed, so the \
-                             association is kept: {e}"
+                                 association is kept: {e}"
                             ))
                         })?;
                 }
-            } else {
-                skipped.push("no running member");
             }
+            let skipped = if offline.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} not reachable through SSM, left as they are)",
+                    offline.join(", ")
+                )
+            };
             ssm.delete_association()
                 .association_id(id)
                 .send()
@@ -682,12 +739,12 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                 .map(drop)
                 .or_else(ignore_not_found)?;
             Ok(StepOutput::message(format!(
-                "uninstalled from {} member(s){} and deleted association {name}",
-                members.len(),
-                skipped.first().map_or(String::new(), |s| format!(" ({s})"))
+                "uninstalled from {} member(s){skipped} and deleted association {name}",
+                reachable.len()
             )))
-        }
-        FleetOp::DeleteDocument { name } => {
+        })
+        .await,
+        FleetOp::DeleteDocument { name } => Box::pin(async move {
             ssm.delete_document()
                 .name(name)
                 .send()
@@ -696,8 +753,9 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                 .map(drop)
                 .or_else(ignore_not_found)?;
             Ok(StepOutput::message(format!("deleted SSM document {name}")))
-        }
-        FleetOp::AssociateProfile { instance } => {
+        })
+        .await,
+        FleetOp::AssociateProfile { instance } => Box::pin(async move {
             let profile = &names.instance_profile;
             let out = retry_transient(
                 &env.opts.iam_propagation,
@@ -725,8 +783,9 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                 ))),
                 Err(GaveUp::Permanent(e) | GaveUp::Deadline(e)) => Err(e),
             }
-        }
-        FleetOp::DisassociateProfile { instance } => {
+        })
+        .await,
+        FleetOp::DisassociateProfile { instance } => Box::pin(async move {
             let out = env
                 .clients
                 .ec2
@@ -735,6 +794,13 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                     Filter::builder()
                         .name("instance-id")
                         .values(instance)
+                        .build(),
+                )
+                .filters(
+                    Filter::builder()
+                        .name("state")
+                        .values("associating")
+                        .values("associated")
                         .build(),
                 )
                 .send()
@@ -765,12 +831,13 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
             Ok(StepOutput::message(format!(
                 "{instance}: the stack's instance profile is off"
             )))
-        }
+        })
+        .await,
         FleetOp::PutHostPolicy {
             exists,
             document,
             delete_version,
-        } => {
+        } => Box::pin(async move {
             let doc = document.document(known.amp.as_ref().map(|a| a.arn.as_str()))?;
             let arn = names.host_policy_arn(&env.observed.account_id);
             let iam = &env.clients.iam;
@@ -823,8 +890,9 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                 "IAM policy {}: new default version",
                 names.host_policy
             )))
-        }
-        FleetOp::AttachHostPolicy { role } => {
+        })
+        .await,
+        FleetOp::AttachHostPolicy { role } => Box::pin(async move {
             env.clients
                 .iam
                 .attach_role_policy()
@@ -837,26 +905,64 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                 "attached {} to role {role}",
                 names.host_policy
             )))
-        }
-        FleetOp::DeleteHostPolicy => {
+        })
+        .await,
+        FleetOp::DeleteHostPolicy => Box::pin(async move {
             let arn = names.host_policy_arn(&env.observed.account_id);
             let iam = &env.clients.iam;
-            let entities = match iam.list_entities_for_policy().policy_arn(&arn).send().await {
-                Ok(e) => e,
-                Err(e) => {
-                    let e = ReconcileError::from_sdk("iam:ListEntitiesForPolicy", e);
-                    if e.is_not_found() {
-                        return Ok(StepOutput::message(format!(
-                            "IAM policy {} already gone",
-                            names.host_policy
-                        )));
+            // Every role, user and group it is attached to, every page.
+            let mut detached = 0;
+            let mut marker = None;
+            loop {
+                let page = match iam
+                    .list_entities_for_policy()
+                    .policy_arn(&arn)
+                    .set_marker(marker)
+                    .send()
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let e = ReconcileError::from_sdk("iam:ListEntitiesForPolicy", e);
+                        if e.is_not_found() {
+                            return Ok(StepOutput::message(format!(
+                                "IAM policy {} already gone",
+                                names.host_policy
+                            )));
+                        }
+                        return Err(e);
                     }
-                    return Err(e);
-                }
-            };
-            for r in entities.policy_roles() {
-                if let Some(role) = r.role_name() {
+                };
+                for role in page.policy_roles().iter().filter_map(|r| r.role_name()) {
                     detach(env, role).await?;
+                    detached += 1;
+                }
+                for user in page.policy_users().iter().filter_map(|u| u.user_name()) {
+                    iam.detach_user_policy()
+                        .user_name(user)
+                        .policy_arn(&arn)
+                        .send()
+                        .await
+                        .map_err(|e| ReconcileError::from_sdk("iam:DetachUserPolicy", e))
+                        .map(drop)
+                        .or_else(ignore_not_found)?;
+                }
+                for group in page.policy_groups().iter().filter_map(|g| g.group_name()) {
+                    iam.detach_group_policy()
+                        .group_name(group)
+                        .policy_arn(&arn)
+                        .send()
+                        .await
+                        .map_err(|e| ReconcileError::from_sdk("iam:DetachGroupPolicy", e))
+                        .map(drop)
+                        .or_else(ignore_not_found)?;
+                }
+                marker = page
+                    .marker()
+                    .filter(|_| page.is_truncated())
+                    .map(str::to_string);
+                if marker.is_none() {
+                    break;
                 }
             }
             let versions = iam
@@ -889,11 +995,11 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                 .map(drop)
                 .or_else(ignore_not_found)?;
             Ok(StepOutput::message(format!(
-                "detached IAM policy {} from {} role(s) and deleted it",
-                names.host_policy,
-                entities.policy_roles().len()
+                "detached IAM policy {} from {detached} role(s) and deleted it",
+                names.host_policy
             )))
-        }
+        })
+        .await,
     }
 }
 

@@ -22,6 +22,19 @@ pub struct FleetsState {
     pub fleets: Vec<FleetState>,
     /// The customer-managed host policy `<stack>-host`, if it exists.
     pub host_policy: Option<ManagedPolicyState>,
+    /// Instances other than the stack's own hosts holding the stack's instance profile
+    /// (what fleets gave them), in any state but terminated: how the stack finds its
+    /// profile on instances that left every fleet.
+    pub profiled: Vec<ProfiledInstance>,
+}
+
+/// An instance that is not one of the stack's hosts but holds the stack's profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfiledInstance {
+    /// `i-…`.
+    pub id: String,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// One fleet as it is.
@@ -59,6 +72,8 @@ pub struct AssociationState {
     pub targets: BTreeMap<String, Vec<String>>,
     /// `Overview.Status` (`Pending`, `Success`, `Failed`).
     pub status: Option<String>,
+    /// `AssociationVersion`: each update makes a new one.
+    pub version: Option<String>,
 }
 
 /// One running member of a fleet.
@@ -105,14 +120,14 @@ pub(super) async fn observe(
     stack: &Stack,
     account_id: &str,
 ) -> Result<FleetsState> {
-    let host_policy = host_policy(clients, names, account_id).await?;
+    let host_policy = Box::pin(host_policy(clients, names, account_id)).await?;
     let policy_arn = names.host_policy_arn(account_id);
-    let mut documents = documents(clients, names).await?;
+    let mut documents = Box::pin(documents(clients, names)).await?;
     let mut fleets = Vec::new();
     for f in &stack.fleets {
         let document = documents.remove(&f.name);
         let association = match &document {
-            Some(d) => association(clients, &d.name).await?,
+            Some(d) => Box::pin(association(clients, &d.name)).await?,
             None => None,
         };
         let select: BTreeMap<String, Vec<String>> = f
@@ -120,7 +135,7 @@ pub(super) async fn observe(
             .iter()
             .map(|(k, v)| (k.clone(), vec![v.clone()]))
             .collect();
-        let members = members(clients, names, &select, &policy_arn).await?;
+        let members = Box::pin(members(clients, names, &select, &policy_arn)).await?;
         fleets.push(FleetState {
             name: f.name.clone(),
             in_stack: true,
@@ -130,10 +145,10 @@ pub(super) async fn observe(
         });
     }
     for (name, d) in documents {
-        let association = association(clients, &d.name).await?;
+        let association = Box::pin(association(clients, &d.name)).await?;
         let members = match &association {
             Some(a) if !a.targets.is_empty() => {
-                members(clients, names, &a.targets, &policy_arn).await?
+                Box::pin(members(clients, names, &a.targets, &policy_arn)).await?
             }
             _ => Vec::new(),
         };
@@ -145,10 +160,88 @@ pub(super) async fn observe(
             members,
         });
     }
+    let profiled = Box::pin(profiled(clients, names)).await?;
     Ok(FleetsState {
         fleets,
         host_policy,
+        profiled,
     })
+}
+
+/// Instances holding the stack's profile that are not the stack's own (found through the
+/// profile associations: EC2 has no filter on an instance's profile).
+async fn profiled(clients: &Clients, names: &Names) -> Result<Vec<ProfiledInstance>> {
+    let mut ids = Vec::new();
+    let mut token = None;
+    loop {
+        let page = clients
+            .ec2
+            .describe_iam_instance_profile_associations()
+            .filters(
+                Filter::builder()
+                    .name("state")
+                    .values("associating")
+                    .values("associated")
+                    .build(),
+            )
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| {
+                ReconcileError::from_sdk("ec2:DescribeIamInstanceProfileAssociations", e)
+            })?;
+        for a in page.iam_instance_profile_associations() {
+            let ours = a
+                .iam_instance_profile()
+                .and_then(|p| p.arn())
+                .is_some_and(|arn| profile_name(arn) == names.instance_profile);
+            if let (true, Some(id)) = (ours, a.instance_id()) {
+                ids.push(id.to_string());
+            }
+        }
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    for chunk in ids.chunks(100) {
+        let page = clients
+            .ec2
+            .describe_instances()
+            .set_instance_ids(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| ReconcileError::from_sdk("ec2:DescribeInstances", e))?;
+        for i in page.reservations().iter().flat_map(|r| r.instances()) {
+            let tags: BTreeMap<String, String> = i
+                .tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_string(),
+                        t.value().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            let terminated = i
+                .state()
+                .and_then(|s| s.name())
+                .is_some_and(|n| n.as_str() == "terminated");
+            if terminated || names.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+                continue;
+            }
+            out.push(ProfiledInstance {
+                id: i.instance_id().unwrap_or_default().to_string(),
+                tags,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
 }
 
 /// The stack's fleet documents by fleet name (owned: name prefix and both tags).
@@ -260,6 +353,7 @@ async fn association(clients: &Clients, document: &str) -> Result<Option<Associa
         id: a.association_id().unwrap_or_default().to_string(),
         targets,
         status: a.overview().and_then(|o| o.status()).map(str::to_string),
+        version: a.association_version().map(str::to_string),
     }))
 }
 
@@ -315,7 +409,7 @@ async fn members(
                 Some(arn) => match profiles.get(arn) {
                     Some(r) => r.clone(),
                     None => {
-                        let r = profile_roles(clients, arn, policy_arn).await?;
+                        let r = Box::pin(profile_roles(clients, arn, policy_arn)).await?;
                         profiles.insert(arn.clone(), r.clone());
                         r
                     }

@@ -27,7 +27,7 @@ pub use ec2::ami;
 use ec2::{instances, network, security_groups};
 pub use fleets::{
     profile_name, AssociationState, DocumentState, FleetState, FleetsState, ManagedPolicyState,
-    MemberRole, MemberState,
+    MemberRole, MemberState, ProfiledInstance,
 };
 use iam::{instance_profile, role};
 
@@ -319,7 +319,7 @@ pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<O
     let fleets = if scope == Scope::Verify && stack.fleets.is_empty() {
         FleetsState::default()
     } else {
-        fleets::observe(clients, &names, stack, &account_id).await?
+        Box::pin(fleets::observe(clients, &names, stack, &account_id)).await?
     };
     Ok(Observed {
         fleets,

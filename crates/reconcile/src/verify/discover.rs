@@ -51,6 +51,8 @@ pub struct DiscoveredFleet {
     pub document: Option<String>,
     /// Its association id, if it exists.
     pub association_id: Option<String>,
+    /// The association's current version.
+    pub association_version: Option<String>,
     /// Running instances carrying its tags.
     pub members: Vec<DiscoveredMember>,
 }
@@ -198,6 +200,7 @@ pub fn from_observed(
                 name: f.name.clone(),
                 document: f.document.as_ref().map(|d| d.name.clone()),
                 association_id: f.association.as_ref().map(|a| a.id.clone()),
+                association_version: f.association.as_ref().and_then(|a| a.version.clone()),
                 members: f
                     .members
                     .iter()
@@ -315,6 +318,24 @@ fn fleet_checks(names: &Names, f: &DiscoveredFleet) -> Vec<CheckResult> {
                 format!("{}: the association of fleet `{}` has not run there yet", m.id, f.name),
                 "wait a few minutes after apply; if it stays so, the SSM agent cannot reach SSM (aws.ssm_online)",
             ),
+            Some(e)
+                if e.status == "Success"
+                    && f.association_version.is_some()
+                    && e.association_version.is_some()
+                    && e.association_version != f.association_version =>
+            {
+                CheckResult::warn(
+                    AWS_FLEET_ENROLLED,
+                    host,
+                    format!(
+                        "{}: enrolled with association version {}, the current one is {} (the re-run of the last apply has not reached it yet)",
+                        m.id,
+                        e.association_version.as_deref().unwrap_or("?"),
+                        f.association_version.as_deref().unwrap_or("?")
+                    ),
+                    "re-run monitor-verify in a few minutes; if it stays so, the SSM agent cannot reach SSM (aws.ssm_online)",
+                )
+            }
             Some(e) if e.status == "Success" => CheckResult::pass(
                 AWS_FLEET_ENROLLED,
                 host,
@@ -341,7 +362,7 @@ fn fleet_checks(names: &Names, f: &DiscoveredFleet) -> Vec<CheckResult> {
                         .map(|t| format!("; output ends: {t}"))
                         .unwrap_or_default()
                 ),
-                "the output names the cause (unsupported OS, a missing tag, instance metadata tags off, a port in use); fix it and run `monitor-provision apply` (or re-run the association)",
+                "the output names the cause (unsupported OS, a missing tag, instance metadata tags off, a port in use); fix it, then re-run the enrolment: `aws ssm start-associations-once --association-ids <id>` (the id is in aws.fleet)",
             ),
             Some(e) => CheckResult::warn(
                 AWS_FLEET_ENROLLED,
@@ -677,6 +698,7 @@ mod tests {
                 id: "assoc-1".into(),
                 targets: BTreeMap::new(),
                 status: None,
+                version: Some("2".into()),
             }),
             members: vec![
                 member("i-0a", "t-ec2"),
@@ -695,6 +717,7 @@ mod tests {
                     status: "Success".into(),
                     detail: "Success".into(),
                     executed: Some("2026-12-07T05:00:00Z".into()),
+                    association_version: Some("2".into()),
                     output_tail: None,
                 },
             ),
@@ -704,6 +727,7 @@ mod tests {
                     status: "Failed".into(),
                     detail: "Failed: 1 out of 1 plugin processed, 0 success, 1 failed".into(),
                     executed: None,
+                    association_version: Some("2".into()),
                     output_tail: Some(
                         "monitor-fleet: refusing: this instance runs Ubuntu 22.04".into(),
                     ),
@@ -736,6 +760,16 @@ mod tests {
         // A member on a team's own role is not failed for its profile, only for SSM.
         assert_eq!(find(&r, AWS_SSM_ONLINE, "i-0b").status, Status::Pass);
         assert_eq!(find(&r, AWS_SSM_ONLINE, "i-0c").status, Status::Fail);
+
+        // After an update the association is at version 3; i-0a last ran version 2.
+        o.fleets.fleets[0].association.as_mut().unwrap().version = Some("3".into());
+        let r = aws_checks(&stack, &from_observed(&stack, &o, &ssm_info, &enrolments));
+        let stale = find(&r, AWS_FLEET_ENROLLED, "i-0a");
+        assert_eq!(stale.status, Status::Warn);
+        assert!(
+            stale.detail.contains("version 2, the current one is 3"),
+            "{stale:?}"
+        );
 
         // Without the association: one failing fleet check, no member checks.
         o.fleets.fleets[0].association = None;

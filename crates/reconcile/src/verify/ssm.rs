@@ -102,6 +102,8 @@ pub struct Enrolment {
     pub detail: String,
     /// When it ran (RFC 3339), if SSM says.
     pub executed: Option<String>,
+    /// The association version that ran.
+    pub association_version: Option<String>,
     /// The end of the run's output (failed runs only).
     pub output_tail: Option<String>,
 }
@@ -155,6 +157,7 @@ pub async fn enrolment(
         None
     };
     Ok(Some(Enrolment {
+        association_version: i.association_version().map(str::to_string),
         detail: [i.detailed_status(), i.execution_summary()]
             .into_iter()
             .flatten()
