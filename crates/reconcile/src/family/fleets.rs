@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{Filter, IamInstanceProfileSpecification};
+use aws_sdk_ec2::types::IamInstanceProfileSpecification;
 use aws_sdk_ssm::types::{DocumentFormat, DocumentType, Target};
 use serde::Serialize;
 
@@ -17,7 +17,7 @@ use super::{ignore_not_found, ssm, Env, Known, StepOutput};
 use crate::error::{ReconcileError, Result};
 use crate::family::iam::PolicyTemplate;
 use crate::names::{sha256_hex, Names, SSM_CORE_POLICY_ARN};
-use crate::observe::{profile_name, FleetState, MemberState, Observed};
+use crate::observe::{profile_name, stack_profile_associations, FleetState, MemberState, Observed};
 use crate::plan::{Action, Change, Detail, Resource, ResourceKind, KNOWN_AFTER_APPLY};
 use crate::poll::{retry_transient, GaveUp};
 use crate::Desired;
@@ -786,47 +786,16 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
         })
         .await,
         FleetOp::DisassociateProfile { instance } => Box::pin(async move {
-            let out = env
-                .clients
-                .ec2
-                .describe_iam_instance_profile_associations()
-                .filters(
-                    Filter::builder()
-                        .name("instance-id")
-                        .values(instance)
-                        .build(),
-                )
-                .filters(
-                    Filter::builder()
-                        .name("state")
-                        .values("associating")
-                        .values("associated")
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| {
-                    ReconcileError::from_sdk("ec2:DescribeIamInstanceProfileAssociations", e)
-                })?;
-            for a in out.iam_instance_profile_associations() {
-                let ours = a
-                    .iam_instance_profile()
-                    .and_then(|p| p.arn())
-                    .is_some_and(|arn| profile_name(arn) == names.instance_profile);
-                if !ours {
-                    continue;
-                }
-                if let Some(id) = a.association_id() {
-                    env.clients
-                        .ec2
-                        .disassociate_iam_instance_profile()
-                        .association_id(id)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            ReconcileError::from_sdk("ec2:DisassociateIamInstanceProfile", e)
-                        })?;
-                }
+            for (_, id) in stack_profile_associations(env.clients, names, Some(instance)).await? {
+                env.clients
+                    .ec2
+                    .disassociate_iam_instance_profile()
+                    .association_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        ReconcileError::from_sdk("ec2:DisassociateIamInstanceProfile", e)
+                    })?;
             }
             Ok(StepOutput::message(format!(
                 "{instance}: the stack's instance profile is off"
@@ -870,14 +839,7 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                 )));
             }
             if let Some(v) = delete_version {
-                iam.delete_policy_version()
-                    .policy_arn(&arn)
-                    .version_id(v)
-                    .send()
-                    .await
-                    .map_err(|e| ReconcileError::from_sdk("iam:DeletePolicyVersion", e))
-                    .map(drop)
-                    .or_else(ignore_not_found)?;
+                delete_policy_version(env, &arn, v).await?;
             }
             iam.create_policy_version()
                 .policy_arn(&arn)
@@ -977,14 +939,7 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
                 .filter(|v| !v.is_default_version())
             {
                 if let Some(id) = v.version_id() {
-                    iam.delete_policy_version()
-                        .policy_arn(&arn)
-                        .version_id(id)
-                        .send()
-                        .await
-                        .map_err(|e| ReconcileError::from_sdk("iam:DeletePolicyVersion", e))
-                        .map(drop)
-                        .or_else(ignore_not_found)?;
+                    delete_policy_version(env, &arn, id).await?;
                 }
             }
             iam.delete_policy()
@@ -1001,6 +956,19 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &FleetOp) -> Result<
         })
         .await,
     }
+}
+
+async fn delete_policy_version(env: &Env<'_>, arn: &str, version: &str) -> Result<()> {
+    env.clients
+        .iam
+        .delete_policy_version()
+        .policy_arn(arn)
+        .version_id(version)
+        .send()
+        .await
+        .map_err(|e| ReconcileError::from_sdk("iam:DeletePolicyVersion", e))
+        .map(drop)
+        .or_else(ignore_not_found)
 }
 
 async fn detach(env: &Env<'_>, role: &str) -> Result<()> {

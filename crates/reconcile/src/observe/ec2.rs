@@ -138,11 +138,9 @@ pub(super) async fn instances(clients: &Clients, names: &Names) -> Result<Vec<In
     Ok(out)
 }
 
-/// `i` as an [`InstanceState`], if it carries the stack's ownership tags and has a state
-/// other than terminated.
-fn owned_instance(i: &aws_sdk_ec2::types::Instance, names: &Names) -> Option<InstanceState> {
-    let tags: BTreeMap<String, String> = i
-        .tags()
+/// `i`'s tags as a map.
+pub(super) fn instance_tags(i: &aws_sdk_ec2::types::Instance) -> BTreeMap<String, String> {
+    i.tags()
         .iter()
         .map(|t| {
             (
@@ -150,7 +148,13 @@ fn owned_instance(i: &aws_sdk_ec2::types::Instance, names: &Names) -> Option<Ins
                 t.value().unwrap_or_default().to_string(),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// `i` as an [`InstanceState`], if it carries the stack's ownership tags and has a state
+/// other than terminated.
+fn owned_instance(i: &aws_sdk_ec2::types::Instance, names: &Names) -> Option<InstanceState> {
+    let tags = instance_tags(i);
     if !names.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
         return None;
     }

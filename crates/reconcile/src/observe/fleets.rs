@@ -168,13 +168,21 @@ pub(super) async fn observe(
     })
 }
 
-/// Instances holding the stack's profile that are not the stack's own (found through the
-/// profile associations: EC2 has no filter on an instance's profile).
-async fn profiled(clients: &Clients, names: &Names) -> Result<Vec<ProfiledInstance>> {
-    let mut ids = Vec::new();
+/// The live (associating or associated) associations of the stack's instance profile,
+/// as `(instance id, association id)`, optionally of one instance only. The one read of
+/// which instances hold the stack's profile (EC2 has no instance filter on a profile).
+///
+/// # Errors
+/// The mapped EC2 error.
+pub async fn stack_profile_associations(
+    clients: &Clients,
+    names: &Names,
+    instance: Option<&str>,
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
     let mut token = None;
     loop {
-        let page = clients
+        let mut req = clients
             .ec2
             .describe_iam_instance_profile_associations()
             .filters(
@@ -184,19 +192,20 @@ async fn profiled(clients: &Clients, names: &Names) -> Result<Vec<ProfiledInstan
                     .values("associated")
                     .build(),
             )
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| {
-                ReconcileError::from_sdk("ec2:DescribeIamInstanceProfileAssociations", e)
-            })?;
+            .set_next_token(token);
+        if let Some(id) = instance {
+            req = req.filters(Filter::builder().name("instance-id").values(id).build());
+        }
+        let page = req.send().await.map_err(|e| {
+            ReconcileError::from_sdk("ec2:DescribeIamInstanceProfileAssociations", e)
+        })?;
         for a in page.iam_instance_profile_associations() {
             let ours = a
                 .iam_instance_profile()
                 .and_then(|p| p.arn())
                 .is_some_and(|arn| profile_name(arn) == names.instance_profile);
-            if let (true, Some(id)) = (ours, a.instance_id()) {
-                ids.push(id.to_string());
+            if let (true, Some(i), Some(id)) = (ours, a.instance_id(), a.association_id()) {
+                out.push((i.to_string(), id.to_string()));
             }
         }
         token = page
@@ -207,6 +216,16 @@ async fn profiled(clients: &Clients, names: &Names) -> Result<Vec<ProfiledInstan
             break;
         }
     }
+    Ok(out)
+}
+
+/// Instances holding the stack's profile that are not the stack's own.
+async fn profiled(clients: &Clients, names: &Names) -> Result<Vec<ProfiledInstance>> {
+    let ids: Vec<String> = stack_profile_associations(clients, names, None)
+        .await?
+        .into_iter()
+        .map(|(instance, _)| instance)
+        .collect();
     let mut out = Vec::new();
     for chunk in ids.chunks(100) {
         let page = clients
@@ -217,16 +236,7 @@ async fn profiled(clients: &Clients, names: &Names) -> Result<Vec<ProfiledInstan
             .await
             .map_err(|e| ReconcileError::from_sdk("ec2:DescribeInstances", e))?;
         for i in page.reservations().iter().flat_map(|r| r.instances()) {
-            let tags: BTreeMap<String, String> = i
-                .tags()
-                .iter()
-                .map(|t| {
-                    (
-                        t.key().unwrap_or_default().to_string(),
-                        t.value().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect();
+            let tags = super::ec2::instance_tags(i);
             let terminated = i
                 .state()
                 .and_then(|s| s.name())

@@ -26,8 +26,8 @@ pub use notify::{AlertKeyState, LogAlarmState, NotifyState, SubscriptionState, T
 pub use ec2::ami;
 use ec2::{instances, network, security_groups};
 pub use fleets::{
-    profile_name, AssociationState, DocumentState, FleetState, FleetsState, ManagedPolicyState,
-    MemberRole, MemberState, ProfiledInstance,
+    profile_name, stack_profile_associations, AssociationState, DocumentState, FleetState,
+    FleetsState, ManagedPolicyState, MemberRole, MemberState, ProfiledInstance,
 };
 use iam::{instance_profile, role};
 
