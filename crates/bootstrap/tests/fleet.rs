@@ -743,6 +743,11 @@ fn files_are_written_on_change_recorded_and_removed_only_if_ours() {
 fn uninstall_without_install_succeeds() {
     if Path::new(monitor_bootstrap::FLEET_MARKER_ROOT).exists() {
         // Someone enrolled this machine: not the place to run an uninstall.
+        eprintln!(
+            "skipped: {} exists (this machine is enrolled in a fleet), so the real \
+             uninstall is not run here",
+            monitor_bootstrap::FLEET_MARKER_ROOT
+        );
         return;
     }
     let r = render("monitor-agent");
