@@ -13,6 +13,7 @@
 //!
 //! `OUT/_fleets/<fleet>/` holds each `[[fleets]]` entry's SSM document
 //! (`document.json`, what SSM runs) and its two scripts (`install.sh`, `uninstall.sh`).
+//! `OUT/_groups/<group>/user-data` is each `[[groups]]` entry's launch template user_data.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -51,6 +52,8 @@ pub struct RenderArgs {
 const ALERTING_DIR: &str = "_alerting";
 /// The directory of the fleets' SSM documents.
 const FLEETS_DIR: &str = "_fleets";
+/// The directory of the groups' launch template user_data.
+const GROUPS_DIR: &str = "_groups";
 
 pub fn run(args: &RenderArgs) -> Result<(), Failure> {
     let stack = monitor_stack::load(&args.config)?;
@@ -62,6 +65,11 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
         .fleets
         .iter()
         .map(|f| monitor_bootstrap::render_fleet(&stack, f, &inputs))
+        .collect::<Result<Vec<_>, _>>()?;
+    let groups = stack
+        .groups
+        .iter()
+        .map(|g| monitor_bootstrap::render_group(&stack, g, &inputs))
         .collect::<Result<Vec<_>, _>>()?;
     for h in &hosts {
         let dir = write_host(&args.out, h)?;
@@ -82,6 +90,16 @@ pub fn run(args: &RenderArgs) -> Result<(), Failure> {
             "fleet {}: SSM document {} bytes -> {}",
             f.fleet,
             f.document.len(),
+            dir.display()
+        );
+    }
+    for g in &groups {
+        let dir = out_dir(&args.out, &format!("{GROUPS_DIR}/{}", g.host))?;
+        write_file(&dir.join("user-data"), &g.user_data, 0o644)?;
+        println!(
+            "group {}: launch template user-data {} of {USER_DATA_LIMIT} bytes -> {}",
+            g.host,
+            g.user_data.len(),
             dir.display()
         );
     }

@@ -24,6 +24,7 @@
 pub mod absent;
 pub mod alertmanager;
 pub mod catalog;
+pub mod groups;
 mod error;
 pub mod log_alarms;
 pub mod model;
@@ -144,6 +145,20 @@ pub fn stack_rules_with_members(
             ),
         });
     }
+    let undersized = &crate::groups::GROUP_UNDERSIZED;
+    let o = cfg.overrides.get(undersized.name);
+    if !stack.groups.is_empty() && o.is_none_or(|o| o.enabled) {
+        groups.push(RuleGroup {
+            name: format!("{}.groups", stack.name),
+            interval: None,
+            rules: crate::groups::rules(
+                &sel,
+                &stack.groups,
+                o.and_then(|o| o.for_).unwrap_or(undersized.for_),
+                &runbook_url(undersized.name),
+            ),
+        });
+    }
     let mut out = vec![Namespace {
         name: stack.name.clone(),
         file: RulesFile { groups },
@@ -173,7 +188,7 @@ fn check_overrides(cfg: &AlertingConfig) -> Result<(), AlertsError> {
                 name: name.clone(),
                 known: catalog::ALERTS
                     .iter()
-                    .chain([&absent::HOST_ABSENT])
+                    .chain([&absent::HOST_ABSENT, &groups::GROUP_UNDERSIZED])
                     .map(|d| d.name)
                     .collect::<Vec<_>>()
                     .join(", "),

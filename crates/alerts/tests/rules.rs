@@ -393,3 +393,68 @@ fn fleet_members_are_watched_by_instance_id() {
             .arg(&path),
     );
 }
+
+#[test]
+fn groups_alert_below_desired_by_their_group_label() {
+    let text = std::fs::read_to_string(fixture_path()).unwrap()
+        + "\n[[groups]]\nname = \"api\"\nmin = 1\nmax = 4\ndesired = 2\n\
+           labels = { env = \"prod\", role = \"api\", team = \"platform\" }\n\
+           [[groups]]\nname = \"idle\"\nmin = 0\nmax = 2\ndesired = 0\n\
+           labels = { env = \"prod\", role = \"batch\", team = \"platform\" }\n";
+    let s = monitor_stack::from_toml_str(&text, &fixture_path()).unwrap();
+    let ns = stack_rules(&s).unwrap();
+    let rules: Vec<_> = ns[0]
+        .file
+        .alerts()
+        .filter(|a| a.alert == "GroupUndersized")
+        .collect();
+    assert_eq!(rules.len(), 1, "a group scaled to zero expects nothing");
+    assert_eq!(
+        rules[0].expr,
+        "(count(up{job=\"node\",group=\"api\"} == 1) or vector(0)) < 2"
+    );
+    assert!(stack_rules(&fixture()).unwrap()[0]
+        .file
+        .alerts()
+        .all(|a| a.alert != "GroupUndersized"));
+    // Prometheus' own evaluation: two instances up, then one replaced by nothing, then
+    // none at all; the alert fires after its 10 minutes, with the count as its value.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yml"), ns[0].file.to_yaml()).unwrap();
+    let desc = "Fewer instances of the group send metrics than its desired capacity: instances fail to launch or to bootstrap, or an instance refresh is stuck. Group: api (desired 2, min 1, max 4).";
+    let alert = |value: u32| {
+        [
+            "          - exp_labels: {alertname: GroupUndersized, severity: warning, group: api, env: prod, role: api, team: platform}".to_string(),
+            "            exp_annotations:".to_string(),
+            format!("              summary: 'Auto Scaling group api has {value} monitored instance(s), fewer than desired'"),
+            format!("              description: '{desc}'"),
+            format!("              runbook_url: '{}'", monitor_alerts::runbook_url("GroupUndersized")),
+        ]
+        .join("\n")
+    };
+    let up = |group: &str, host: &str, values: &str| {
+        format!("      - series: 'up{{job=\"node\",group=\"{group}\",host=\"{host}\"}}'\n        values: '{values}'\n")
+    };
+    let test = format!(
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n\
+         \x20 - interval: 1m\n    input_series:\n{}{}{}\
+         \x20   alert_rule_test:\n\
+         \x20     - eval_time: 10m\n        alertname: GroupUndersized\n        exp_alerts: []\n\
+         \x20     - eval_time: 20m\n        alertname: GroupUndersized\n        exp_alerts:\n{}\n\
+         \x20 - interval: 1m\n    input_series:\n{}\
+         \x20   alert_rule_test:\n\
+         \x20     - eval_time: 20m\n        alertname: GroupUndersized\n        exp_alerts:\n{}\n",
+        up("api", "i-0aaa", "1x40"),
+        up("api", "i-0bbb", "1x5 0x35"),
+        up("web", "i-0ccc", "1x40"),
+        alert(1),
+        up("web", "i-0ccc", "1x40"),
+        alert(0)
+    );
+    std::fs::write(dir.path().join("groups_test.yml"), &test).unwrap();
+    run_ok(
+        Command::new(tool("promtool", "prometheus"))
+            .current_dir(dir.path())
+            .args(["test", "rules", "groups_test.yml"]),
+    );
+}

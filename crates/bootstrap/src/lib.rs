@@ -48,7 +48,7 @@ pub use fleet::{
 pub use monitor_stack::defaults::{
     NODE_EXPORTER_SHA256_ARM64, NODE_EXPORTER_SHA256_X86_64, NODE_EXPORTER_VERSION,
 };
-pub use render::{render_all, render_host};
+pub use render::{render_all, render_group, render_host};
 
 /// EC2 user_data limit: 16 KB of raw data, before base64.
 pub const USER_DATA_LIMIT: usize = 16 * 1024;
@@ -62,6 +62,11 @@ pub const PLACEHOLDER_WORKSPACE_ID: &str = "ws-PLACEHOLDER-set-by-monitor-provis
 /// replacement on a fleet member); the id is checked against `^i-[0-9a-f]{8,17}$` first,
 /// so the substitution cannot inject anything.
 pub const INSTANCE_ID_SENTINEL: &str = "__INSTANCE_ID__";
+
+/// Stands for the availability zone in a `[[groups]]` instance's collector config,
+/// replaced at boot like [`INSTANCE_ID_SENTINEL`] by the zone read from IMDSv2 (checked
+/// against `^[a-z0-9-]{4,40}$` first).
+pub const AVAILABILITY_ZONE_SENTINEL: &str = "__AVAILABILITY_ZONE__";
 
 /// Label carrying the instance id on every series.
 pub const INSTANCE_ID_LABEL: &str = "instance_id";

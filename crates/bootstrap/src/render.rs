@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use monitor_stack::{
-    defaults, format_prometheus_duration, Adot, Architecture, Artifact, CollectorKind, Host,
+    defaults, format_prometheus_duration, Adot, Architecture, Artifact, CollectorKind, Group, Host,
     NodeExporter, Stack,
 };
 
@@ -15,7 +15,8 @@ use crate::systemd::UnitFile;
 use crate::{
     adot, agent, cwagent, BootstrapError, RenderInputs, RenderedFile, RenderedHost,
     ADOT_CONFIG_PATH, ADOT_CTL, ADOT_GPG_KEY_URL, AGENT_BINARY, AGENT_CONFIG_PATH, AGENT_UNIT_PATH,
-    CWAGENT_CONFIG_PATH, CWAGENT_CTL, INSTANCE_ID_LABEL, INSTANCE_ID_SENTINEL,
+    AVAILABILITY_ZONE_SENTINEL, CWAGENT_CONFIG_PATH, CWAGENT_CTL, INSTANCE_ID_LABEL,
+    INSTANCE_ID_SENTINEL,
     NODE_EXPORTER_BINARY, NODE_EXPORTER_UNIT_PATH, PLACEHOLDER_WORKSPACE_ID, USER_DATA_LIMIT,
 };
 
@@ -85,23 +86,82 @@ pub fn render_host(
     host: &Host,
     inputs: &RenderInputs,
 ) -> Result<RenderedHost, BootstrapError> {
+    render_machine(stack, host, Identity::Host, inputs)
+}
+
+/// Renders the user_data of the launch template of `group`: the same installation as a
+/// host's, but every instance names itself at boot from instance metadata — its instance
+/// id is its `host` and `instance_id` label, its availability zone its
+/// `availability_zone` label — and carries the group's name as its `group` label. The
+/// returned [`RenderedHost::host`] is the group's name.
+///
+/// # Errors
+/// As [`render_host`].
+pub fn render_group(
+    stack: &Stack,
+    group: &Group,
+    inputs: &RenderInputs,
+) -> Result<RenderedHost, BootstrapError> {
+    let host = Host {
+        name: group.name.clone(),
+        architecture: group.architecture,
+        instance_type: group.instance_type.clone(),
+        labels: group.labels.clone(),
+    };
+    render_machine(stack, &host, Identity::GroupMember, inputs)
+}
+
+/// Who the rendered instance says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Identity {
+    /// A `[[hosts]]` instance: `host` is its name.
+    Host,
+    /// An instance of a `[[groups]]` Auto Scaling group (the `Host` passed is the group):
+    /// `host` is the instance id, plus `group` and `availability_zone`.
+    GroupMember,
+}
+
+fn render_machine(
+    stack: &Stack,
+    host: &Host,
+    identity: Identity,
+    inputs: &RenderInputs,
+) -> Result<RenderedHost, BootstrapError> {
     let workspace_id = workspace_id(inputs)?;
     let endpoint = crate::remote_write_url(&stack.region, workspace_id);
 
     for (k, v) in &host.labels {
-        if v.contains(INSTANCE_ID_SENTINEL) {
+        if let Some(token) = [INSTANCE_ID_SENTINEL, AVAILABILITY_ZONE_SENTINEL]
+            .into_iter()
+            .find(|t| v.contains(t))
+        {
             return Err(BootstrapError::UnsafeContent {
                 what: format!("label `{k}` of host `{}`", host.name),
-                detail: format!("the value contains the reserved token {INSTANCE_ID_SENTINEL}"),
+                detail: format!("the value contains the reserved token {token}"),
             });
         }
     }
     let mut labels: BTreeMap<String, String> = host.labels.clone();
-    labels.insert(defaults::HOST_LABEL.to_string(), host.name.clone());
     labels.insert(
         INSTANCE_ID_LABEL.to_string(),
         INSTANCE_ID_SENTINEL.to_string(),
     );
+    match identity {
+        Identity::Host => {
+            labels.insert(defaults::HOST_LABEL.to_string(), host.name.clone());
+        }
+        Identity::GroupMember => {
+            labels.insert(
+                defaults::HOST_LABEL.to_string(),
+                INSTANCE_ID_SENTINEL.to_string(),
+            );
+            labels.insert(defaults::GROUP_LABEL.to_string(), host.name.clone());
+            labels.insert(
+                defaults::AVAILABILITY_ZONE_LABEL.to_string(),
+                AVAILABILITY_ZONE_SENTINEL.to_string(),
+            );
+        }
+    }
 
     let arch = host.architecture;
     let target = Target::Host(arch);
@@ -127,10 +187,11 @@ pub fn render_host(
         &mut s,
         stack,
         host,
+        identity,
         workspace_id,
         inputs.workspace_id.is_none(),
     );
-    preamble(&mut s);
+    preamble(&mut s, identity);
 
     s.step("checking the platform");
     s.lines(&[
@@ -143,6 +204,9 @@ pub fn render_host(
     ]);
 
     imds_instance_id(&mut s);
+    if identity == Identity::GroupMember {
+        imds_availability_zone(&mut s);
+    }
 
     let mut packages = vec!["amazon-cloudwatch-agent", "tar"];
     if rsyslog {
@@ -211,9 +275,12 @@ pub fn render_host(
     files.extend(collector.unit);
 
     s.step("done");
+    let who = match identity {
+        Identity::Host => format!("host {}", host.name),
+        Identity::GroupMember => format!("instance ${{instance_id}} of group {}", host.name),
+    };
     s.line(&format!(
-        "log \"host {} ({}) bootstrapped: node_exporter, {collector_unit}, amazon-cloudwatch-agent running\"",
-        host.name, arch
+        "log \"{who} ({arch}) bootstrapped: node_exporter, {collector_unit}, amazon-cloudwatch-agent running\""
     ));
 
     let user_data = s.finish();
@@ -366,10 +433,21 @@ pub(crate) fn node_exporter_unit_file(
     })
 }
 
-fn header(s: &mut Script, stack: &Stack, host: &Host, workspace_id: &str, placeholder: bool) {
+fn header(
+    s: &mut Script,
+    stack: &Stack,
+    host: &Host,
+    identity: Identity,
+    workspace_id: &str,
+    placeholder: bool,
+) {
     s.line("#!/bin/bash");
+    let who = match identity {
+        Identity::Host => "host",
+        Identity::GroupMember => "the instances of Auto Scaling group",
+    };
     s.comment(&format!(
-        "monitor-bootstrap user_data for host {} ({}) of stack {} in {}.\n\
+        "monitor-bootstrap user_data for {who} {} ({}) of stack {} in {}.\n\
          Rendered from stack.toml by monitor-provision: change the stack file, not this script.\n\
          Installs node_exporter {}, {} and the CloudWatch Agent, then starts them.\n\
          Idempotent: safe to re-run as root. Output: /var/log/cloud-init-output.log.",
@@ -403,7 +481,7 @@ pub(crate) fn workspace_comment(s: &mut Script, workspace_id: &str, placeholder:
     }
 }
 
-fn preamble(s: &mut Script) {
+fn preamble(s: &mut Script, identity: Identity) {
     preamble_start(s);
     s.lines(&[
         "# write_file MODE PATH: content on stdin, installed with its parent directories.",
@@ -416,11 +494,26 @@ fn preamble(s: &mut Script) {
         "}",
         "# install_binary SRC DEST: replace atomically, also while the old binary runs.",
         "install_binary() { install -m 0755 \"$1\" \"$2.new\" && mv -f \"$2.new\" \"$2\"; }",
-        "# fill_instance_id FILE: put the instance id in place of the render-time token.",
-        &format!(
-            "fill_instance_id() {{ sed -i \"s/{INSTANCE_ID_SENTINEL}/${{instance_id}}/g\" \"$1\"; }}"
-        ),
     ]);
+    match identity {
+        Identity::Host => {
+            s.lines(&[
+                "# fill_instance_id FILE: put the instance id in place of the render-time token.",
+                &format!(
+                    "fill_instance_id() {{ sed -i \"s/{INSTANCE_ID_SENTINEL}/${{instance_id}}/g\" \"$1\"; }}"
+                ),
+            ]);
+        }
+        Identity::GroupMember => {
+            s.lines(&[
+                "# fill_instance_id FILE: put the instance id and availability zone in place of the",
+                "# render-time tokens.",
+                &format!(
+                    "fill_instance_id() {{ sed -i \"s/{INSTANCE_ID_SENTINEL}/${{instance_id}}/g; s/{AVAILABILITY_ZONE_SENTINEL}/${{availability_zone}}/g\" \"$1\"; }}"
+                ),
+            ]);
+        }
+    }
 }
 
 /// Strict mode, logging, the work directory and the download helpers: the start of
@@ -451,6 +544,18 @@ pub(crate) fn imds_instance_id(s: &mut Script) {
         "instance_id=\"$(curl -fsS --retry 5 --retry-connrefused -H \"X-aws-ec2-metadata-token: ${imds_token}\" http://169.254.169.254/latest/meta-data/instance-id)\"",
         "[[ \"${instance_id}\" =~ ^i-[0-9a-f]{8,17}$ ]] || die \"unexpected instance id '${instance_id}'\"",
         "log \"instance id: ${instance_id}\"",
+    ]);
+}
+
+/// The step reading the checked `availability_zone` from IMDSv2 (after
+/// [`imds_instance_id`], whose token it uses). The pattern admits Region zones
+/// (`eu-west-1a`) and Local/Wavelength zones (`us-west-2-lax-1a`) and nothing `sed`
+/// would read as syntax.
+pub(crate) fn imds_availability_zone(s: &mut Script) {
+    s.lines(&[
+        "availability_zone=\"$(curl -fsS --retry 5 --retry-connrefused -H \"X-aws-ec2-metadata-token: ${imds_token}\" http://169.254.169.254/latest/meta-data/placement/availability-zone)\"",
+        "[[ \"${availability_zone}\" =~ ^[a-z0-9-]{4,40}$ ]] || die \"unexpected availability zone '${availability_zone}'\"",
+        "log \"availability zone: ${availability_zone}\"",
     ]);
 }
 

@@ -69,6 +69,8 @@ pub const AWS_SSM_ONLINE: &str = "aws.ssm_online";
 pub const AWS_FLEET: &str = "aws.fleet";
 /// A fleet member's last enrolment (its association run) succeeded.
 pub const AWS_FLEET_ENROLLED: &str = "aws.fleet_enrolled";
+/// A `[[groups]]` entry's Auto Scaling group exists with `desired` instances in service.
+pub const AWS_GROUP: &str = "aws.group";
 /// Placeholder: logs reach the Grafana panel (logs/AMG issues).
 pub const LOGS_GRAFANA_PANEL: &str = "logs.grafana_panel";
 
@@ -382,6 +384,14 @@ pub const CATALOG: &[CheckSpec] = &[
         passes_when: "`--config`: each `[[fleets]]` entry has its SSM document and State Manager association, and running instances carry its tags",
         failure_modes: &[4],
         hint: "run `monitor-provision apply --config stack.toml`; no member: tag the instances with the fleet's `select` tags",
+        placeholder: false,
+    },
+    CheckSpec {
+        id: AWS_GROUP,
+        scope: Scope::Global,
+        passes_when: "`--config`: each `[[groups]]` entry's Auto Scaling group exists and has its `desired` instances InService (listed by id, with the latest instance refresh's status)",
+        failure_modes: &[4],
+        hint: "run `monitor-provision apply --config stack.toml`; too few in service: `aws autoscaling describe-scaling-activities --auto-scaling-group-name <name>` names why launches fail",
         placeholder: false,
     },
     CheckSpec {

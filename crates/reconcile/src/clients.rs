@@ -9,6 +9,8 @@ use crate::error::{ReconcileError, Result};
 pub struct Clients {
     /// EC2: security groups, instances, VPC/subnet lookups.
     pub ec2: aws_sdk_ec2::Client,
+    /// Auto Scaling: the `[[groups]]` Auto Scaling groups and their instance refreshes.
+    pub autoscaling: aws_sdk_autoscaling::Client,
     /// IAM: role, inline policy, managed policy attachment, instance profile.
     pub iam: aws_sdk_iam::Client,
     /// AMP control plane: the workspace.
@@ -50,6 +52,7 @@ impl Clients {
         Ok(Clients {
             ec2: aws_sdk_ec2::Client::new(sdk),
             iam: aws_sdk_iam::Client::new(sdk),
+            autoscaling: aws_sdk_autoscaling::Client::new(sdk),
             amp: aws_sdk_amp::Client::new(sdk),
             ssm: aws_sdk_ssm::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),

@@ -70,6 +70,26 @@ pub struct DesiredFleet {
     pub members: Vec<String>,
 }
 
+/// One desired `[[groups]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredGroup {
+    /// The stack's group entry.
+    pub group: monitor_stack::Group,
+    /// Its launch template's user_data; `None` while the workspace id is not known yet.
+    pub rendered: Option<RenderedGroup>,
+}
+
+/// A group's user_data rendered for a known workspace. Serialised (in the plan's JSON)
+/// as its hash only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RenderedGroup {
+    /// The user_data exactly as the launch template carries it (before base64).
+    #[serde(skip)]
+    pub user_data: String,
+    /// sha256 of `user_data`, compared with the template's default version.
+    pub sha: String,
+}
+
 /// The desired state of the whole stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
@@ -89,6 +109,8 @@ pub struct Desired {
     pub hosts: Vec<DesiredHost>,
     /// The fleets, in stack order.
     pub fleets: Vec<DesiredFleet>,
+    /// The Auto Scaling groups, in stack order.
+    pub groups: Vec<DesiredGroup>,
     /// `[grafana]` when `enabled = true`: the Grafana role, workspace, permissions and
     /// content are part of the stack.
     pub grafana: Option<monitor_stack::GrafanaConfig>,
@@ -374,6 +396,18 @@ pub fn desired(stack: &Stack, account_id: &str, workspace_id: Option<&str>) -> R
                 })
             })
             .collect::<Result<_>>()?,
+        groups: stack
+            .groups
+            .iter()
+            .map(|g| {
+                Ok(DesiredGroup {
+                    group: g.clone(),
+                    rendered: workspace_id
+                        .map(|ws| render_group(stack, g, ws))
+                        .transpose()?,
+                })
+            })
+            .collect::<Result<_>>()?,
         grafana: stack.grafana_enabled().cloned(),
         alerting: desired_alerting(stack, account_id)?,
     })
@@ -480,6 +514,19 @@ impl Desired {
         }
         Ok(self)
     }
+}
+
+/// Renders the user_data of `group`'s launch template for AMP workspace `ws`.
+///
+/// # Errors
+/// [`crate::ReconcileError::Bootstrap`] when the group cannot be rendered.
+pub fn render_group(stack: &Stack, group: &monitor_stack::Group, ws: &str) -> Result<RenderedGroup> {
+    let inputs = crate::allowlist::render_inputs(stack, Some(ws.to_string()))?;
+    let user_data = monitor_bootstrap::render_group(stack, group, &inputs)?.user_data;
+    Ok(RenderedGroup {
+        sha: sha256_hex(&user_data),
+        user_data,
+    })
 }
 
 /// Renders `fleet`'s SSM document for AMP workspace `ws`.

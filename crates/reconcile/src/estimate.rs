@@ -1,7 +1,6 @@
 //! The stack's monthly cost estimate and AMP quota warnings, as `plan` prints them: the
 //! usage is read off the desired state (hosts and their instance types, fleet members,
-//! log alarms,
-//! alert subscriptions, the KMS key, Grafana) and the stack's `[estimate]` assumptions,
+//! groups at their desired capacity, log alarms, alert subscriptions, the KMS key, Grafana) and the stack's `[estimate]` assumptions,
 //! then priced by `monitor-cost` at the stack region's prices with the stack's overrides.
 
 use monitor_cost::{Estimate, Prices, Usage};
@@ -16,6 +15,11 @@ pub fn usage(stack: &Stack, desired: &Desired) -> Usage {
     for h in &desired.hosts {
         *instances.entry(h.host.instance_type.clone()).or_insert(0) += 1;
     }
+    // A group is priced at its desired capacity (what runs when nothing scales).
+    for g in &desired.groups {
+        *instances.entry(g.group.instance_type.clone()).or_insert(0) += u64::from(g.group.desired);
+    }
+    let group_instances: usize = desired.groups.iter().map(|g| g.group.desired as usize).sum();
     let alerting = desired.alerting.as_ref();
     let subscriptions = |protocol: &str| {
         alerting.map_or(0, |a| {
@@ -29,7 +33,7 @@ pub fn usage(stack: &Stack, desired: &Desired) -> Usage {
     let log_alarms = alerting.map_or(0, |a| a.log_alarms.len() as u64);
     Usage {
         // Fleet members ship series and logs like hosts; their EC2 bill is their team's.
-        hosts: (desired.hosts.len() + fleet_members(desired)) as u64,
+        hosts: (desired.hosts.len() + fleet_members(desired) + group_instances) as u64,
         series_per_host: e.series_per_host,
         scrape_interval: stack.collector.scrape_interval,
         amp_retention_days: monitor_cost::usage::AMP_DEFAULT_RETENTION_DAYS,

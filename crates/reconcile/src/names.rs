@@ -12,6 +12,12 @@ pub const TAG_MANAGED_BY: &str = "managed-by";
 pub const MANAGED_BY: &str = "monitor-provision";
 /// Instance tag: the `[[hosts]]` name the instance runs.
 pub const TAG_HOST: &str = "monitor:host";
+/// Auto Scaling group and launch template tag: the `[[groups]]` name (propagated to the
+/// group's instances at launch).
+pub const TAG_GROUP: &str = "monitor:group";
+/// The tag Auto Scaling puts on every instance it launches (such instances are the
+/// group's, never a `[[hosts]]` instance).
+pub const TAG_AUTOSCALING_GROUP: &str = "aws:autoscaling:groupName";
 /// Instance tag: sha256 of the rendered user_data (with the host's current labels).
 pub const TAG_USER_DATA_SHA: &str = "monitor:user-data-sha256";
 /// Instance tag: sha256 of the user_data rendered with neutral labels, i.e. of everything
@@ -101,6 +107,11 @@ impl Names {
     /// The SSM document (and association) name of `fleet`, `<stack>-fleet-<fleet>`.
     pub fn fleet_document(&self, fleet: &str) -> String {
         format!("{}{fleet}", self.fleet_prefix())
+    }
+
+    /// The launch template and Auto Scaling group name of `group`, `<stack>-group-<group>`.
+    pub fn group(&self, group: &str) -> String {
+        format!("{}-group-{group}", self.stack)
     }
 
     /// The two ownership tags every resource carries.

@@ -32,6 +32,9 @@ pub struct StackFile {
     /// `[[fleets]]`: running instances enrolled by their tags.
     #[serde(default)]
     pub fleets: Vec<Spanned<crate::fleets::FleetFile>>,
+    /// `[[groups]]`: Auto Scaling groups the stack creates.
+    #[serde(default)]
+    pub groups: Vec<Spanned<crate::groups::GroupFile>>,
     /// `[grafana]`: Amazon Managed Grafana; disabled by default.
     pub grafana: Option<Spanned<GrafanaFile>>,
     /// `[alerting]`: alert rules, Alertmanager routing and SNS subscribers.

@@ -41,6 +41,7 @@ mod error;
 mod estimate;
 pub mod file;
 mod fleets;
+mod groups;
 mod model;
 mod validate;
 
@@ -53,6 +54,7 @@ pub use alerting::{
 pub use error::{Location, StackError};
 pub use estimate::{EstimateConfig, EstimateFile, QuotasFile};
 pub use fleets::{is_metadata_tag_key, Fleet, FleetFile, FLEET_NAME_MAX};
+pub use groups::{Group, GroupFile, GROUP_NAME_MAX, GROUP_SIZE_MAX};
 pub use model::{
     defaults, format_prometheus_duration, Adot, Architecture, Artifact, Collector, CollectorKind,
     GrafanaConfig, GrafanaPermissionType, Host, Logs, MetricSelection, MonitorAgent, Network,

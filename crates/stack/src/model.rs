@@ -65,15 +65,29 @@ pub mod defaults {
     /// Grafana workspace (equal to `monitor_grafana::amg::DEFAULT_GRAFANA_VERSION`; a
     /// test in monitor-reconcile keeps the two in step).
     pub const GRAFANA_VERSION: &str = "10.4";
-    /// Label names a host or fleet may not set: filled in at render time (`host`, the
-    /// host's name, which the absent-host alerts match on; `fleet`, the fleet's name), at
-    /// boot (`instance_id`) or by the scraper.
-    pub const RESERVED_LABELS: &[&str] = &["host", "fleet", "instance_id", "job", "instance"];
+    /// Label names a host, fleet or group may not set: filled in at render time (`host`,
+    /// the host's name, which the absent-host alerts match on; `fleet`, the fleet's name;
+    /// `group`, the group's name), at boot (`instance_id`, `availability_zone`, and `host`
+    /// of a fleet or group member) or by the scraper.
+    pub const RESERVED_LABELS: &[&str] = &[
+        "host",
+        "fleet",
+        "group",
+        "instance_id",
+        "availability_zone",
+        "job",
+        "instance",
+    ];
     /// The label carrying the fleet's name (`[[fleets]] name`) on every series its
     /// instances send.
     pub const FLEET_LABEL: &str = "fleet";
     /// `[[fleets]] select`: at most this many tags (an SSM association takes five targets).
     pub const FLEET_SELECT_MAX: usize = 5;
+    /// The label carrying the Auto Scaling group's name (`[[groups]] name`) on every
+    /// series its instances send.
+    pub const GROUP_LABEL: &str = "group";
+    /// The label carrying a group instance's availability zone (from instance metadata).
+    pub const AVAILABILITY_ZONE_LABEL: &str = "availability_zone";
     /// The label carrying the host's name (`[[hosts]] name`) on every series it sends.
     pub const HOST_LABEL: &str = "host";
 }
@@ -95,6 +109,8 @@ pub struct Stack {
     pub hosts: Vec<Host>,
     /// `[[fleets]]`: running instances enrolled by their tags through SSM.
     pub fleets: Vec<crate::Fleet>,
+    /// `[[groups]]`: Auto Scaling groups launched from the stack's template.
+    pub groups: Vec<crate::Group>,
     /// `[network]`: where the hosts run (default VPC when empty).
     pub network: Network,
     /// `[grafana]`: Amazon Managed Grafana (`None` when the table is absent; see

@@ -73,12 +73,19 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
     let hosts = validate_hosts(ctx, &file.hosts)?;
     let host_names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
     let fleets = crate::fleets::validate_fleets(ctx, &file.fleets, &host_names)?;
-    if hosts.is_empty() && fleets.is_empty() {
+    let taken: Vec<&str> = host_names
+        .iter()
+        .copied()
+        .chain(fleets.iter().map(|f| f.name.as_str()))
+        .collect();
+    let groups = crate::groups::validate_groups(ctx, &file.groups, &taken)?;
+    if hosts.is_empty() && fleets.is_empty() && groups.is_empty() {
         return Err(ctx.invalid(
             None,
             "hosts",
             "no hosts: add at least one `[[hosts]]` table with a `name` and `labels` \
-             (or a `[[fleets]]` table selecting running instances by tag)"
+             (or a `[[fleets]]` table selecting running instances by tag, or a \
+             `[[groups]]` Auto Scaling group)"
                 .into(),
         ));
     }
@@ -98,6 +105,22 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
                     .into(),
             ));
         }
+        if let Some((i, g)) = groups
+            .iter()
+            .enumerate()
+            .find(|(_, g)| agent.artifact.get(g.architecture).is_none())
+        {
+            let a = g.architecture;
+            return Err(ctx.invalid(
+                file.groups.get(i).map(Spanned::span),
+                &format!("groups[{i}].architecture"),
+                format!(
+                    "group `{}` is {a} but [collector] has no monitor-agent binary for {a}: \
+                     set agent_url_{a} and agent_sha256_{a}",
+                    g.name
+                ),
+            ));
+        }
     }
     let network = validate_network(ctx, file.network.as_ref())?;
     let grafana = file
@@ -115,6 +138,7 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
         logs,
         hosts,
         fleets,
+        groups,
         network,
         grafana,
         alerting: file
@@ -144,27 +168,15 @@ fn validate_hosts(ctx: &Ctx<'_>, hosts: &[Spanned<HostFile>]) -> Result<Vec<Host
                 format!("duplicate host name `{name}` (already used by hosts[{first}])"),
             ));
         }
-        let architecture = match &h_ref.architecture {
-            None => Architecture::X86_64,
-            Some(a) => parse_arch(a.get_ref()).map_err(|m| ctx.bad(a, &key("architecture"), m))?,
-        };
-        let instance_type = match &h_ref.instance_type {
-            None => architecture.default_instance_type().to_string(),
-            Some(t) => {
-                if !is_instance_type(t.get_ref()) {
-                    return Err(ctx.bad(
-                        t,
-                        &key("instance_type"),
-                        format!(
-                            "`{}` is not an EC2 instance type (expected e.g. `t3.micro`)",
-                            t.get_ref()
-                        ),
-                    ));
-                }
-                t.get_ref().clone()
-            }
-        };
-        let labels = validate_labels(ctx, h, i)?;
+        let (architecture, instance_type) =
+            machine(ctx, &h_ref.architecture, &h_ref.instance_type, &key)?;
+        let labels = required_labels(
+            ctx,
+            h,
+            h_ref.labels.as_ref(),
+            &key("labels"),
+            &format!("host `{name}`"),
+        )?;
         out.push(Host {
             name: name.clone(),
             architecture,
@@ -175,29 +187,59 @@ fn validate_hosts(ctx: &Ctx<'_>, hosts: &[Spanned<HostFile>]) -> Result<Vec<Host
     Ok(out)
 }
 
-fn validate_labels(
+/// `architecture` (default x86_64) and `instance_type` (default by architecture) of a
+/// host or group whose keys are `key("architecture")`, `key("instance_type")`.
+pub(crate) fn machine(
     ctx: &Ctx<'_>,
-    host: &Spanned<HostFile>,
-    i: usize,
+    architecture: &Option<Spanned<String>>,
+    instance_type: &Option<Spanned<String>>,
+    key: &dyn Fn(&str) -> String,
+) -> Result<(Architecture, String)> {
+    let architecture = match architecture {
+        None => Architecture::X86_64,
+        Some(a) => parse_arch(a.get_ref()).map_err(|m| ctx.bad(a, &key("architecture"), m))?,
+    };
+    let instance_type = match instance_type {
+        None => architecture.default_instance_type().to_string(),
+        Some(t) => {
+            if !is_instance_type(t.get_ref()) {
+                return Err(ctx.bad(
+                    t,
+                    &key("instance_type"),
+                    format!(
+                        "`{}` is not an EC2 instance type (expected e.g. `t3.micro`)",
+                        t.get_ref()
+                    ),
+                ));
+            }
+            t.get_ref().clone()
+        }
+    };
+    Ok((architecture, instance_type))
+}
+
+/// The `labels` table (at `key`) of `what` (`host `web-1``), which must set every
+/// required label; `owner` is the table holding it, for the error's position.
+pub(crate) fn required_labels<T>(
+    ctx: &Ctx<'_>,
+    owner: &Spanned<T>,
+    labels: Option<&Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+    key: &str,
+    what: &str,
 ) -> Result<BTreeMap<String, String>> {
-    let key = format!("hosts[{i}].labels");
-    let Some(labels) = &host.get_ref().labels else {
+    let Some(labels) = labels else {
         return Err(ctx.bad(
-            host,
-            &key,
-            format!(
-                "host `{}` has no labels: set at least {}",
-                host.get_ref().name.get_ref(),
-                required_list()
-            ),
+            owner,
+            key,
+            format!("{what} has no labels: set at least {}", required_list()),
         ));
     };
-    let out = label_map(ctx, labels, &key)?;
+    let out = label_map(ctx, labels, key)?;
     let missing = missing_required(|l| out.contains_key(l));
     if !missing.is_empty() {
         return Err(ctx.bad(
             labels,
-            &key,
+            key,
             format!(
                 "missing label(s) {missing}: every host needs {}",
                 required_list()
@@ -253,9 +295,9 @@ pub(crate) fn label_name(ctx: &Ctx<'_>, k: &Spanned<String>, lkey: &str) -> Resu
             k,
             lkey,
             format!(
-                "label `{name}` is reserved: `host` and `fleet` are set at render time, \
-                 `instance_id` at boot from instance metadata, `job` and `instance` by the \
-                 scraper"
+                "label `{name}` is reserved: `host`, `fleet` and `group` are set at render \
+                 time, `instance_id` and `availability_zone` at boot from instance metadata, \
+                 `job` and `instance` by the scraper"
             ),
         ));
     }
@@ -506,23 +548,32 @@ fn validate_network(ctx: &Ctx<'_>, net: Option<&Spanned<NetworkFile>>) -> Result
     };
     let f = net.get_ref();
     let id = |v: &Option<Spanned<String>>, prefix: &str, key: &str| -> Result<Option<String>> {
-        let Some(v) = v else { return Ok(None) };
-        let s = v.get_ref();
-        let hex = s.strip_prefix(prefix).unwrap_or("");
-        if (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            Ok(Some(s.clone()))
-        } else {
-            Err(ctx.bad(
-                v,
-                key,
-                format!("`{s}` is not an EC2 id like `{prefix}0123456789abcdef0`"),
-            ))
-        }
+        v.as_ref().map(|v| ec2_id(ctx, v, prefix, key)).transpose()
     };
     Ok(Network {
         subnet_id: id(&f.subnet_id, "subnet-", "network.subnet_id")?,
         vpc_id: id(&f.vpc_id, "vpc-", "network.vpc_id")?,
     })
+}
+
+/// An EC2 id like `subnet-0123456789abcdef0` (`prefix` then 8–17 hex digits).
+pub(crate) fn ec2_id(
+    ctx: &Ctx<'_>,
+    v: &Spanned<String>,
+    prefix: &str,
+    key: &str,
+) -> Result<String> {
+    let s = v.get_ref();
+    let hex = s.strip_prefix(prefix).unwrap_or("");
+    if (8..=17).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(s.clone())
+    } else {
+        Err(ctx.bad(
+            v,
+            key,
+            format!("`{s}` is not an EC2 id like `{prefix}0123456789abcdef0`"),
+        ))
+    }
 }
 
 // ---------------------------------------------------------------- grafana

@@ -7,6 +7,7 @@ pub mod alerting;
 pub mod amp;
 pub mod fleets;
 pub mod grafana;
+pub mod groups;
 pub mod hosts;
 pub mod iam;
 pub mod log_alarms;
@@ -54,6 +55,8 @@ pub enum Op {
     LogAlarms(log_alarms::LogAlarmOp),
     /// `[[fleets]]`: SSM documents and associations, profiles, the host policy.
     Fleets(fleets::FleetOp),
+    /// `[[groups]]`: launch templates and Auto Scaling groups.
+    Groups(groups::GroupOp),
 }
 
 macro_rules! op_from {
@@ -68,7 +71,8 @@ macro_rules! op_from {
 op_from!(amp::AmpOp => Amp, logs::LogsOp => Logs, network::NetworkOp => Network,
     iam::IamOp => Iam, hosts::HostOp => Hosts, grafana::GrafanaOp => Grafana,
     alerting::AlertingOp => Alerting, notify::NotifyOp => Notify,
-    log_alarms::LogAlarmOp => LogAlarms, fleets::FleetOp => Fleets);
+    log_alarms::LogAlarmOp => LogAlarms, fleets::FleetOp => Fleets,
+    groups::GroupOp => Groups);
 
 /// The EC2 hosts' role: EC2 may assume it; remote_write to the workspace and log
 /// shipping to the group; the SSM agent's managed policy.
@@ -148,6 +152,7 @@ pub(crate) fn plan_apply(desired: &Desired, observed: &Observed) -> Vec<Change> 
     ));
     changes.extend(hosts::plan(desired, observed));
     changes.extend(fleets::plan(desired, observed));
+    changes.extend(groups::plan(desired, observed));
     if desired.grafana.is_some() {
         changes.extend(iam::plan_role(
             &grafana_role(desired, amp_arn),
@@ -162,6 +167,7 @@ pub(crate) fn plan_apply(desired: &Desired, observed: &Observed) -> Vec<Change> 
 pub(crate) fn plan_destroy(names: &Names, observed: &Observed) -> Vec<Change> {
     let mut changes = hosts::plan_destroy(observed);
     changes.extend(fleets::plan_destroy(names, observed));
+    changes.extend(groups::plan_destroy(observed));
     changes.extend(alerting::plan_destroy(names, observed));
     changes.extend(log_alarms::plan_destroy(observed));
     changes.extend(notify::plan_destroy(names, observed));
@@ -188,6 +194,7 @@ pub(crate) async fn execute(env: &Env<'_>, known: &Known, op: &Op) -> Result<Ste
         Op::Notify(o) => Box::pin(notify::apply(env, known, o)).await,
         Op::LogAlarms(o) => Box::pin(log_alarms::apply(env, known, o)).await,
         Op::Fleets(o) => Box::pin(fleets::apply(env, known, o)).await,
+        Op::Groups(o) => Box::pin(groups::apply(env, known, o)).await,
     }
 }
 

@@ -151,11 +151,13 @@ pub(super) fn instance_tags(i: &aws_sdk_ec2::types::Instance) -> BTreeMap<String
         .collect()
 }
 
-/// `i` as an [`InstanceState`], if it carries the stack's ownership tags and has a state
-/// other than terminated.
+/// `i` as an [`InstanceState`], if it carries the stack's ownership tags, was not
+/// launched by an Auto Scaling group, and has a state other than terminated.
 fn owned_instance(i: &aws_sdk_ec2::types::Instance, names: &Names) -> Option<InstanceState> {
     let tags = instance_tags(i);
-    if !names.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+    if !names.owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        || tags.contains_key(crate::names::TAG_AUTOSCALING_GROUP)
+    {
         return None;
     }
     let state = i.state().and_then(|s| s.name()).cloned()?;

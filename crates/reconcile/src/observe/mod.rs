@@ -15,6 +15,7 @@ use crate::Clients;
 mod alerting;
 mod ec2;
 mod fleets;
+mod groups;
 mod iam;
 mod notify;
 
@@ -28,6 +29,10 @@ use ec2::{instances, network, security_groups};
 pub use fleets::{
     profile_name, stack_profile_associations, AssociationState, DocumentState, FleetState,
     FleetsState, ManagedPolicyState, MemberRole, MemberState, ProfiledInstance,
+};
+pub use groups::{
+    AutoScalingGroupState, GroupInstance, GroupsState, LaunchTemplateState, RefreshState,
+    TemplateData,
 };
 use iam::{instance_profile, role};
 
@@ -146,8 +151,9 @@ pub enum Scope {
     /// Only the stack's tagged resources.
     Destroy,
     /// What `monitor-verify` reads: as [`Scope::Destroy`], but fleets (their documents,
-    /// associations and members) only when the stack file has `[[fleets]]`, so a stack
-    /// without fleets needs no SSM document or IAM policy reads to be verified.
+    /// associations and members) only when the stack file has `[[fleets]]`, and Auto
+    /// Scaling groups only when it has `[[groups]]`, so a stack without them needs no
+    /// SSM document, IAM policy or Auto Scaling reads to be verified.
     Verify,
 }
 
@@ -179,9 +185,10 @@ pub struct Observed {
     pub role: Option<RoleState>,
     /// The instance profile.
     pub instance_profile: Option<ProfileState>,
-    /// Tagged instances that are not terminated.
+    /// Tagged instances that are not terminated, but for those an Auto Scaling group
+    /// launched (they are in [`Observed::groups`]).
     pub instances: Vec<InstanceState>,
-    /// AL2023 AMI per architecture used by a host ([`Scope::Apply`] only).
+    /// AL2023 AMI per architecture used by a host or group ([`Scope::Apply`] only).
     pub amis: BTreeMap<Architecture, String>,
     /// The Grafana workspace role (looked up only with `[grafana] enabled`).
     pub grafana_role: Option<RoleState>,
@@ -195,6 +202,8 @@ pub struct Observed {
     pub notify: NotifyState,
     /// `[[fleets]]`: members, documents, associations, the host policy.
     pub fleets: FleetsState,
+    /// `[[groups]]`: Auto Scaling groups, their instances and refreshes, launch templates.
+    pub groups: GroupsState,
 }
 
 impl Observed {
@@ -218,6 +227,7 @@ impl Observed {
             alertmanager: None,
             notify: NotifyState::default(),
             fleets: FleetsState::default(),
+            groups: GroupsState::default(),
         }
     }
 
@@ -299,9 +309,14 @@ pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<O
         Scope::Apply => {
             let network = network(clients, stack).await?;
             let mut amis = BTreeMap::new();
-            for h in &stack.hosts {
-                if let std::collections::btree_map::Entry::Vacant(e) = amis.entry(h.architecture) {
-                    e.insert(ami(clients, h.architecture).await?);
+            let archs = stack
+                .hosts
+                .iter()
+                .map(|h| h.architecture)
+                .chain(stack.groups.iter().map(|g| g.architecture));
+            for a in archs {
+                if let std::collections::btree_map::Entry::Vacant(e) = amis.entry(a) {
+                    e.insert(ami(clients, a).await?);
                 }
             }
             (Some(network), amis)
@@ -321,8 +336,21 @@ pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<O
     } else {
         Box::pin(fleets::observe(clients, &names, stack, &account_id)).await?
     };
+    let groups = if scope == Scope::Verify && stack.groups.is_empty() {
+        GroupsState::default()
+    } else {
+        Box::pin(groups::observe(
+            clients,
+            &names,
+            stack,
+            scope,
+            network.as_ref().map(|n| n.vpc_id.as_str()),
+        ))
+        .await?
+    };
     Ok(Observed {
         fleets,
+        groups,
         rule_namespaces,
         alertmanager,
         notify,

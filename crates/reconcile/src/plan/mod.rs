@@ -88,6 +88,10 @@ pub enum ResourceKind {
     SsmAssociation,
     /// The stack's instance profile on a fleet member that had none.
     InstanceProfileAssociation,
+    /// A group's launch template (`<stack>-group-<name>`).
+    LaunchTemplate,
+    /// A group's Auto Scaling group (`<stack>-group-<name>`).
+    AutoScalingGroup,
 }
 
 impl ResourceKind {
@@ -118,6 +122,8 @@ impl ResourceKind {
             Self::SsmDocument => "ssm_document",
             Self::SsmAssociation => "ssm_association",
             Self::InstanceProfileAssociation => "iam_instance_profile_association",
+            Self::LaunchTemplate => "launch_template",
+            Self::AutoScalingGroup => "autoscaling_group",
         }
     }
 }
@@ -411,6 +417,13 @@ pub(crate) fn phase(c: &Change) -> u8 {
         (InstanceProfileAssociation, Delete) => 8,
         (SsmDocument, Delete) => 9,
         (IamPolicy, Delete) => 10,
+        // Groups: the template once the security group, profile and workspace exist (4),
+        // then the group (5). Destroy deletes the group and waits for its instances to
+        // end (4) before the template (8) and the security group and profile (9).
+        (LaunchTemplate, Create | Update | Replace) => 4,
+        (AutoScalingGroup, Create | Update | Replace) => 5,
+        (AutoScalingGroup, Delete) => 4,
+        (LaunchTemplate, Delete) => 8,
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use aws_sdk_amp::types::WorkspaceStatusCode;
 use aws_sdk_ec2::types::InstanceStateName;
 use monitor_checks::catalog::{
-    AWS_FLEET, AWS_FLEET_ENROLLED, AWS_HOST, AWS_SSM_ONLINE, AWS_WORKSPACE,
+    AWS_FLEET, AWS_FLEET_ENROLLED, AWS_GROUP, AWS_HOST, AWS_SSM_ONLINE, AWS_WORKSPACE,
 };
 use monitor_checks::CheckResult;
 use monitor_stack::Stack;
@@ -17,7 +17,7 @@ use monitor_stack::Stack;
 use super::ssm::{enrolment, instance_information, Enrolment, SsmInfo};
 use crate::error::Result;
 use crate::names::{Names, LABEL_TAG_PREFIX};
-use crate::observe::{observe, InstanceState, Observed, Scope, WorkspaceState};
+use crate::observe::{observe, InstanceState, Observed, RefreshState, Scope, WorkspaceState};
 use crate::Clients;
 
 /// Hint: the stack (or part of it) does not exist.
@@ -40,6 +40,43 @@ pub struct Discovered {
     pub hosts: Vec<DiscoveredHost>,
     /// The file's `[[fleets]]`, with their running members.
     pub fleets: Vec<DiscoveredFleet>,
+    /// The file's `[[groups]]`, with their Auto Scaling groups' instances.
+    pub groups: Vec<DiscoveredGroup>,
+}
+
+/// One `[[groups]]` entry as found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveredGroup {
+    /// `[[groups]] name`.
+    pub name: String,
+    /// `desired` in the stack file: what is expected in service.
+    pub desired: u32,
+    /// Its Auto Scaling group's name, if the group exists.
+    pub asg: Option<String>,
+    /// Its instances (every lifecycle state).
+    pub instances: Vec<DiscoveredGroupInstance>,
+    /// Its latest instance refresh.
+    pub refresh: Option<RefreshState>,
+}
+
+/// One instance of a group: its instance id is its `host` and `instance_id` label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveredGroupInstance {
+    /// `i-…`.
+    pub id: String,
+    /// Auto Scaling lifecycle state (`InService`, `Pending`, …).
+    pub lifecycle: String,
+    /// Auto Scaling health (`Healthy` / `Unhealthy`).
+    pub health: String,
+    /// Its SSM registration.
+    pub ssm: Option<SsmInfo>,
+}
+
+impl DiscoveredGroup {
+    /// The instances in service: those checked like hosts.
+    pub fn in_service(&self) -> impl Iterator<Item = &DiscoveredGroupInstance> {
+        self.instances.iter().filter(|i| i.lifecycle == "InService")
+    }
 }
 
 /// One `[[fleets]]` entry as found.
@@ -108,7 +145,7 @@ impl Discovered {
     }
 
     /// `(host, instance id)` of every host that has an instance, then of every fleet
-    /// member (whose `host` is its instance id).
+    /// member and every group instance in service (whose `host` is its instance id).
     pub fn instances(&self) -> Vec<(String, String)> {
         self.hosts
             .iter()
@@ -118,6 +155,12 @@ impl Discovered {
                     .iter()
                     .flat_map(|f| &f.members)
                     .map(|m| (m.id.clone(), m.id.clone())),
+            )
+            .chain(
+                self.groups
+                    .iter()
+                    .flat_map(DiscoveredGroup::in_service)
+                    .map(|i| (i.id.clone(), i.id.clone())),
             )
             .collect()
     }
@@ -140,6 +183,14 @@ pub async fn discover(clients: &Clients, stack: &Stack) -> Result<Discovered> {
         .iter()
         .map(|i| i.id.clone())
         .chain(members.map(|m| m.id.clone()))
+        .chain(
+            observed
+                .groups
+                .groups
+                .iter()
+                .flat_map(|g| &g.instances)
+                .map(|i| i.id.clone()),
+        )
         .collect();
     let ssm = instance_information(clients, &ids).await?;
     let mut enrolments = BTreeMap::new();
@@ -212,6 +263,29 @@ pub fn from_observed(
                     .collect(),
             })
             .collect(),
+        groups: stack
+            .groups
+            .iter()
+            .map(|g| {
+                let asg = observed.groups.group(&g.name);
+                DiscoveredGroup {
+                    name: g.name.clone(),
+                    desired: g.desired,
+                    asg: asg.map(|a| a.name.clone()),
+                    instances: asg
+                        .iter()
+                        .flat_map(|a| &a.instances)
+                        .map(|i| DiscoveredGroupInstance {
+                            id: i.id.clone(),
+                            lifecycle: i.lifecycle.clone(),
+                            health: i.health.clone(),
+                            ssm: ssm.get(&i.id).cloned(),
+                        })
+                        .collect(),
+                    refresh: asg.and_then(|a| a.refresh.clone()),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -258,6 +332,89 @@ pub fn aws_checks(stack: &Stack, d: &Discovered) -> Vec<CheckResult> {
     }
     for f in &d.fleets {
         out.extend(fleet_checks(&names, f));
+    }
+    for g in &d.groups {
+        out.extend(group_checks(&names, g));
+    }
+    out
+}
+
+/// A group's Auto Scaling group and its instances in service, and each one's SSM agent.
+/// Pure.
+fn group_checks(names: &Names, g: &DiscoveredGroup) -> Vec<CheckResult> {
+    let Some(asg) = &g.asg else {
+        return vec![CheckResult::fail(
+            AWS_GROUP,
+            None,
+            format!(
+                "group `{}`: no Auto Scaling group {} tagged with the stack",
+                g.name,
+                names.group(&g.name)
+            ),
+            HINT_APPLY,
+        )];
+    };
+    let in_service: Vec<&str> = g.in_service().map(|i| i.id.as_str()).collect();
+    let others: Vec<String> = g
+        .instances
+        .iter()
+        .filter(|i| i.lifecycle != "InService")
+        .map(|i| format!("{} {}", i.id, i.lifecycle))
+        .collect();
+    let refresh = g
+        .refresh
+        .as_ref()
+        .map(|r| {
+            format!(
+                "; instance refresh {} {}{}",
+                r.id,
+                r.status,
+                r.percentage.map(|p| format!(" ({p} %)")).unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    let listed = |ids: &[&str]| {
+        if ids.is_empty() {
+            "none".to_string()
+        } else {
+            ids.join(", ")
+        }
+    };
+    let mut out = vec![if in_service.len() >= g.desired as usize {
+        CheckResult::pass(
+            AWS_GROUP,
+            None,
+            format!(
+                "group `{}`: {asg} has {}/{} in service: {}{refresh}",
+                g.name,
+                in_service.len(),
+                g.desired,
+                listed(&in_service)
+            ),
+        )
+    } else {
+        CheckResult::fail(
+            AWS_GROUP,
+            None,
+            format!(
+                "group `{}`: {asg} has {}/{} in service ({}){}{refresh}",
+                g.name,
+                in_service.len(),
+                g.desired,
+                listed(&in_service),
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!("; not in service: {}", others.join(", "))
+                }
+            ),
+            &format!(
+                "`aws autoscaling describe-scaling-activities --auto-scaling-group-name {asg}` names why launches fail; run `monitor-provision apply` if the group's size differs from stack.toml"
+            ),
+        )
+    }];
+    for i in g.in_service() {
+        out.push(ssm_online(&i.id, Some(i.id.as_str()), i.ssm.as_ref()));
     }
     out
 }
