@@ -269,6 +269,9 @@ pub const ALERTS: &[AlertDef] = &[
 pub fn find(name: &str) -> Option<&'static AlertDef> {
     ALERTS
         .iter()
-        .chain([&crate::absent::HOST_ABSENT, &crate::groups::GROUP_UNDERSIZED])
+        .chain([
+            &crate::absent::HOST_ABSENT,
+            &crate::groups::GROUP_UNDERSIZED,
+        ])
         .find(|a| a.name == name)
 }

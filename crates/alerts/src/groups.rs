@@ -63,7 +63,13 @@ pub fn rules(node: &Selectors, groups: &[Group], for_: Duration, runbook: &str) 
                 keep_firing_for: None,
                 labels,
                 annotations: BTreeMap::from([
-                    ("summary".to_string(), GROUP_UNDERSIZED.summary.to_string()),
+                    // The count has no labels to template from: the name is written in.
+                    (
+                        "summary".to_string(),
+                        GROUP_UNDERSIZED
+                            .summary
+                            .replace("{{ $labels.group }}", &g.name),
+                    ),
                     (
                         "description".to_string(),
                         format!(

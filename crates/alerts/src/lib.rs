@@ -24,8 +24,8 @@
 pub mod absent;
 pub mod alertmanager;
 pub mod catalog;
-pub mod groups;
 mod error;
+pub mod groups;
 pub mod log_alarms;
 pub mod model;
 pub mod recording;

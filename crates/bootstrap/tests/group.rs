@@ -139,7 +139,10 @@ fn hosts_render_as_before_and_groups_only_differ_in_identity() {
         ..Default::default()
     };
     let host = render_host(&s, &s.hosts[0], &inputs).unwrap().user_data;
-    assert!(!host.contains("availability"), "a host's script is unchanged");
+    assert!(
+        !host.contains("availability"),
+        "a host's script is unchanged"
+    );
     let group = render("adot").user_data;
     assert!(group.contains("user_data for the instances of Auto Scaling group api (arm64)"));
     assert!(group.contains("log \"instance ${instance_id} of group api (arm64) bootstrapped"));

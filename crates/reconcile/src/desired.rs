@@ -520,7 +520,11 @@ impl Desired {
 ///
 /// # Errors
 /// [`crate::ReconcileError::Bootstrap`] when the group cannot be rendered.
-pub fn render_group(stack: &Stack, group: &monitor_stack::Group, ws: &str) -> Result<RenderedGroup> {
+pub fn render_group(
+    stack: &Stack,
+    group: &monitor_stack::Group,
+    ws: &str,
+) -> Result<RenderedGroup> {
     let inputs = crate::allowlist::render_inputs(stack, Some(ws.to_string()))?;
     let user_data = monitor_bootstrap::render_group(stack, group, &inputs)?.user_data;
     Ok(RenderedGroup {

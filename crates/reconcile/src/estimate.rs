@@ -19,7 +19,11 @@ pub fn usage(stack: &Stack, desired: &Desired) -> Usage {
     for g in &desired.groups {
         *instances.entry(g.group.instance_type.clone()).or_insert(0) += u64::from(g.group.desired);
     }
-    let group_instances: usize = desired.groups.iter().map(|g| g.group.desired as usize).sum();
+    let group_instances: usize = desired
+        .groups
+        .iter()
+        .map(|g| g.group.desired as usize)
+        .sum();
     let alerting = desired.alerting.as_ref();
     let subscriptions = |protocol: &str| {
         alerting.map_or(0, |a| {

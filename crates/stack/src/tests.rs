@@ -898,3 +898,83 @@ fn bad_fleets_name_line_and_key() {
         "need its binary",
     );
 }
+
+const GROUP: &str = "[[groups]]\nname = \"api\"\nmin = 1\nmax = 4\nlabels = { env = \"p\", role = \"api\", team = \"t\" }\n";
+
+#[test]
+fn a_group_alone_is_a_stack_with_defaults() {
+    let s = parse(GROUP).unwrap();
+    let g = &s.groups[0];
+    assert_eq!(g.name, "api");
+    assert_eq!(
+        (g.min, g.desired, g.max),
+        (1, 1, 4),
+        "desired defaults to min"
+    );
+    assert_eq!(g.architecture, Architecture::X86_64);
+    assert_eq!(g.instance_type, "t3.micro");
+    assert!(g.subnets.is_empty());
+    let s = parse(&format!(
+        "{GROUP}desired = 3\narchitecture = \"arm64\"\nsubnets = [\"subnet-0123456789abcdef0\"]\n"
+    ))
+    .unwrap();
+    let g = &s.groups[0];
+    assert_eq!((g.desired, g.instance_type.as_str()), (3, "t4g.micro"));
+    assert_eq!(g.subnets, ["subnet-0123456789abcdef0"]);
+}
+
+#[test]
+fn bad_groups_name_line_and_key() {
+    assert_err(
+        &format!("{GROUP}desired = 5\n"),
+        6,
+        "groups[0].desired",
+        "min ≤ desired ≤ max",
+    );
+    assert_err(
+        "[[groups]]\nname = \"api\"\nmax = 2\nlabels = { env = \"p\", role = \"r\", team = \"t\" }\n",
+        1,
+        "groups[0].min",
+        "needs `min` and `max`",
+    );
+    assert_err(
+        &format!("{GROUP}subnets = [\"subnet-1\"]\n"),
+        6,
+        "groups[0].subnets",
+        "is not an EC2 id",
+    );
+    assert_err(
+        &GROUP.replace("max = 4", "max = 5000"),
+        4,
+        "groups[0].max",
+        "from 0 to 500",
+    );
+    assert_err(
+        &GROUP.replace("team = \"t\"", "team = \"t\", group = \"x\""),
+        5,
+        "groups[0].labels.group",
+        "is reserved",
+    );
+    assert_err(
+        &format!("{GROUP}[[groups]]\nname = \"api\"\nmin = 0\nmax = 1\nlabels = {{ env = \"p\", role = \"r\", team = \"t\" }}\n"),
+        7,
+        "groups[1].name",
+        "duplicate group name",
+    );
+    assert_err(
+        &format!("[[hosts]]\nname = \"api\"\nlabels = {{ env = \"p\", role = \"r\", team = \"t\" }}\n{GROUP}"),
+        5,
+        "groups[0].name",
+        "already a host's or fleet's name",
+    );
+    assert_err(
+        &format!(
+            "[collector]\nkind = \"monitor-agent\"\nagent_url_x86_64 = \"https://x.example/a\"\n\
+             agent_sha256_x86_64 = \"{}\"\n{GROUP}architecture = \"arm64\"\n",
+            "1f".repeat(32)
+        ),
+        5,
+        "groups[0].architecture",
+        "no monitor-agent binary for arm64",
+    );
+}

@@ -6,11 +6,12 @@
 //! go; a change of size or subnets updates the group in place.
 
 use aws_sdk_autoscaling::types::{
-    InstanceRefreshStatus, LaunchTemplateSpecification, RefreshPreferences, Tag as AsgTag,
+    DesiredConfiguration, InstanceRefreshStatus, LaunchTemplateSpecification, RefreshPreferences,
+    Tag as AsgTag,
 };
 use aws_sdk_ec2::types::{
-    LaunchTemplateBlockDeviceMappingRequest,
-    LaunchTemplateEbsBlockDeviceRequest, LaunchTemplateIamInstanceProfileSpecificationRequest,
+    LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+    LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateTagSpecificationRequest,
     RequestLaunchTemplateData, ResourceType, Tag, TagSpecification, VolumeType,
 };
@@ -150,7 +151,11 @@ pub(crate) fn plan_destroy(observed: &Observed) -> Vec<Change> {
 
 fn delete_group(a: &AutoScalingGroupState, reason: &str) -> Change {
     Change::new(
-        Resource::new(ResourceKind::AutoScalingGroup, &a.name, Some(a.name.clone())),
+        Resource::new(
+            ResourceKind::AutoScalingGroup,
+            &a.name,
+            Some(a.name.clone()),
+        ),
         Action::Delete,
         format!(
             "{reason} (its {} instance(s) are terminated)",
@@ -215,7 +220,10 @@ fn template_change(
             Some(&g.group.instance_type),
         ));
     }
-    let want_sha = g.rendered.as_ref().map_or(KNOWN_AFTER_APPLY, |r| r.sha.as_str());
+    let want_sha = g
+        .rendered
+        .as_ref()
+        .map_or(KNOWN_AFTER_APPLY, |r| r.sha.as_str());
     if data.user_data_sha.as_deref() != Some(want_sha) {
         details.push(Detail::new(
             "user_data_sha256",
@@ -306,11 +314,7 @@ fn group_change(
                 None,
                 Some(&size(g.group.min, g.group.desired, g.group.max)),
             ))
-            .detail(Detail::new(
-                "subnets",
-                None,
-                Some(&want_subnets.join(",")),
-            )),
+            .detail(Detail::new("subnets", None, Some(&want_subnets.join(",")))),
         );
     };
     let mut details = Vec::new();
@@ -319,7 +323,11 @@ fn group_change(
         size(g.group.min, g.group.desired, g.group.max),
     );
     if have != want {
-        details.push(Detail::new("size (min/desired/max)", Some(&have), Some(&want)));
+        details.push(Detail::new(
+            "size (min/desired/max)",
+            Some(&have),
+            Some(&want),
+        ));
     }
     if cur.subnets != want_subnets {
         details.push(Detail::new(
@@ -388,7 +396,11 @@ fn group_change(
         return None;
     }
     let mut c = Change::new(
-        Resource::new(ResourceKind::AutoScalingGroup, &name, Some(cur.name.clone())),
+        Resource::new(
+            ResourceKind::AutoScalingGroup,
+            &name,
+            Some(cur.name.clone()),
+        ),
         Action::Update,
         reasons.join("; "),
         op(true, refresh),
@@ -553,7 +565,10 @@ async fn put_template(env: &Env<'_>, known: &Known, op: &GroupOp) -> Result<Step
             let out = ec2
                 .create_launch_template()
                 .launch_template_name(&name)
-                .version_description(format!("monitor-provision, user_data {}", &rendered.sha[..12]))
+                .version_description(format!(
+                    "monitor-provision, user_data {}",
+                    &rendered.sha[..12]
+                ))
                 .launch_template_data(data)
                 .tag_specifications(
                     TagSpecification::builder()
@@ -574,7 +589,10 @@ async fn put_template(env: &Env<'_>, known: &Known, op: &GroupOp) -> Result<Step
             let out = ec2
                 .create_launch_template_version()
                 .launch_template_id(id)
-                .version_description(format!("monitor-provision, user_data {}", &rendered.sha[..12]))
+                .version_description(format!(
+                    "monitor-provision, user_data {}",
+                    &rendered.sha[..12]
+                ))
                 .launch_template_data(data)
                 .send()
                 .await
@@ -628,7 +646,9 @@ fn template_data(
         .metadata_options(
             LaunchTemplateInstanceMetadataOptionsRequest::builder()
                 .http_tokens(aws_sdk_ec2::types::LaunchTemplateHttpTokensState::Required)
-                .http_endpoint(aws_sdk_ec2::types::LaunchTemplateInstanceMetadataEndpointState::Enabled)
+                .http_endpoint(
+                    aws_sdk_ec2::types::LaunchTemplateInstanceMetadataEndpointState::Enabled,
+                )
                 .http_put_response_hop_limit(1)
                 .instance_metadata_tags(
                     aws_sdk_ec2::types::LaunchTemplateInstanceMetadataTagsState::Disabled,
@@ -657,13 +677,25 @@ fn template_data(
         .build()
 }
 
-/// StartInstanceRefresh; if one is running, it is cancelled and waited out first (the
-/// new template version supersedes what it was rolling out).
+/// StartInstanceRefresh towards the template's default version (named as the desired
+/// configuration, so skip-matching replaces exactly the instances on another version);
+/// if one is running, it is cancelled and waited out first (the new version supersedes
+/// what it was rolling out).
 async fn start_refresh(env: &Env<'_>, name: &str) -> Result<String> {
     let asg = &env.clients.autoscaling;
     let start = || async {
         asg.start_instance_refresh()
             .auto_scaling_group_name(name)
+            .desired_configuration(
+                DesiredConfiguration::builder()
+                    .launch_template(
+                        LaunchTemplateSpecification::builder()
+                            .launch_template_name(name)
+                            .version(TEMPLATE_VERSION)
+                            .build(),
+                    )
+                    .build(),
+            )
             .preferences(
                 RefreshPreferences::builder()
                     .min_healthy_percentage(REFRESH_MIN_HEALTHY)
@@ -748,7 +780,9 @@ async fn delete_group_and_wait(env: &Env<'_>, name: &str) -> Result<()> {
                 .auto_scaling_group_names(name)
                 .send()
                 .await
-                .map_err(|e| ReconcileError::from_sdk("autoscaling:DescribeAutoScalingGroups", e))?;
+                .map_err(|e| {
+                    ReconcileError::from_sdk("autoscaling:DescribeAutoScalingGroups", e)
+                })?;
             Ok(match out.auto_scaling_groups().first() {
                 None => Poll::Ready(()),
                 Some(g) => Poll::Pending(format!(

@@ -156,8 +156,8 @@ pub(super) async fn observe(
         auto_scaling_groups(clients, names),
         launch_templates(clients, names)
     )?;
-    let need_defaults = stack.network.subnet_id.is_none()
-        && stack.groups.iter().any(|g| g.subnets.is_empty());
+    let need_defaults =
+        stack.network.subnet_id.is_none() && stack.groups.iter().any(|g| g.subnets.is_empty());
     let default_subnets = match (scope, vpc_id) {
         (Scope::Apply, Some(vpc)) if need_defaults => default_subnets(clients, vpc).await?,
         _ => Vec::new(),

@@ -91,7 +91,8 @@ pub async fn checkup(
     };
     let endpoint = opts.endpoint.clone().or_else(|| found.workspace_url());
     let metrics_cfg = MetricsCheckConfig {
-        // Hosts by name; fleet members by instance id (their `host` label).
+        // Hosts by name; fleet members and group instances in service by instance id
+        // (their `host` label).
         hosts: found
             .hosts
             .iter()
@@ -101,6 +102,12 @@ pub async fn checkup(
                     .fleets
                     .iter()
                     .flat_map(|f| f.members.iter().map(|m| m.id.clone())),
+            )
+            .chain(
+                found
+                    .groups
+                    .iter()
+                    .flat_map(|g| g.in_service().map(|i| i.id.clone())),
             )
             .collect(),
         max_age: opts.max_age,

@@ -369,7 +369,9 @@ fn group_checks(names: &Names, g: &DiscoveredGroup) -> Vec<CheckResult> {
                 "; instance refresh {} {}{}",
                 r.id,
                 r.status,
-                r.percentage.map(|p| format!(" ({p} %)")).unwrap_or_default()
+                r.percentage
+                    .map(|p| format!(" ({p} %)"))
+                    .unwrap_or_default()
             )
         })
         .unwrap_or_default();
@@ -408,7 +410,7 @@ fn group_checks(names: &Names, g: &DiscoveredGroup) -> Vec<CheckResult> {
                     format!("; not in service: {}", others.join(", "))
                 }
             ),
-            &format!(
+            format!(
                 "`aws autoscaling describe-scaling-activities --auto-scaling-group-name {asg}` names why launches fail; run `monitor-provision apply` if the group's size differs from stack.toml"
             ),
         )

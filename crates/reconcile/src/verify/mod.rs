@@ -10,5 +10,8 @@ mod grafana;
 pub mod ssm;
 
 pub use checkup::{checkup, expected_labels, CheckupOptions};
-pub use discover::{aws_checks, discover, from_observed, Discovered, DiscoveredHost};
+pub use discover::{
+    aws_checks, discover, from_observed, Discovered, DiscoveredFleet, DiscoveredGroup,
+    DiscoveredGroupInstance, DiscoveredHost, DiscoveredMember,
+};
 pub use grafana::{expected_content, verify_grafana};
