@@ -146,7 +146,7 @@ fn hosts_render_as_before_and_groups_only_differ_in_identity() {
     let group = render("adot").user_data;
     assert!(group.contains("user_data for the instances of Auto Scaling group api (arm64)"));
     assert!(group.contains("log \"instance ${instance_id} of group api (arm64) bootstrapped"));
-    assert!(group.contains("[[ \"$(uname -m)\" == 'aarch64' ]]"));
+    assert!(group.contains("[[ \"$(uname -m)\" == aarch64 ]]"));
 }
 
 #[test]

@@ -12,8 +12,9 @@ use monitor_logs::admin::LogGroupInfo;
 use monitor_reconcile::desired::{desired, Desired};
 use monitor_reconcile::names::{Names, SSM_CORE_POLICY_ARN};
 use monitor_reconcile::observe::{
-    AssociationState, DocumentState, FleetState, FleetsState, InstanceState, MemberRole,
-    MemberState, NetworkState, Observed, ProfileState, RoleState, SecurityGroupState,
+    AssociationState, AutoScalingGroupState, DocumentState, FleetState, FleetsState, GroupInstance,
+    GroupsState, InstanceState, LaunchTemplateState, MemberRole, MemberState, NetworkState,
+    Observed, ProfileState, RefreshState, RoleState, SecurityGroupState, TemplateData,
     WorkspaceState,
 };
 use monitor_reconcile::plan::plan;
@@ -394,4 +395,142 @@ fn a_fleet_bootstrap_change_and_a_fleet_removed() {
     // Destroy: uninstall (association), document, the stack's profile off its members.
     let destroy = monitor_reconcile::plan::plan_destroy(&Names::new("snap"), &o);
     insta::assert_snapshot!(destroy.render_text());
+}
+
+fn group_stack(size: &str) -> monitor_stack::Stack {
+    monitor_stack::from_toml_str(
+        &format!(
+            "name = \"snap\"\n[[hosts]]\nname = \"web-1\"\nlabels = {{ {} }}\n[[groups]]\nname = \"api\"\n{size}\nlabels = {{ env = \"prod\", role = \"api\", team = \"core\" }}\n",
+            base_labels()
+        ),
+        "stack.toml".as_ref(),
+    )
+    .unwrap()
+}
+
+/// A converged host stack whose group `api` converged too: its template at `version`
+/// (the default, launching what `d` renders) and a group of two.
+fn group_observed(d: &Desired, version: i64) -> Observed {
+    let mut o = converged(d);
+    o.groups = GroupsState {
+        groups: vec![AutoScalingGroupState {
+            name: "snap-group-api".into(),
+            group: "api".into(),
+            min: 1,
+            max: 3,
+            desired: 2,
+            subnets: vec!["subnet-a".into(), "subnet-b".into()],
+            template: Some(("snap-group-api".into(), "$Default".into())),
+            instances: ["i-0g1", "i-0g2"]
+                .iter()
+                .map(|id| GroupInstance {
+                    id: (*id).into(),
+                    lifecycle: "InService".into(),
+                    health: "Healthy".into(),
+                    zone: "eu-west-1a".into(),
+                    template_version: Some(version.to_string()),
+                })
+                .collect(),
+            refresh: None,
+        }],
+        templates: vec![LaunchTemplateState {
+            id: "lt-1".into(),
+            name: "snap-group-api".into(),
+            group: "api".into(),
+            default_version: version,
+            latest_version: version,
+            data: Some(TemplateData {
+                image_id: "ami-1".into(),
+                instance_type: "t3.micro".into(),
+                user_data_sha: d.groups[0].rendered.as_ref().map(|r| r.sha.clone()),
+                security_groups: vec!["sg-1".into()],
+                profile: Some("snap-ec2".into()),
+                http_tokens: Some("required".into()),
+                encrypted_gp3: true,
+            }),
+        }],
+        default_subnets: vec!["subnet-a".into(), "subnet-b".into()],
+    };
+    o
+}
+
+#[test]
+fn a_group_added_to_a_converged_stack() {
+    let d = desired(
+        &group_stack("min = 1\nmax = 3\ndesired = 2"),
+        ACCOUNT,
+        Some("ws-1"),
+    )
+    .unwrap();
+    let mut o = group_observed(&d, 1);
+    o.groups.groups.clear();
+    o.groups.templates.clear();
+    insta::assert_snapshot!(plan(&d, &o).render_text());
+    // Converged: nothing to do.
+    let p = plan(&d, &group_observed(&d, 1));
+    assert!(!p.has_changes(), "{}", p.render_text());
+}
+
+#[test]
+fn a_group_resized_and_its_bootstrap_changed() {
+    let before = desired(
+        &group_stack("min = 1\nmax = 3\ndesired = 2"),
+        ACCOUNT,
+        Some("ws-1"),
+    )
+    .unwrap();
+    let o = group_observed(&before, 1);
+    // Resize only: the group in place, no refresh.
+    let resized = desired(
+        &group_stack("min = 2\nmax = 5\ndesired = 3"),
+        ACCOUNT,
+        Some("ws-1"),
+    )
+    .unwrap();
+    insta::assert_snapshot!("a_group_resized", plan(&resized, &o).render_text());
+    // A new label: a new template version and a refresh.
+    let mut s = group_stack("min = 1\nmax = 3\ndesired = 2");
+    s.groups[0].labels.insert("tier".into(), "backend".into());
+    let changed = desired(&s, ACCOUNT, Some("ws-1")).unwrap();
+    insta::assert_snapshot!("a_group_bootstrap_change", plan(&changed, &o).render_text());
+}
+
+#[test]
+fn an_apply_interrupted_before_the_refresh_starts_it_next_time() {
+    // The template's version 2 is the default, but both instances run version 1 and no
+    // refresh runs: the next plan starts one. With one under way, it waits for it.
+    let d = desired(
+        &group_stack("min = 1\nmax = 3\ndesired = 2"),
+        ACCOUNT,
+        Some("ws-1"),
+    )
+    .unwrap();
+    let mut o = group_observed(&d, 2);
+    for i in &mut o.groups.groups[0].instances {
+        i.template_version = Some("1".into());
+    }
+    let p = plan(&d, &o);
+    insta::assert_snapshot!(p.render_text());
+    o.groups.groups[0].refresh = Some(RefreshState {
+        id: "refresh-1".into(),
+        status: "InProgress".into(),
+        percentage: Some(50),
+    });
+    let p = plan(&d, &o);
+    assert!(!p.has_changes(), "{}", p.render_text());
+}
+
+#[test]
+fn a_group_removed_and_destroyed() {
+    let d = desired(
+        &group_stack("min = 1\nmax = 3\ndesired = 2"),
+        ACCOUNT,
+        Some("ws-1"),
+    )
+    .unwrap();
+    let o = group_observed(&d, 1);
+    let hosts_only = wanted(base_labels());
+    insta::assert_snapshot!("a_group_removed", plan(&hosts_only, &o).render_text());
+    let destroy = monitor_reconcile::plan::plan_destroy(&Names::new("snap"), &o);
+    insta::assert_snapshot!("a_group_destroyed", destroy.render_text());
 }
