@@ -469,6 +469,11 @@ fn a_group_added_to_a_converged_stack() {
     // Converged: nothing to do.
     let p = plan(&d, &group_observed(&d, 1));
     assert!(!p.has_changes(), "{}", p.render_text());
+    // The estimate prices the group at its desired capacity, beside the host.
+    let s = group_stack("min = 1\nmax = 3\ndesired = 2");
+    let u = monitor_reconcile::estimate::usage(&s, &d);
+    assert_eq!(u.hosts, 3);
+    assert_eq!(u.instances.get("t3.micro"), Some(&3));
 }
 
 #[test]
