@@ -19,6 +19,7 @@ use monitor_reconcile::observe::{
 };
 use monitor_reconcile::plan::plan;
 use monitor_reconcile::policy;
+use monitor_reconcile::Action;
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = "eu-west-1";
@@ -432,6 +433,7 @@ fn group_observed(d: &Desired, version: i64) -> Observed {
                 })
                 .collect(),
             refresh: None,
+            deleting: false,
         }],
         templates: vec![LaunchTemplateState {
             id: "lt-1".into(),
@@ -536,6 +538,31 @@ fn a_group_removed_and_destroyed() {
     let o = group_observed(&d, 1);
     let hosts_only = wanted(base_labels());
     insta::assert_snapshot!("a_group_removed", plan(&hosts_only, &o).render_text());
+    // A group still being deleted (an earlier delete timed out) is waited for, then
+    // created again.
+    let mut deleting = o.clone();
+    deleting.groups.groups[0].deleting = true;
+    let p = plan(&d, &deleting);
+    let kinds: Vec<(String, Action)> = p
+        .changes
+        .iter()
+        .map(|c| (c.resource.address(), c.action))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                "autoscaling_group.snap-group-api".to_string(),
+                Action::Delete
+            ),
+            (
+                "autoscaling_group.snap-group-api".to_string(),
+                Action::Create
+            ),
+        ],
+        "{}",
+        p.render_text()
+    );
     let destroy = monitor_reconcile::plan::plan_destroy(&Names::new("snap"), &o);
     insta::assert_snapshot!("a_group_destroyed", destroy.render_text());
 }

@@ -20,8 +20,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::model::Architecture;
+use crate::file::StackFile;
+use crate::model::{defaults, Architecture, Host};
 use crate::validate::{check_name, ec2_id, machine, required_labels, Ctx};
+use crate::Fleet;
 use crate::StackError;
 
 /// One `[[groups]]` table as written.
@@ -170,6 +172,21 @@ pub(crate) fn validate_groups(
             &key("labels"),
             &format!("group `{name}`"),
         )?;
+        if let Some((k, _)) = gr.labels.as_ref().and_then(|l| {
+            l.get_ref()
+                .iter()
+                .find(|(k, _)| defaults::GROUP_RESERVED_LABELS.contains(&k.get_ref().as_str()))
+        }) {
+            return Err(ctx.bad(
+                k,
+                &format!("{}.{}", key("labels"), k.get_ref()),
+                format!(
+                    "label `{}` is reserved in a group: `group` is the group's name, \
+                     `availability_zone` is read at boot from instance metadata",
+                    k.get_ref()
+                ),
+            ));
+        }
         out.push(Group {
             name: name.clone(),
             architecture,
@@ -182,4 +199,55 @@ pub(crate) fn validate_groups(
         });
     }
     Ok(out)
+}
+
+/// A host's or fleet's own `group` label may not name a `[[groups]]` entry: its series
+/// would count in that group's `GroupUndersized` alert. (`hosts`/`fleets` are in file
+/// order, so their index is the table's.)
+pub(crate) fn check_group_labels(
+    ctx: &Ctx<'_>,
+    file: &StackFile,
+    hosts: &[Host],
+    fleets: &[Fleet],
+    groups: &[Group],
+) -> Result<(), StackError> {
+    let names_group = |labels: &BTreeMap<String, String>| {
+        labels
+            .get(defaults::GROUP_LABEL)
+            .filter(|v| groups.iter().any(|g| &g.name == *v))
+            .cloned()
+    };
+    let clash = hosts
+        .iter()
+        .enumerate()
+        .find_map(|(i, h)| {
+            let v = names_group(&h.labels)?;
+            Some((
+                format!("hosts[{i}]"),
+                file.hosts.get(i).map(Spanned::span),
+                v,
+            ))
+        })
+        .or_else(|| {
+            fleets.iter().enumerate().find_map(|(i, f)| {
+                let v = names_group(&f.labels)?;
+                Some((
+                    format!("fleets[{i}]"),
+                    file.fleets.get(i).map(Spanned::span),
+                    v,
+                ))
+            })
+        });
+    match clash {
+        None => Ok(()),
+        Some((at, span, value)) => Err(ctx.invalid(
+            span,
+            &format!("{at}.labels.group"),
+            format!(
+                "`group = \"{value}\"` names the Auto Scaling group `{value}`: its series \
+                 would count in that group's GroupUndersized alert; use another value or \
+                 label name"
+            ),
+        )),
+    }
 }

@@ -66,18 +66,16 @@ pub mod defaults {
     /// test in monitor-reconcile keeps the two in step).
     pub const GRAFANA_VERSION: &str = "10.4";
     /// Label names a host, fleet or group may not set: filled in at render time (`host`,
-    /// the host's name, which the absent-host alerts match on; `fleet`, the fleet's name;
-    /// `group`, the group's name), at boot (`instance_id`, `availability_zone`, and `host`
-    /// of a fleet or group member) or by the scraper.
-    pub const RESERVED_LABELS: &[&str] = &[
-        "host",
-        "fleet",
-        "group",
-        "instance_id",
-        "availability_zone",
-        "job",
-        "instance",
-    ];
+    /// the host's name, which the absent-host alerts match on; `fleet`, the fleet's
+    /// name), at boot (`instance_id`, and `host` of a fleet or group member) or by the
+    /// scraper.
+    pub const RESERVED_LABELS: &[&str] = &["host", "fleet", "instance_id", "job", "instance"];
+    /// Label names a `[[groups]]` entry may not set besides [`RESERVED_LABELS`]: its
+    /// instances get them at render time (`group`) and at boot (`availability_zone`).
+    /// Hosts and fleets may use them (stack files written before groups keep loading),
+    /// but a host's `group` label may not name a group (it would count in that group's
+    /// alert).
+    pub const GROUP_RESERVED_LABELS: &[&str] = &["group", "availability_zone"];
     /// The label carrying the fleet's name (`[[fleets]] name`) on every series its
     /// instances send.
     pub const FLEET_LABEL: &str = "fleet";

@@ -953,7 +953,7 @@ fn bad_groups_name_line_and_key() {
         &GROUP.replace("team = \"t\"", "team = \"t\", group = \"x\""),
         5,
         "groups[0].labels.group",
-        "is reserved",
+        "is reserved in a group",
     );
     assert_err(
         &format!("{GROUP}[[groups]]\nname = \"api\"\nmin = 0\nmax = 1\nlabels = {{ env = \"p\", role = \"r\", team = \"t\" }}\n"),
@@ -976,5 +976,27 @@ fn bad_groups_name_line_and_key() {
         5,
         "groups[0].architecture",
         "no monitor-agent binary for arm64",
+    );
+}
+
+#[test]
+fn group_labels_stay_free_for_hosts_unless_they_name_a_group() {
+    let host = |group: &str| {
+        format!("[[hosts]]\nname = \"h\"\nlabels = {{ env = \"p\", role = \"r\", team = \"t\", group = \"{group}\", availability_zone = \"x\" }}\n")
+    };
+    // A stack file written before groups existed keeps loading.
+    assert!(parse(&host("blue")).is_ok());
+    assert!(parse(&format!("{}{GROUP}", host("blue"))).is_ok());
+    assert_err(
+        &format!("{}{GROUP}", host("api")),
+        1,
+        "hosts[0].labels.group",
+        "names the Auto Scaling group `api`",
+    );
+    assert_err(
+        &GROUP.replace("team = \"t\"", "team = \"t\", availability_zone = \"x\""),
+        5,
+        "groups[0].labels.availability_zone",
+        "is reserved in a group",
     );
 }

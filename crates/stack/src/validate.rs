@@ -79,6 +79,7 @@ pub(crate) fn validate(ctx: &Ctx<'_>, file: StackFile) -> Result<Stack> {
         .chain(fleets.iter().map(|f| f.name.as_str()))
         .collect();
     let groups = crate::groups::validate_groups(ctx, &file.groups, &taken)?;
+    crate::groups::check_group_labels(ctx, &file, &hosts, &fleets, &groups)?;
     if hosts.is_empty() && fleets.is_empty() && groups.is_empty() {
         return Err(ctx.invalid(
             None,
@@ -295,9 +296,9 @@ pub(crate) fn label_name(ctx: &Ctx<'_>, k: &Spanned<String>, lkey: &str) -> Resu
             k,
             lkey,
             format!(
-                "label `{name}` is reserved: `host`, `fleet` and `group` are set at render \
-                 time, `instance_id` and `availability_zone` at boot from instance metadata, \
-                 `job` and `instance` by the scraper"
+                "label `{name}` is reserved: `host` and `fleet` are set at render time, \
+                 `instance_id` at boot from instance metadata, `job` and `instance` by the \
+                 scraper"
             ),
         ));
     }

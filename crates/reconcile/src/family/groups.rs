@@ -6,8 +6,7 @@
 //! go; a change of size or subnets updates the group in place.
 
 use aws_sdk_autoscaling::types::{
-    DesiredConfiguration, InstanceRefreshStatus, LaunchTemplateSpecification, RefreshPreferences,
-    Tag as AsgTag,
+    DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences, Tag as AsgTag,
 };
 use aws_sdk_ec2::types::{
     LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
@@ -22,7 +21,7 @@ use super::{Env, Known, StepOutput};
 use crate::desired::{DesiredGroup, RenderedGroup};
 use crate::error::{ReconcileError, Result};
 use crate::names::{Names, TAG_GROUP};
-use crate::observe::{AutoScalingGroupState, LaunchTemplateState, Observed};
+use crate::observe::{refresh_state, AutoScalingGroupState, LaunchTemplateState, Observed};
 use crate::plan::{Action, Change, Detail, Resource, ResourceKind, KNOWN_AFTER_APPLY};
 use crate::poll::{poll_until, Poll};
 use crate::Desired;
@@ -59,13 +58,22 @@ pub enum GroupOp {
         /// known.
         rendered: Option<RenderedGroup>,
     },
-    /// CreateAutoScalingGroup or UpdateAutoScalingGroup, then StartInstanceRefresh when
-    /// `refresh`.
+    /// CreateAutoScalingGroup; or, for an existing group, CancelInstanceRefresh (when
+    /// `cancel_running`), UpdateAutoScalingGroup (when `update`), StartInstanceRefresh
+    /// (when `refresh`), in that order: Auto Scaling refuses to change the launch
+    /// template of a group whose refresh with a desired configuration is running.
     PutGroup {
         /// `[[groups]] name`.
         group: String,
         /// The group exists (update) or not (create).
         exists: bool,
+        /// Its size, subnets or template specification differ.
+        update: bool,
+        /// The update sets the launch template specification too (it differs).
+        set_template: bool,
+        /// A refresh was running when planned; a new one is needed, so it is cancelled
+        /// first.
+        cancel_running: bool,
         /// `MinSize`.
         min: u32,
         /// `MaxSize`.
@@ -119,7 +127,12 @@ pub(crate) fn plan(desired: &Desired, observed: &Observed) -> Vec<Change> {
         changes.extend(group_change(names, observed, g, asg, template, new_version));
     }
     for a in &observed.groups.groups {
-        if !desired.groups.iter().any(|g| g.group.name == a.group) {
+        if a.deleting {
+            changes.push(delete_group(
+                a,
+                "being deleted (an earlier delete did not finish)",
+            ));
+        } else if !desired.groups.iter().any(|g| g.group.name == a.group) {
             changes.push(delete_group(a, "group is no longer in stack.toml"));
         }
     }
@@ -292,14 +305,19 @@ fn group_change(
 ) -> Option<Change> {
     let name = names.group(&g.group.name);
     let want_subnets = subnets(g, observed);
-    let op = |exists: bool, refresh: bool| GroupOp::PutGroup {
-        group: g.group.name.clone(),
-        exists,
-        min: g.group.min,
-        max: g.group.max,
-        desired: g.group.desired,
-        subnets: want_subnets.clone(),
-        refresh,
+    let op = |exists: bool, update: bool, set_template: bool, refresh: bool, cancel: bool| {
+        GroupOp::PutGroup {
+            group: g.group.name.clone(),
+            exists,
+            update,
+            set_template,
+            cancel_running: cancel,
+            min: g.group.min,
+            max: g.group.max,
+            desired: g.group.desired,
+            subnets: want_subnets.clone(),
+            refresh,
+        }
     };
     let Some(cur) = cur else {
         return Some(
@@ -307,7 +325,7 @@ fn group_change(
                 Resource::new(ResourceKind::AutoScalingGroup, &name, None),
                 Action::Create,
                 format!("no Auto Scaling group for group `{}`", g.group.name),
-                op(false, false),
+                op(false, false, false, false, false),
             )
             .detail(Detail::new(
                 "size",
@@ -349,7 +367,11 @@ fn group_change(
             Some(&want_template),
         ));
     }
+    let set_template = have_template != want_template;
+    let update = !details.is_empty();
     let refreshing = cur.refresh.as_ref().is_some_and(|r| r.running());
+    // Only numbered versions are compared: a version reported as `$Default`/`$Latest`
+    // says nothing about what the instance runs.
     let stale: Vec<&str> = template
         .map(|t| {
             cur.instances
@@ -358,14 +380,15 @@ fn group_change(
                     i.lifecycle == "InService"
                         && i.template_version
                             .as_deref()
-                            .is_some_and(|v| v != t.default_version.to_string())
+                            .and_then(|v| v.parse::<i64>().ok())
+                            .is_some_and(|v| v != t.default_version)
                 })
                 .map(|i| i.id.as_str())
                 .collect()
         })
         .unwrap_or_default();
     let mut reasons = Vec::new();
-    if !details.is_empty() {
+    if update {
         reasons.push("the group differs from stack.toml".to_string());
     }
     let refresh = if new_version {
@@ -403,7 +426,7 @@ fn group_change(
         ),
         Action::Update,
         reasons.join("; "),
-        op(true, refresh),
+        op(true, update, set_template, refresh, refresh && refreshing),
     );
     c.details = details;
     Some(c)
@@ -419,6 +442,9 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &GroupOp) -> Result<
         GroupOp::PutGroup {
             group,
             exists,
+            update,
+            set_template,
+            cancel_running,
             min,
             max,
             desired,
@@ -440,19 +466,25 @@ pub(crate) async fn apply(env: &Env<'_>, known: &Known, op: &GroupOp) -> Result<
             let (min, max, desired) = (to_i32(*min), to_i32(*max), to_i32(*desired));
             let mut done = Vec::new();
             if *exists {
-                asg.update_auto_scaling_group()
-                    .auto_scaling_group_name(&name)
-                    .launch_template(spec)
-                    .min_size(min)
-                    .max_size(max)
-                    .desired_capacity(desired)
-                    .vpc_zone_identifier(subnets.join(","))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        ReconcileError::from_sdk("autoscaling:UpdateAutoScalingGroup", e)
-                    })?;
-                done.push(format!("updated {name} ({min}/{desired}/{max})"));
+                if *refresh && *cancel_running {
+                    cancel_refresh_and_wait(env, &name).await?;
+                    done.push("running instance refresh cancelled".to_string());
+                }
+                if *update {
+                    asg.update_auto_scaling_group()
+                        .auto_scaling_group_name(&name)
+                        .set_launch_template(set_template.then_some(spec))
+                        .min_size(min)
+                        .max_size(max)
+                        .desired_capacity(desired)
+                        .vpc_zone_identifier(subnets.join(","))
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            ReconcileError::from_sdk("autoscaling:UpdateAutoScalingGroup", e)
+                        })?;
+                    done.push(format!("updated {name} ({min}/{desired}/{max})"));
+                }
             } else {
                 let mut req = asg
                     .create_auto_scaling_group()
@@ -679,8 +711,8 @@ fn template_data(
 
 /// StartInstanceRefresh towards the template's default version (named as the desired
 /// configuration, so skip-matching replaces exactly the instances on another version);
-/// if one is running, it is cancelled and waited out first (the new version supersedes
-/// what it was rolling out).
+/// if one started meanwhile, it is cancelled and waited out first (the new version
+/// supersedes what it was rolling out).
 async fn start_refresh(env: &Env<'_>, name: &str) -> Result<String> {
     let asg = &env.clients.autoscaling;
     let start = || async {
@@ -710,47 +742,53 @@ async fn start_refresh(env: &Env<'_>, name: &str) -> Result<String> {
     };
     let out = match start().await {
         Err(e) if e.code() == Some("InstanceRefreshInProgress") => {
-            asg.cancel_instance_refresh()
-                .auto_scaling_group_name(name)
-                .send()
-                .await
-                .map_err(|e| ReconcileError::from_sdk("autoscaling:CancelInstanceRefresh", e))?;
-            let what = format!("the running instance refresh of {name} to be cancelled");
-            let wait = env.wait_guard(&format!("waiting for {what}"));
-            poll_until(
-                &what,
-                env.wait(),
-                |s, t| wait.set(&format!("waiting for {what}: {s} ({}s)", t.as_secs())),
-                || async {
-                    let out = asg
-                        .describe_instance_refreshes()
-                        .auto_scaling_group_name(name)
-                        .max_records(1)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            ReconcileError::from_sdk("autoscaling:DescribeInstanceRefreshes", e)
-                        })?;
-                    let status = out
-                        .instance_refreshes()
-                        .first()
-                        .and_then(|r| r.status().cloned());
-                    Ok(match status {
-                        Some(
-                            s @ (InstanceRefreshStatus::Pending
-                            | InstanceRefreshStatus::InProgress
-                            | InstanceRefreshStatus::Cancelling),
-                        ) => Poll::Pending(s.as_str().to_string()),
-                        _ => Poll::Ready(()),
-                    })
-                },
-            )
-            .await?;
+            cancel_refresh_and_wait(env, name).await?;
             start().await?
         }
         other => other?,
     };
     Ok(out.instance_refresh_id().unwrap_or_default().to_string())
+}
+
+/// CancelInstanceRefresh (none running — it ended meanwhile — is fine), then wait until
+/// the latest refresh is no longer running ([`crate::observe::RefreshState::running`]).
+async fn cancel_refresh_and_wait(env: &Env<'_>, name: &str) -> Result<()> {
+    let asg = &env.clients.autoscaling;
+    if let Err(e) = asg
+        .cancel_instance_refresh()
+        .auto_scaling_group_name(name)
+        .send()
+        .await
+    {
+        let e = ReconcileError::from_sdk("autoscaling:CancelInstanceRefresh", e);
+        if e.code() != Some("ActiveInstanceRefreshNotFound") {
+            return Err(e);
+        }
+    }
+    let what = format!("the running instance refresh of {name} to be cancelled");
+    let wait = env.wait_guard(&format!("waiting for {what}"));
+    poll_until(
+        &what,
+        env.wait(),
+        |s, t| wait.set(&format!("waiting for {what}: {s} ({}s)", t.as_secs())),
+        || async {
+            let out = asg
+                .describe_instance_refreshes()
+                .auto_scaling_group_name(name)
+                .max_records(1)
+                .send()
+                .await
+                .map_err(|e| {
+                    ReconcileError::from_sdk("autoscaling:DescribeInstanceRefreshes", e)
+                })?;
+            let latest = out.instance_refreshes().first().map(refresh_state);
+            Ok(match latest {
+                Some(r) if r.running() => Poll::Pending(r.status),
+                _ => Poll::Ready(()),
+            })
+        },
+    )
+    .await
 }
 
 async fn delete_group_and_wait(env: &Env<'_>, name: &str) -> Result<()> {
@@ -764,8 +802,18 @@ async fn delete_group_and_wait(env: &Env<'_>, name: &str) -> Result<()> {
         .map_err(|e| ReconcileError::from_sdk("autoscaling:DeleteAutoScalingGroup", e));
     match deleted {
         Ok(_) => {}
-        // Already gone (Auto Scaling answers a ValidationError naming it).
-        Err(e) if e.to_string().contains("not found") => return Ok(()),
+        // Already gone: Auto Scaling answers `ValidationError` "AutoScalingGroup name
+        // not found".
+        Err(e)
+            if e.code() == Some("ValidationError")
+                && e.service_message().is_some_and(|m| m.contains("not found")) =>
+        {
+            return Ok(())
+        }
+        // Already being deleted (an earlier destroy timed out waiting): wait for it.
+        Err(e)
+            if e.service_message()
+                .is_some_and(|m| m.to_ascii_lowercase().contains("pending delete")) => {}
         Err(e) => return Err(e),
     }
     let what = format!("Auto Scaling group {name} and its instances to be deleted");

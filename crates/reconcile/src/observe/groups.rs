@@ -25,9 +25,10 @@ pub struct GroupsState {
 }
 
 impl GroupsState {
-    /// The Auto Scaling group of `[[groups]] name` (by its `monitor:group` tag).
+    /// The Auto Scaling group of `[[groups]] name` (by its `monitor:group` tag), unless
+    /// it is being deleted.
     pub fn group(&self, name: &str) -> Option<&AutoScalingGroupState> {
-        self.groups.iter().find(|g| g.group == name)
+        self.groups.iter().find(|g| g.group == name && !g.deleting)
     }
 
     /// The launch template of `[[groups]] name`.
@@ -58,6 +59,8 @@ pub struct AutoScalingGroupState {
     pub instances: Vec<GroupInstance>,
     /// Its latest instance refresh, if any.
     pub refresh: Option<RefreshState>,
+    /// Its status says it is being deleted (`Delete in progress`).
+    pub deleting: bool,
 }
 
 /// One instance of an Auto Scaling group.
@@ -162,6 +165,9 @@ pub(super) async fn observe(
         (Scope::Apply, Some(vpc)) if need_defaults => default_subnets(clients, vpc).await?,
         _ => Vec::new(),
     };
+    if let (Scope::Apply, Some(vpc)) = (scope, vpc_id) {
+        check_subnets(clients, stack, vpc).await?;
+    }
     Ok(GroupsState {
         groups,
         templates,
@@ -206,9 +212,10 @@ async fn auto_scaling_groups(
                     )
                 }),
             );
-            if !ours || g.status().is_some_and(|s| s.contains("Delete")) {
+            if !ours {
                 continue;
             }
+            let deleting = g.status().is_some_and(|s| s.contains("Delete"));
             let mut subnets: Vec<String> = g
                 .vpc_zone_identifier()
                 .unwrap_or_default()
@@ -261,6 +268,7 @@ async fn auto_scaling_groups(
                 template,
                 instances,
                 refresh,
+                deleting,
             });
         }
         token = page.next_token().map(str::to_string);
@@ -283,14 +291,19 @@ async fn latest_refresh(clients: &Clients, group: &str) -> Result<Option<Refresh
         .send()
         .await
         .map_err(|e| ReconcileError::from_sdk("autoscaling:DescribeInstanceRefreshes", e))?;
-    Ok(out.instance_refreshes().first().map(|r| RefreshState {
+    Ok(out.instance_refreshes().first().map(refresh_state))
+}
+
+/// An instance refresh as the SDK describes it.
+pub fn refresh_state(r: &aws_sdk_autoscaling::types::InstanceRefresh) -> RefreshState {
+    RefreshState {
         id: r.instance_refresh_id().unwrap_or_default().to_string(),
         status: r
             .status()
             .map(|s| s.as_str().to_string())
             .unwrap_or_default(),
         percentage: r.percentage_complete(),
-    }))
+    }
 }
 
 async fn launch_templates(clients: &Clients, names: &Names) -> Result<Vec<LaunchTemplateState>> {
@@ -414,4 +427,64 @@ async fn default_subnets(clients: &Clients, vpc: &str) -> Result<Vec<String>> {
         .collect();
     ids.sort();
     Ok(ids)
+}
+
+/// Every `[[groups]] subnets` entry exists and is in `vpc`, the VPC of the stack's
+/// security group (a group launching elsewhere could not use it: every launch would fail).
+async fn check_subnets(clients: &Clients, stack: &Stack, vpc: &str) -> Result<()> {
+    let ids: Vec<String> = stack
+        .groups
+        .iter()
+        .flat_map(|g| g.subnets.iter().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let out = clients
+        .ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(ids.clone()))
+        .send()
+        .await
+        .map_err(|e| {
+            let e = ReconcileError::from_sdk("ec2:DescribeSubnets", e);
+            if e.is_not_found() {
+                ReconcileError::Config(format!(
+                    "a [[groups]] subnet does not exist in {}: {}",
+                    clients.region,
+                    e.service_message().unwrap_or_default()
+                ))
+            } else {
+                e
+            }
+        })?;
+    let found: std::collections::BTreeMap<&str, &str> = out
+        .subnets()
+        .iter()
+        .filter_map(|s| Some((s.subnet_id()?, s.vpc_id()?)))
+        .collect();
+    for g in &stack.groups {
+        for s in &g.subnets {
+            match found.get(s.as_str()) {
+                None => {
+                    return Err(ReconcileError::Config(format!(
+                        "group `{}`: subnet `{s}` does not exist in {}",
+                        g.name, clients.region
+                    )))
+                }
+                Some(v) if *v != vpc => {
+                    return Err(ReconcileError::Config(format!(
+                        "group `{}`: subnet `{s}` is in {v}, but the stack's security group \
+                         is in {vpc} ([network]): list subnets of {vpc}, or set [network] \
+                         vpc_id",
+                        g.name
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
 }

@@ -31,8 +31,8 @@ pub use fleets::{
     FleetsState, ManagedPolicyState, MemberRole, MemberState, ProfiledInstance,
 };
 pub use groups::{
-    AutoScalingGroupState, GroupInstance, GroupsState, LaunchTemplateState, RefreshState,
-    TemplateData,
+    refresh_state, AutoScalingGroupState, GroupInstance, GroupsState, LaunchTemplateState,
+    RefreshState, TemplateData,
 };
 use iam::{instance_profile, role};
 
@@ -339,14 +339,26 @@ pub async fn observe(clients: &Clients, stack: &Stack, scope: Scope) -> Result<O
     let groups = if scope == Scope::Verify && stack.groups.is_empty() {
         GroupsState::default()
     } else {
-        Box::pin(groups::observe(
+        let read = Box::pin(groups::observe(
             clients,
             &names,
             stack,
             scope,
             network.as_ref().map(|n| n.vpc_id.as_str()),
         ))
-        .await?
+        .await;
+        match read {
+            // A caller without the Auto Scaling / launch template reads, on a stack that
+            // has no groups, has none to clean up either: its stack keeps working.
+            Err(ReconcileError::AccessDenied { action, .. }) if stack.groups.is_empty() => {
+                tracing::warn!(
+                    action,
+                    "no permission to read Auto Scaling groups or launch templates; the stack has no [[groups]], so none are looked for"
+                );
+                GroupsState::default()
+            }
+            other => other?,
+        }
     };
     Ok(Observed {
         fleets,
