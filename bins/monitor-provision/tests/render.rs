@@ -215,3 +215,31 @@ fn the_example_stack_renders() {
     assert!(tmp.path().join("out/web-1/user-data").is_file());
     assert!(tmp.path().join("out/web-2/user-data").is_file());
 }
+
+#[test]
+fn renders_each_group_s_launch_template_user_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_stack(
+        tmp.path(),
+        &format!(
+            "{STACK}[[groups]]\nname = \"api\"\nmin = 1\nmax = 2\n\
+             labels = {{ env = \"prod\", role = \"api\", team = \"platform\" }}\n"
+        ),
+    );
+    let out = tmp.path().join("out");
+    let o = render(&config, &out, &["--workspace-id", "ws-abc123"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("group api: launch template user-data "),
+        "{stdout}"
+    );
+    let ud = std::fs::read_to_string(out.join("_groups/api/user-data")).unwrap();
+    assert!(ud.starts_with("#!/bin/bash\n"));
+    assert!(ud.contains("Auto Scaling group api"));
+    assert!(ud.contains("/workspaces/ws-abc123/api/v1/remote_write"));
+    assert!(
+        ud.contains("group: api"),
+        "the group label is in the collector config"
+    );
+}

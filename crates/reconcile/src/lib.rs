@@ -95,6 +95,19 @@ pub struct HostOutput {
     pub state: String,
 }
 
+/// One `[[groups]]` Auto Scaling group in the [`Outputs`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupOutput {
+    /// `[[groups]] name`.
+    pub group: String,
+    /// The Auto Scaling group's name.
+    pub auto_scaling_group: String,
+    /// Its desired capacity.
+    pub desired: u32,
+    /// Its instances in service.
+    pub in_service: Vec<String>,
+}
+
 /// What `apply` prints at the end: where things are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Outputs {
@@ -114,6 +127,8 @@ pub struct Outputs {
     pub instance_profile: Option<String>,
     /// One entry per instance.
     pub instances: Vec<HostOutput>,
+    /// One entry per Auto Scaling group.
+    pub groups: Vec<GroupOutput>,
     /// Amazon Managed Grafana workspace id (`[grafana] enabled`).
     pub grafana_workspace_id: Option<String>,
     /// URL of the Grafana workspace (log in with IAM Identity Center).
@@ -141,6 +156,23 @@ impl Outputs {
                     host: i.host.clone(),
                     instance_id: i.id.clone(),
                     state: i.state.as_str().to_string(),
+                })
+                .collect(),
+            groups: observed
+                .groups
+                .groups
+                .iter()
+                .filter(|g| !g.deleting)
+                .map(|g| GroupOutput {
+                    group: g.group.clone(),
+                    auto_scaling_group: g.name.clone(),
+                    desired: g.desired,
+                    in_service: g
+                        .instances
+                        .iter()
+                        .filter(|i| i.lifecycle == "InService")
+                        .map(|i| i.id.clone())
+                        .collect(),
                 })
                 .collect(),
             grafana_workspace_id: grafana.map(|g| g.workspace.id.clone()),
@@ -173,6 +205,20 @@ impl Outputs {
             s.push_str(&format!(
                 "instance.{:<12} = {} ({})\n",
                 i.host, i.instance_id, i.state
+            ));
+        }
+        for g in &self.groups {
+            s.push_str(&format!(
+                "group.{:<15} = {} ({}/{} in service{})\n",
+                g.group,
+                g.auto_scaling_group,
+                g.in_service.len(),
+                g.desired,
+                if g.in_service.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", g.in_service.join(", "))
+                }
             ));
         }
         s

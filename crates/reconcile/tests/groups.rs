@@ -425,6 +425,13 @@ async fn scenario() {
     assert_eq!(tags.get("monitor:group").map(String::as_str), Some("api"));
     assert_eq!(tags.get("stack").map(String::as_str), Some("gt"));
     assert_eq!(observed.instances.len(), 1, "only web-1 is a host");
+    let outputs = monitor_reconcile::Outputs::from_observed(&observed);
+    assert_eq!(outputs.groups.len(), 1);
+    assert_eq!(outputs.groups[0].in_service, first);
+    assert!(outputs.render_text().contains(&format!(
+        "= gt-group-api (2/2 in service: {})",
+        first.join(", ")
+    )));
     assert_no_changes(c, &s).await;
     assert!(refreshes().is_empty(), "no refresh on creation");
 
