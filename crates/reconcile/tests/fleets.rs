@@ -22,15 +22,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::{IamInstanceProfileSpecification, Tag, TagSpecification};
-use monitor_reconcile::apply::{apply, ApplyOptions, NoReporter};
-use monitor_reconcile::{plan_apply, plan_destroy, Action, Clients, Plan};
+use monitor_reconcile::{plan_apply, plan_destroy, Action, Clients};
 use monitor_stack::Stack;
 use monitor_testkit::Moto;
 use serde_json::{json, Value};
-use support::forward;
+use support::{actions, apply_ok, assert_no_changes, converge, forward, on_big_stack};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 mod support;
@@ -142,17 +139,9 @@ struct World {
 
 async fn start() -> World {
     let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
-    let sdk = |endpoint: String| async move {
-        aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await
-    };
-    let mut clients = Clients::new(&sdk(moto.endpoint()).await).unwrap();
+    let mut clients = support::clients(&moto.endpoint()).await;
     let (stub, associations, calls) = ssm_stub(moto.endpoint()).await;
-    clients.ssm = aws_sdk_ssm::Client::new(&sdk(stub.uri()).await);
+    clients.ssm = aws_sdk_ssm::Client::new(&support::sdk_for(&stub.uri()).await);
     World {
         _moto: moto,
         _stub: stub,
@@ -257,38 +246,6 @@ async fn attached(c: &Clients, role: &str) -> Vec<String> {
         .collect()
 }
 
-fn actions(plan: &Plan) -> BTreeMap<String, Action> {
-    plan.changes
-        .iter()
-        .map(|c| (c.resource.address(), c.action))
-        .collect()
-}
-
-async fn converge(c: &Clients, s: &Stack) -> Plan {
-    let (observed, plan) = plan_apply(c, s).await.unwrap();
-    let out = apply(
-        c,
-        s,
-        &observed,
-        &plan,
-        &ApplyOptions::for_emulators(),
-        &NoReporter,
-    )
-    .await
-    .unwrap();
-    assert!(out.complete, "{}", plan.render_text());
-    plan
-}
-
-async fn assert_no_changes(c: &Clients, s: &Stack) {
-    let (_, plan) = plan_apply(c, s).await.unwrap();
-    assert!(
-        !plan.has_changes(),
-        "expected no changes:\n{}",
-        plan.render_text()
-    );
-}
-
 async fn document(c: &Clients) -> (String, Value) {
     let d = c
         .ssm
@@ -305,21 +262,7 @@ async fn document(c: &Clients) -> (String, Value) {
 
 #[test]
 fn fleets_enrol_by_tag_respect_foreign_roles_update_in_place_and_destroy_cleanly() {
-    // As the binaries run (a current-thread runtime on an 8 MiB main-thread stack): in a
-    // debug build the SDK's DescribeInstances deserializer, under this scenario's call
-    // depth, needs more than a test thread's 2 MiB.
-    std::thread::Builder::new()
-        .stack_size(8 << 20)
-        .spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(scenario());
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+    on_big_stack(scenario);
 }
 
 async fn scenario() {
@@ -513,17 +456,7 @@ async fn scenario() {
         );
     }
     assert!(!acts.contains_key(&format!("iam_instance_profile_association.{foreign}")));
-    let out = apply(
-        c,
-        &changed,
-        &observed,
-        &plan,
-        &ApplyOptions::for_emulators(),
-        &NoReporter,
-    )
-    .await
-    .unwrap();
-    assert!(out.complete);
+    apply_ok(c, &changed, &observed, &plan).await;
     let commands = c.ssm.list_commands().send().await.unwrap();
     let uninstall = commands
         .commands()

@@ -22,14 +22,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_ec2::config::Credentials;
 use base64::Engine;
-use monitor_reconcile::apply::{apply, ApplyOptions, NoReporter};
-use monitor_reconcile::{plan_apply, plan_destroy, Action, Clients, Plan};
+use monitor_reconcile::{plan_apply, plan_destroy, Action, Clients};
 use monitor_stack::Stack;
 use monitor_testkit::Moto;
-use support::forward;
+use support::{actions, apply_ok, assert_no_changes, converge, forward, on_big_stack};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 mod support;
@@ -182,17 +179,9 @@ struct World {
 
 async fn start() -> World {
     let moto = tokio::task::spawn_blocking(Moto::start).await.unwrap();
-    let sdk = |endpoint: String| async move {
-        aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(endpoint)
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .load()
-            .await
-    };
-    let mut clients = Clients::new(&sdk(moto.endpoint()).await).unwrap();
+    let mut clients = support::clients(&moto.endpoint()).await;
     let (stub, refreshes) = autoscaling_stub(moto.endpoint()).await;
-    clients.autoscaling = aws_sdk_autoscaling::Client::new(&sdk(stub.uri()).await);
+    clients.autoscaling = aws_sdk_autoscaling::Client::new(&support::sdk_for(&stub.uri()).await);
     World {
         _moto: moto,
         _stub: stub,
@@ -211,38 +200,6 @@ fn stack(size: &str, labels: &str) -> Stack {
         "stack.toml".as_ref(),
     )
     .unwrap()
-}
-
-fn actions(plan: &Plan) -> BTreeMap<String, Action> {
-    plan.changes
-        .iter()
-        .map(|c| (c.resource.address(), c.action))
-        .collect()
-}
-
-async fn converge(c: &Clients, s: &Stack) -> Plan {
-    let (observed, plan) = plan_apply(c, s).await.unwrap();
-    let out = apply(
-        c,
-        s,
-        &observed,
-        &plan,
-        &ApplyOptions::for_emulators(),
-        &NoReporter,
-    )
-    .await
-    .unwrap();
-    assert!(out.complete, "{}", plan.render_text());
-    plan
-}
-
-async fn assert_no_changes(c: &Clients, s: &Stack) {
-    let (_, plan) = plan_apply(c, s).await.unwrap();
-    assert!(
-        !plan.has_changes(),
-        "expected no changes:\n{}",
-        plan.render_text()
-    );
 }
 
 /// The group's (min, desired, max), its instance ids, and its launch template spec.
@@ -318,20 +275,7 @@ async fn running(c: &Clients, ids: &[String]) -> Vec<String> {
 
 #[test]
 fn groups_launch_from_a_template_resize_in_place_refresh_on_change_and_destroy() {
-    // As the binaries run: a current-thread runtime on an 8 MiB thread (a debug build's
-    // SDK deserializers need more than a test thread's 2 MiB under this call depth).
-    std::thread::Builder::new()
-        .stack_size(8 << 20)
-        .spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(scenario());
-        })
-        .unwrap()
-        .join()
-        .unwrap();
+    on_big_stack(scenario);
 }
 
 const LABELS: &str = "env = \"prod\", role = \"api\", team = \"platform\"";
@@ -565,17 +509,7 @@ async fn scenario() {
         "InProgress".to_string(),
     );
     w.refreshes.lock().unwrap().list.push(started_elsewhere);
-    let out = apply(
-        c,
-        &s,
-        &observed,
-        &plan,
-        &ApplyOptions::for_emulators(),
-        &NoReporter,
-    )
-    .await
-    .unwrap();
-    assert!(out.complete, "{}", plan.render_text());
+    apply_ok(c, &s, &observed, &plan).await;
     let ops: Vec<String> = refreshes().into_iter().skip(3).map(|(op, _)| op).collect();
     assert_eq!(
         ops,
@@ -642,17 +576,7 @@ async fn scenario() {
     let a = actions(&plan);
     assert_eq!(a["autoscaling_group.gt-group-api"], Action::Delete);
     assert_eq!(a["launch_template.gt-group-api"], Action::Delete);
-    let out = apply(
-        c,
-        &s,
-        &observed,
-        &plan,
-        &ApplyOptions::for_emulators(),
-        &NoReporter,
-    )
-    .await
-    .unwrap();
-    assert!(out.complete, "{}", plan.render_text());
+    apply_ok(c, &s, &observed, &plan).await;
     assert!(group(c).await.is_none());
     assert!(
         running(c, &after).await.is_empty(),

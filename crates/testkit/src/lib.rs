@@ -604,13 +604,19 @@ impl LocalPipeline {
 impl Moto {
     /// An `SdkConfig` pointing every service at this moto, with static test credentials.
     pub async fn sdk_config(&self, region: &str) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(self.endpoint())
-            .region(aws_config::Region::new(region.to_string()))
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "test", "test", None, None, "static",
-            ))
-            .load()
-            .await
+        sdk_config(&self.endpoint(), region).await
     }
+}
+
+/// An `SdkConfig` pointing every service at `endpoint` (moto, or a stub in front of it),
+/// with static test credentials.
+pub async fn sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(region.to_string()))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
+        .load()
+        .await
 }

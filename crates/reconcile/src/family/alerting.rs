@@ -13,7 +13,7 @@ use crate::error::{ReconcileError, Result};
 use crate::names::TAG_RULES_SHA;
 use crate::observe::Observed;
 use crate::plan::{Action, Change, Detail, Resource, ResourceKind};
-use crate::poll::{poll_until, Poll};
+use crate::poll::Poll;
 use crate::Desired;
 
 /// What apply does to the alerting resources.
@@ -352,24 +352,18 @@ where
     Fut: std::future::Future<Output = Result<Option<(String, Option<String>)>>>,
 {
     let waiting = format!("{what} to be ACTIVE");
-    let wait = env.wait_guard(&format!("waiting for {waiting}"));
-    poll_until(
-        &waiting,
-        env.wait(),
-        |s, t| wait.set(&format!("waiting for {waiting}: {s} ({}s)", t.as_secs())),
-        || async {
-            match describe().await? {
-                Some((code, _)) if code == "ACTIVE" => Ok(Poll::Ready(())),
-                Some((code, reason)) if code == "CREATION_FAILED" || code == "UPDATE_FAILED" => {
-                    Err(ReconcileError::Failed(format!(
-                        "{what} is {code}: {}",
-                        reason.as_deref().unwrap_or("AMP gave no reason")
-                    )))
-                }
-                Some((code, _)) => Ok(Poll::Pending(code)),
-                None => Ok(Poll::Pending("unknown".to_string())),
+    env.poll_shown(&waiting, || async {
+        match describe().await? {
+            Some((code, _)) if code == "ACTIVE" => Ok(Poll::Ready(())),
+            Some((code, reason)) if code == "CREATION_FAILED" || code == "UPDATE_FAILED" => {
+                Err(ReconcileError::Failed(format!(
+                    "{what} is {code}: {}",
+                    reason.as_deref().unwrap_or("AMP gave no reason")
+                )))
             }
-        },
-    )
+            Some((code, _)) => Ok(Poll::Pending(code)),
+            None => Ok(Poll::Pending("unknown".to_string())),
+        }
+    })
     .await
 }

@@ -8,7 +8,7 @@ use super::{ignore_not_found, Env, Known, Produced, StepOutput};
 use crate::error::{ReconcileError, Result};
 use crate::observe::Observed;
 use crate::plan::{Action, Change, Detail, Resource, ResourceKind};
-use crate::poll::{poll_until, Poll};
+use crate::poll::Poll;
 use crate::Desired;
 
 /// What apply does to the AMP workspace.
@@ -121,38 +121,32 @@ async fn create(env: &Env<'_>, alias: &str) -> Result<StepOutput> {
     let id = out.workspace_id().to_string();
     let arn = out.arn().to_string();
     let what = format!("AMP workspace {id} to be ACTIVE");
-    let wait = env.wait_guard(&format!("waiting for {what}"));
-    poll_until(
-        &what,
-        env.wait(),
-        |s, t| wait.set(&format!("waiting for {what}: {s} ({}s)", t.as_secs())),
-        || async {
-            let out = env
-                .clients
-                .amp
-                .describe_workspace()
-                .workspace_id(&id)
-                .send()
-                .await
-                .map_err(|e| ReconcileError::from_sdk("aps:DescribeWorkspace", e))?;
-            let status = out
-                .workspace()
-                .and_then(|w| w.status())
-                .map(|s| s.status_code().clone());
-            match status {
-                Some(WorkspaceStatusCode::Active) => Ok(Poll::Ready(())),
-                Some(s @ (WorkspaceStatusCode::CreationFailed | WorkspaceStatusCode::Deleting)) => {
-                    Err(ReconcileError::Failed(format!(
-                        "AMP workspace {id} is {}; re-run apply to replace it",
-                        s.as_str()
-                    )))
-                }
-                other => Ok(Poll::Pending(
-                    other.as_ref().map_or("unknown", |s| s.as_str()).to_string(),
-                )),
+    env.poll_shown(&what, || async {
+        let out = env
+            .clients
+            .amp
+            .describe_workspace()
+            .workspace_id(&id)
+            .send()
+            .await
+            .map_err(|e| ReconcileError::from_sdk("aps:DescribeWorkspace", e))?;
+        let status = out
+            .workspace()
+            .and_then(|w| w.status())
+            .map(|s| s.status_code().clone());
+        match status {
+            Some(WorkspaceStatusCode::Active) => Ok(Poll::Ready(())),
+            Some(s @ (WorkspaceStatusCode::CreationFailed | WorkspaceStatusCode::Deleting)) => {
+                Err(ReconcileError::Failed(format!(
+                    "AMP workspace {id} is {}; re-run apply to replace it",
+                    s.as_str()
+                )))
             }
-        },
-    )
+            other => Ok(Poll::Pending(
+                other.as_ref().map_or("unknown", |s| s.as_str()).to_string(),
+            )),
+        }
+    })
     .await?;
     Ok(StepOutput {
         message: format!("created {id}"),

@@ -23,7 +23,7 @@ use crate::error::{ReconcileError, Result};
 use crate::names::{Names, TAG_GROUP};
 use crate::observe::{refresh_state, AutoScalingGroupState, LaunchTemplateState, Observed};
 use crate::plan::{Action, Change, Detail, Resource, ResourceKind, KNOWN_AFTER_APPLY};
-use crate::poll::{poll_until, Poll};
+use crate::poll::Poll;
 use crate::Desired;
 
 /// The version of its template an Auto Scaling group launches: the template's default,
@@ -766,28 +766,20 @@ async fn cancel_refresh_and_wait(env: &Env<'_>, name: &str) -> Result<()> {
         }
     }
     let what = format!("the running instance refresh of {name} to be cancelled");
-    let wait = env.wait_guard(&format!("waiting for {what}"));
-    poll_until(
-        &what,
-        env.wait(),
-        |s, t| wait.set(&format!("waiting for {what}: {s} ({}s)", t.as_secs())),
-        || async {
-            let out = asg
-                .describe_instance_refreshes()
-                .auto_scaling_group_name(name)
-                .max_records(1)
-                .send()
-                .await
-                .map_err(|e| {
-                    ReconcileError::from_sdk("autoscaling:DescribeInstanceRefreshes", e)
-                })?;
-            let latest = out.instance_refreshes().first().map(refresh_state);
-            Ok(match latest {
-                Some(r) if r.running() => Poll::Pending(r.status),
-                _ => Poll::Ready(()),
-            })
-        },
-    )
+    env.poll_shown(&what, || async {
+        let out = asg
+            .describe_instance_refreshes()
+            .auto_scaling_group_name(name)
+            .max_records(1)
+            .send()
+            .await
+            .map_err(|e| ReconcileError::from_sdk("autoscaling:DescribeInstanceRefreshes", e))?;
+        let latest = out.instance_refreshes().first().map(refresh_state);
+        Ok(match latest {
+            Some(r) if r.running() => Poll::Pending(r.status),
+            _ => Poll::Ready(()),
+        })
+    })
     .await
 }
 
@@ -817,29 +809,21 @@ async fn delete_group_and_wait(env: &Env<'_>, name: &str) -> Result<()> {
         Err(e) => return Err(e),
     }
     let what = format!("Auto Scaling group {name} and its instances to be deleted");
-    let wait = env.wait_guard(&format!("waiting for {what}"));
-    poll_until(
-        &what,
-        env.wait(),
-        |s, t| wait.set(&format!("waiting for {what}: {s} ({}s)", t.as_secs())),
-        || async {
-            let out = asg
-                .describe_auto_scaling_groups()
-                .auto_scaling_group_names(name)
-                .send()
-                .await
-                .map_err(|e| {
-                    ReconcileError::from_sdk("autoscaling:DescribeAutoScalingGroups", e)
-                })?;
-            Ok(match out.auto_scaling_groups().first() {
-                None => Poll::Ready(()),
-                Some(g) => Poll::Pending(format!(
-                    "{}, {} instance(s)",
-                    g.status().unwrap_or("deleting"),
-                    g.instances().len()
-                )),
-            })
-        },
-    )
+    env.poll_shown(&what, || async {
+        let out = asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .map_err(|e| ReconcileError::from_sdk("autoscaling:DescribeAutoScalingGroups", e))?;
+        Ok(match out.auto_scaling_groups().first() {
+            None => Poll::Ready(()),
+            Some(g) => Poll::Pending(format!(
+                "{}, {} instance(s)",
+                g.status().unwrap_or("deleting"),
+                g.instances().len()
+            )),
+        })
+    })
     .await
 }

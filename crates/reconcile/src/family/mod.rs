@@ -218,6 +218,23 @@ impl Env<'_> {
         }
     }
 
+    /// Polls `probe` until it is ready ([`crate::poll::poll_until`] with [`Env::wait`]),
+    /// shown by the reporter meanwhile as `waiting for <what>: <status> (<n>s)`.
+    pub(crate) async fn poll_shown<T, F, Fut>(&self, what: &str, probe: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<crate::poll::Poll<T>>>,
+    {
+        let wait = self.wait_guard(&format!("waiting for {what}"));
+        crate::poll::poll_until(
+            what,
+            self.wait(),
+            |s, t| wait.set(&format!("waiting for {what}: {s} ({}s)", t.as_secs())),
+            probe,
+        )
+        .await
+    }
+
     /// A wait shown by the reporter until the guard is dropped.
     pub(crate) fn wait_guard(&self, message: &str) -> WaitGuard<'_> {
         let id = self
