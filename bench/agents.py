@@ -47,6 +47,23 @@ def serve(body):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
 
+def cold_start():
+    """Empties the page cache (as root) so each agent starts as after a boot. How much of
+    a binary's code a process holds depends on how its pages entered the cache: a file
+    just written (installed, copied, built) sits in large folios that newer kernels map
+    whole on a fault, read back after a boot it is read ahead in smaller pieces. Without
+    root the cache is left as it is, and the table says so."""
+    global COLD
+    try:
+        subprocess.run(["sync"], check=True)
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        COLD = True
+    except OSError:
+        COLD = False
+
+COLD = None
+
 def resident(pid):
     """Resident KiB of a process by mapping: file (with permissions), [heap], [stack] or anon."""
     out, key = {}, None
@@ -137,6 +154,8 @@ def run_size(a, series, prom, agent_bin, work, procs):
             env = dict(os.environ, MALLOC_ARENA_MAX="1", MALLOC_MMAP_THRESHOLD_="33554432",
                        MALLOC_TRIM_THRESHOLD_="33554432")
             env.update(e.split("=", 1) for e in os.environ.get("BENCH_AGENT_ENV", "").split() if e)
+        if not a.warm_cache:
+            cold_start()
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"), env=env)
         procs.append(p)
         # Measured after a warm-up, so start-up (runtime init, config, the first scrapes'
@@ -165,7 +184,8 @@ def run_size(a, series, prom, agent_bin, work, procs):
 
 def print_table(a, series, rows):
     vm = next(((cpu / s if s else 0, rss) for n, s, cpu, _, rss, *_ in rows if n == "vmagent"), None)
-    print(f"\nseries={series} interval=1s, measured {a.seconds}s per agent after a {a.warmup}s warm-up; receiver: Prometheus remote-write\n")
+    start = "page cache emptied before each agent (as after a boot)" if COLD else "page cache left as it was"
+    print(f"\nseries={series} interval=1s, measured {a.seconds}s per agent after a {a.warmup}s warm-up; {start}; receiver: Prometheus remote-write\n")
     print("| agent | samples delivered | CPU s / 1M samples | × vmagent | in the kernel | peak RSS MiB | × vmagent | bytes sent / sample | page faults / s | context switches / s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, samples, cpu, sys_cpu, rss, sent, faults, ctx in rows:
@@ -185,6 +205,7 @@ def main():
     ap.add_argument("--agents", default="monitor-agent,vmagent,prometheus-agent")
     ap.add_argument("--agent-bin", default=None)
     ap.add_argument("--no-fsync", action="store_true", help="monitor-agent with [queue] fsync = false (default: fsync on, its default)")
+    ap.add_argument("--warm-cache", action="store_true", help="leave the page cache as it is (default, as root: empty it before each agent)")
     ap.add_argument("--resident", action="store_true", help="print what is resident, by mapping, at the end of each agent's run (stderr)")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

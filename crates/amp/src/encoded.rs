@@ -163,6 +163,9 @@ fn series_fields(body: &[u8]) -> Result<SeriesFields<'_>, Error> {
 fn sample_fields(span: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut pos = 0;
     std::iter::from_fn(move || {
+        if pos >= span.len() {
+            return None; // (not through `delimited`, whose error allocates a message)
+        }
         let (_, end) = delimited(span, pos).ok()?;
         let field = &span[pos..end];
         pos = end;
@@ -170,14 +173,33 @@ fn sample_fields(span: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// The timestamp of an encoded sample field (key, length, `Sample`).
+/// The timestamp of an encoded sample field (key, length, `Sample`). `prost` writes a
+/// `Sample` as an optional double (key 0x09) and an optional varint (key 0x10), which
+/// are read in place; anything else is decoded by `prost`.
 fn timestamp(field: &[u8]) -> i64 {
-    let mut buf = field;
-    let body = decode_key(&mut buf)
-        .and_then(|_| decode_varint(&mut buf))
-        .ok()
-        .and_then(|len| buf.get(..len as usize));
-    body.and_then(|b| Sample::decode(b).ok())
+    let Ok((start, end)) = delimited(field, 0) else {
+        return 0;
+    };
+    let body = &field[start..end];
+    let (mut pos, mut ts) = (0, 0);
+    while pos < body.len() {
+        match body[pos] {
+            0x09 if pos + 9 <= body.len() => pos += 9,
+            0x10 => {
+                let mut rest = &body[pos + 1..];
+                let Ok(v) = decode_varint(&mut rest) else {
+                    break;
+                };
+                ts = v as i64;
+                pos = body.len() - rest.len();
+            }
+            _ => break,
+        }
+    }
+    if pos == body.len() {
+        return ts;
+    }
+    Sample::decode(body)
         .map(|s| s.timestamp)
         .unwrap_or_default()
 }
@@ -202,11 +224,13 @@ pub fn count_samples(buf: &[u8]) -> Result<usize, Error> {
 /// # Errors
 /// [`Error::Decode`] when `buf` is not a `WriteRequest` in canonical field order.
 pub fn merge(buf: &[u8]) -> Result<Encoded, Error> {
-    /// A series' sample spans in arrival order: the first inline, so a series seen once
-    /// (every series of a single scrape) allocates nothing.
+    /// A series' sample spans in arrival order: the first two inline (`second` empty
+    /// until seen), so a series seen once or twice (every series of a batch of one or two
+    /// scrapes) allocates nothing.
     struct Group<'a> {
         labels: &'a [u8],
         first: &'a [u8],
+        second: &'a [u8],
         more: Vec<&'a [u8]>,
         len: usize,
     }
@@ -221,14 +245,20 @@ pub fn merge(buf: &[u8]) -> Result<Encoded, Error> {
         samples += s.count;
         match index.get(s.labels) {
             Some(&i) => {
-                groups[i].more.push(s.samples);
-                groups[i].len += s.count;
+                let g = &mut groups[i];
+                if g.second.is_empty() {
+                    g.second = s.samples;
+                } else {
+                    g.more.push(s.samples);
+                }
+                g.len += s.count;
             }
             None => {
                 index.insert(s.labels, groups.len());
                 groups.push(Group {
                     labels: s.labels,
                     first: s.samples,
+                    second: &[],
                     more: Vec::new(),
                     len: s.count,
                 });
@@ -238,7 +268,11 @@ pub fn merge(buf: &[u8]) -> Result<Encoded, Error> {
     })?;
     let mut bytes = Vec::with_capacity(buf.len());
     for g in &groups {
-        let spans = || std::iter::once(g.first).chain(g.more.iter().copied());
+        let spans = || {
+            [g.first, g.second]
+                .into_iter()
+                .chain(g.more.iter().copied())
+        };
         let len = g.labels.len() + spans().map(<[u8]>::len).sum::<usize>();
         encode_key(1, WireType::LengthDelimited, &mut bytes);
         encode_varint(len as u64, &mut bytes);
@@ -446,6 +480,59 @@ mod tests {
             proptest::prop_assert_eq!(count_samples(&buf).unwrap(), total);
             proptest::prop_assert_eq!(merged.bytes, reference(&buf));
         }
+    }
+
+    /// The in-place timestamp read agrees with `prost` on every shape a `Sample` field
+    /// takes: either field absent (proto3 defaults), negative (ten-byte varints), a field
+    /// repeated (the last wins) or unknown (left to `prost`).
+    #[test]
+    fn timestamp_read_in_place_agrees_with_prost() {
+        let field = |body: &[u8]| {
+            let mut f = Vec::new();
+            encode_key(2, WireType::LengthDelimited, &mut f);
+            encode_varint(body.len() as u64, &mut f);
+            f.extend_from_slice(body);
+            f
+        };
+        for (value, t) in [
+            (0.0, 0),
+            (1.5, 0),
+            (0.0, 7),
+            (2.5, -1),
+            (f64::NAN, i64::MIN),
+            (3.0, i64::MAX),
+        ] {
+            let body = Sample {
+                value,
+                timestamp: t,
+            }
+            .encode_to_vec();
+            assert_eq!(timestamp(&field(&body)), t, "{value} {t}");
+        }
+        let mut twice = Sample {
+            value: 1.0,
+            timestamp: 5,
+        }
+        .encode_to_vec();
+        twice.extend(
+            Sample {
+                value: 0.0,
+                timestamp: 9,
+            }
+            .encode_to_vec(),
+        );
+        assert_eq!(timestamp(&field(&twice)), 9);
+        // Field 3 (unknown) before the timestamp: prost skips it.
+        let mut unknown = vec![0x18, 0x01];
+        unknown.extend(
+            Sample {
+                value: 1.0,
+                timestamp: 11,
+            }
+            .encode_to_vec(),
+        );
+        assert_eq!(timestamp(&field(&unknown)), 11);
+        assert_eq!(timestamp(&[0x12]), 0, "truncated");
     }
 
     proptest::proptest! {

@@ -354,7 +354,12 @@ impl Agent {
 
     async fn scrape_self(&self, state: &mut TargetState) {
         let text = self.metrics.encode();
-        let parsed = crate::exposition::parse(&text).map_err(|e| e.to_string());
+        let parsed = crate::exposition::parse_known(
+            &text,
+            &crate::exposition::Limits::default(),
+            |series| state.knows(series),
+        )
+        .map_err(|e| e.to_string());
         let r = state.process(parsed, target::now_ms(), Duration::ZERO);
         self.enqueue(r).await;
     }

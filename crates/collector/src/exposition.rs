@@ -142,6 +142,23 @@ pub fn parse(text: &str) -> Result<Exposition<'_>, ParseError> {
 
 /// [`parse`] with per-scrape [`Limits`]; a limit exceeded is a [`ParseError`] naming it.
 pub fn parse_limited<'a>(text: &'a str, limits: &Limits) -> Result<Exposition<'a>, ParseError> {
+    parse_known(text, limits, |_| false)
+}
+
+/// [`parse_limited`] for a caller that keeps what it derived from each series by its
+/// text ([`ParsedSample::series`]), as a scrape loop does: a sample line whose series
+/// text `known` accepts is not parsed into labels — its `labels` are empty — and only
+/// its value and timestamp are read. The caller vouches that the text parsed (within
+/// the same limits) when it first saw it; equal text parses to equal labels. In the
+/// steady state that is every line, and parsing labels is most of parsing.
+///
+/// # Errors
+/// As [`parse_limited`], for the lines parsed in full.
+pub fn parse_known<'a>(
+    text: &'a str,
+    limits: &Limits,
+    mut known: impl FnMut(&str) -> bool,
+) -> Result<Exposition<'a>, ParseError> {
     let mut out = Exposition::default();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_matches(|c| c == ' ' || c == '\t' || c == '\r');
@@ -156,8 +173,14 @@ pub fn parse_limited<'a>(text: &'a str, limits: &Limits) -> Result<Exposition<'a
             parse_comment(rest, &mut out).map_err(err)?;
             continue;
         }
-        let s = parse_sample(line, limits.label_value_length).map_err(err)?;
-        limits.check(&s).map_err(err)?;
+        let s = match known_sample(line, &mut known) {
+            Some(s) => s.map_err(err)?,
+            None => {
+                let s = parse_sample(line, limits.label_value_length).map_err(err)?;
+                limits.check(&s).map_err(err)?;
+                s
+            }
+        };
         if over(limits.samples, out.samples.len() + 1) {
             return Err(err(format!(
                 "sample_limit exceeded: more than {} samples",
@@ -354,6 +377,68 @@ fn parse_sample(line: &str, max_value: usize) -> Result<ParsedSample<'_>, String
     }
     // Empty value = label absent (Prometheus semantics).
     labels.retain(|(_, v)| !v.is_empty());
+    let (value, timestamp_ms) = value_and_timestamp(&mut c, name)?;
+    Ok(ParsedSample {
+        name,
+        series: &line[..series_end],
+        labels,
+        value,
+        timestamp_ms,
+    })
+}
+
+/// The series text of a sample line whose series `known` accepts, without parsing its
+/// labels: the name, then the label set up to its closing brace (outside quotes, past
+/// escapes). `None` — parse the line in full — for anything else, malformed lines
+/// included, so that their errors stay the full parser's.
+fn known_sample<'a>(
+    line: &'a str,
+    known: &mut impl FnMut(&str) -> bool,
+) -> Option<Result<ParsedSample<'a>, String>> {
+    let mut c = Cursor { s: line, pos: 0 };
+    let name = c.take_until(|ch| !is_name_char(ch, true));
+    if !name
+        .bytes()
+        .next()
+        .is_some_and(|ch| is_name_start(ch, true))
+    {
+        return None;
+    }
+    let mut series_end = c.pos;
+    c.skip_ws();
+    if c.peek() == Some(b'{') {
+        let bytes = line.as_bytes();
+        let (mut i, mut quoted) = (c.pos + 1, false);
+        loop {
+            match (bytes.get(i)?, quoted) {
+                (b'\\', true) => i += 1,
+                (b'"', q) => quoted = !q,
+                (b'}', false) => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        series_end = i + 1;
+        c.pos = series_end;
+        c.skip_ws();
+    }
+    let series = &line[..series_end];
+    if !known(series) {
+        return None;
+    }
+    Some(
+        value_and_timestamp(&mut c, name).map(|(value, timestamp_ms)| ParsedSample {
+            name,
+            series,
+            labels: Vec::new(),
+            value,
+            timestamp_ms,
+        }),
+    )
+}
+
+/// The value and optional timestamp after a sample's series, to the end of the line.
+fn value_and_timestamp(c: &mut Cursor<'_>, name: &str) -> Result<(f64, Option<i64>), String> {
     let value_str = c.take_until(|ch| ch == b' ' || ch == b'\t');
     if value_str.is_empty() {
         return Err(format!("missing value for {name}"));
@@ -377,13 +462,7 @@ fn parse_sample(line: &str, max_value: usize) -> Result<ParsedSample<'_>, String
             truncate(c.rest())
         ));
     }
-    Ok(ParsedSample {
-        name,
-        series: &line[..series_end],
-        labels,
-        value,
-        timestamp_ms,
-    })
+    Ok((value, timestamp_ms))
 }
 
 /// A label name written twice, found in O(n log n) (a pairwise scan of a 100k-label
@@ -417,6 +496,42 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A known series' line is read for its value and timestamp only, and every error
+    /// is still the full parser's: a bad value on a known line, a label set left open, a
+    /// line that is not a sample at all.
+    #[test]
+    fn known_series_skip_labels_and_keep_errors() {
+        let known = |s: &str| s == "m{a=\"x}\\\"y\"}" || s == "n";
+        let e = parse_known(
+            "m{a=\"x}\\\"y\"} 1.5 7\nn 2\no{b=\"1\"} 3",
+            &Limits::default(),
+            known,
+        )
+        .unwrap();
+        let got: Vec<_> = e
+            .samples
+            .iter()
+            .map(|s| (s.name, s.series, s.labels.len(), s.value, s.timestamp_ms))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("m", "m{a=\"x}\\\"y\"}", 0, 1.5, Some(7)),
+                ("n", "n", 0, 2.0, None),
+                ("o", "o{b=\"1\"}", 1, 3.0, None),
+            ]
+        );
+        for bad in ["n x", "n 1 2 3", "m{a=\"x}\\\"y\"} 1 z", "m{a=\"x}", "{} 1"] {
+            let full = parse_limited(bad, &Limits::default()).unwrap_err();
+            let lazy = parse_known(bad, &Limits::default(), known).unwrap_err();
+            assert_eq!(
+                (full.line, full.message),
+                (lazy.line, lazy.message),
+                "{bad}"
+            );
+        }
+    }
 
     fn one(line: &str) -> ParsedSample<'_> {
         let e = parse(line).unwrap();
