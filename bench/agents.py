@@ -15,7 +15,8 @@ loopback is used; every process is stopped at the end. At 1,500 series use a win
 One table per series count, with CPU and RSS also as a multiple of vmagent's.
 
 Needs: prometheus, vmagent (Debian packages prometheus, victoria-metrics) and a built
-monitor-agent (cargo build --release -p monitor-agent; --agent-bin to override).
+monitor-agent (cargo build --profile dist -p monitor-agent, else release, else debug;
+--agent-bin to override). As root it empties the page cache before each agent.
 """
 import argparse, http.server, json, os, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.parse, urllib.request
 
@@ -209,7 +210,7 @@ def main():
     ap.add_argument("--resident", action="store_true", help="print what is resident, by mapping, at the end of each agent's run (stderr)")
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    agent_bin = a.agent_bin or next((p for p in [f"{root}/target/release/monitor-agent", f"{root}/target/debug/monitor-agent"] if os.path.exists(p)), None)
+    agent_bin = a.agent_bin or next((p for p in [f"{root}/target/{prof}/monitor-agent" for prof in ("dist", "release", "debug")] if os.path.exists(p)), None)
     work = tempfile.mkdtemp(prefix="agent-bench-")
     procs = []
     try:

@@ -54,6 +54,18 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
+    // The agent's path: lines of series seen in the last scrape skip label parsing.
+    g.bench_function("parse_known_label_stale_diff", |b| {
+        let mut st = TargetState::new("node", "127.0.0.1:9100", &ext);
+        let mut ts = 0;
+        b.iter(|| {
+            ts += 15_000;
+            let parsed =
+                exposition::parse_known(PAGE, &exposition::Limits::default(), |s| st.knows(s))
+                    .map_err(|e| e.to_string());
+            st.process(parsed, ts, Duration::ZERO)
+        })
+    });
     let mut st = TargetState::new("node", "127.0.0.1:9100", &ext);
     let series = st
         .process(
