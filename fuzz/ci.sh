@@ -29,7 +29,8 @@ cargo fuzz --version
 
 # fuzz/Cargo.lock is committed: refuse to run with a stale one, as the rest of CI (--locked).
 if ! cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null 2>"$log/lock"; then
-  if grep -q 'needs to be updated but --locked' "$log/lock"; then
+  # (cargo up to 1.8x: "needs to be updated but --locked"; since: "cannot update the lock file")
+  if grep -qE 'needs to be updated but --locked|cannot update the lock file' "$log/lock"; then
     echo "fuzz/Cargo.lock is out of date: run 'cargo update --workspace --manifest-path fuzz/Cargo.toml' and commit it"
     exit 1
   fi

@@ -1,16 +1,20 @@
-//! `exposition::parse` and `parse_limited` on arbitrary text.
+//! `exposition::parse`, `parse_limited` and `parse_known` on arbitrary text.
 //!
 //! Input: the bytes as UTF-8, lossily (valid UTF-8, which is all the agent ever parses,
 //! because it rejects a non-UTF-8 body, is passed unchanged; invalid bytes become U+FFFD).
 //!
 //! Checks, besides "never panics": `parse_limited` agrees exactly with `parse` plus the
 //! limits — it succeeds with the same result iff `parse` succeeds and every sample fits —
-//! for limits that fit exactly, limits one smaller in each dimension, and fixed small ones.
+//! for limits that fit exactly, limits one smaller in each dimension, and fixed small ones;
+//! and `parse_known`, told the series texts `parse` found, finds each of them again by
+//! its quick scan and reads the same names, values and timestamps without labels.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use std::borrow::Cow;
-use monitor_collector::exposition::{parse, parse_limited, Exposition, Limits, ParsedSample};
+use monitor_collector::exposition::{
+    parse, parse_known, parse_limited, Exposition, Limits, ParsedSample,
+};
 
 /// `__name__`, `job`, `instance`: counted by `label_limit` (see `Limits::labels`).
 const ATTACHED_LABELS: usize = 3;
@@ -92,6 +96,25 @@ fuzz_target!(|data: &[u8]| {
             label_value_length: 8,
         },
     );
+    if let Ok(e) = &full {
+        let texts: std::collections::HashSet<&str> = e.samples.iter().map(|s| s.series).collect();
+        let mut hits = 0;
+        let k = parse_known(&text, &Limits::default(), |s| {
+            let known = texts.contains(s);
+            hits += usize::from(known);
+            known
+        })
+        .expect("parse_known refused a page parse accepted");
+        assert_eq!(hits, e.samples.len(), "the quick scan missed a series text");
+        assert_eq!(k.samples.len(), e.samples.len());
+        for (a, b) in e.samples.iter().zip(&k.samples) {
+            assert!(b.labels.is_empty(), "labels parsed for a known series");
+            assert_eq!(
+                (a.name, a.series, a.value.to_bits(), a.timestamp_ms),
+                (b.name, b.series, b.value.to_bits(), b.timestamp_ms)
+            );
+        }
+    }
     if let Ok(e) = &full {
         let l = exact(e);
         check(&text, &full, &l);
