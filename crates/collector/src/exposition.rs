@@ -251,6 +251,14 @@ impl<'a> Cursor<'a> {
         self.pos += rest.iter().position(|&b| stop(b)).unwrap_or(rest.len());
         &self.s[start..self.pos]
     }
+    /// The metric name at the start of a sample line, if one is there.
+    fn metric_name(&mut self) -> Option<&'a str> {
+        let name = self.take_until(|ch| !is_name_char(ch, true));
+        name.bytes()
+            .next()
+            .is_some_and(|ch| is_name_start(ch, true))
+            .then_some(name)
+    }
     fn rest(&self) -> &'a str {
         &self.s[self.pos..]
     }
@@ -322,14 +330,9 @@ pub use monitor_amp::is_metric_name;
 /// the parse at once, before the value is copied.
 fn parse_sample(line: &str, max_value: usize) -> Result<ParsedSample<'_>, String> {
     let mut c = Cursor { s: line, pos: 0 };
-    let name = c.take_until(|ch| !is_name_char(ch, true));
-    if !name
-        .bytes()
-        .next()
-        .is_some_and(|ch| is_name_start(ch, true))
-    {
+    let Some(name) = c.metric_name() else {
         return Err(format!("expected a metric name at {:?}", truncate(line)));
-    }
+    };
     let mut series_end = c.pos;
     c.skip_ws();
     let mut labels: Vec<(&str, Cow<str>)> = Vec::new();
@@ -396,14 +399,7 @@ fn known_sample<'a>(
     known: &mut impl FnMut(&str) -> bool,
 ) -> Option<Result<ParsedSample<'a>, String>> {
     let mut c = Cursor { s: line, pos: 0 };
-    let name = c.take_until(|ch| !is_name_char(ch, true));
-    if !name
-        .bytes()
-        .next()
-        .is_some_and(|ch| is_name_start(ch, true))
-    {
-        return None;
-    }
+    let name = c.metric_name()?;
     let mut series_end = c.pos;
     c.skip_ws();
     if c.peek() == Some(b'{') {
