@@ -40,12 +40,12 @@ fn main() {
     let (mut samples, mut bytes_sent) = (0u64, 0u64);
     for page in 0..pages {
         let ts = 1_700_000_000_000 + page as i64 * 15_000;
-        // As the agent does: lines of series seen in the last scrape skip label parsing.
-        let parsed = exposition::parse_known(PAGE, &exposition::Limits::default(), |series| {
-            state.knows(series)
-        })
-        .map_err(|e| e.to_string());
-        let scrape = state.process(parsed, ts, Duration::from_millis(12));
+        // As the agent does: one pass, lines of series seen in the last scrape found by
+        // their text and not parsed into labels.
+        let mut scrape = state.begin(ts);
+        let parsed = exposition::parse_each(PAGE, &exposition::Limits::default(), &mut scrape)
+            .map_err(|e| e.to_string());
+        let scrape = scrape.finish(parsed, Duration::from_millis(12));
         assert!(queue
             .push_scrape(&scrape.encoded, &scrape.series_ends, 2_000)
             .failed

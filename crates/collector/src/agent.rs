@@ -354,13 +354,14 @@ impl Agent {
 
     async fn scrape_self(&self, state: &mut TargetState) {
         let text = self.metrics.encode();
-        let parsed = crate::exposition::parse_known(
+        let mut scrape = state.begin(target::now_ms());
+        let parsed = crate::exposition::parse_each(
             &text,
             &crate::exposition::Limits::default(),
-            |series| state.knows(series),
+            &mut scrape,
         )
         .map_err(|e| e.to_string());
-        let r = state.process(parsed, target::now_ms(), Duration::ZERO);
+        let r = scrape.finish(parsed, Duration::ZERO);
         self.enqueue(r).await;
     }
 

@@ -157,9 +157,61 @@ pub fn parse_limited<'a>(text: &'a str, limits: &Limits) -> Result<Exposition<'a
 pub fn parse_known<'a>(
     text: &'a str,
     limits: &Limits,
-    mut known: impl FnMut(&str) -> bool,
+    known: impl FnMut(&str) -> bool,
 ) -> Result<Exposition<'a>, ParseError> {
-    let mut out = Exposition::default();
+    struct Collect<'a, K> {
+        out: Exposition<'a>,
+        known: K,
+    }
+    impl<'a, K: FnMut(&str) -> bool> SampleSink<'a> for Collect<'a, K> {
+        fn knows(&mut self, series: &str) -> bool {
+            (self.known)(series)
+        }
+        fn sample(&mut self, sample: ParsedSample<'a>, _known: bool) {
+            self.out.samples.push(sample);
+        }
+        fn family_type(&mut self, name: &'a str, ty: MetricType) {
+            self.out.types.insert(name, ty);
+        }
+    }
+    let mut sink = Collect {
+        out: Exposition::default(),
+        known,
+    };
+    parse_each(text, limits, &mut sink)?;
+    Ok(sink.out)
+}
+
+/// Where [`parse_each`] hands what it reads, line by line, so that a caller can act on
+/// each sample as it is read — one pass over the page, no list of samples in between.
+pub trait SampleSink<'a> {
+    /// Whether the sink already knows `series` (a [`ParsedSample::series`] text, asked
+    /// before the line's labels are parsed): then they are not, and the line's sample
+    /// comes to [`sample`](SampleSink::sample) with `known` set and no labels. The sink
+    /// vouches that the text parsed (within the same limits) when it first saw it. It
+    /// may keep what it looked up for that `sample` call: it comes next, unless the
+    /// line's value is malformed and the parse stops.
+    fn knows(&mut self, series: &str) -> bool;
+    /// A sample line, in page order: parsed in full (`known` false), or only its name,
+    /// series text, value and timestamp when [`knows`](SampleSink::knows) accepted its
+    /// series just before (`known` true).
+    fn sample(&mut self, sample: ParsedSample<'a>, known: bool);
+    /// A `# TYPE` line.
+    fn family_type(&mut self, _name: &'a str, _ty: MetricType) {}
+}
+
+/// Parses a whole exposition into `sink`, line by line, within `limits`. Like
+/// Prometheus, a malformed line (or a limit exceeded) fails the scrape: the error comes
+/// after the sink has seen the lines before it, and it must discard them.
+///
+/// # Errors
+/// The first malformed line, or the first limit exceeded, with its line number.
+pub fn parse_each<'a>(
+    text: &'a str,
+    limits: &Limits,
+    sink: &mut impl SampleSink<'a>,
+) -> Result<(), ParseError> {
+    let mut samples = 0usize;
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_matches(|c| c == ' ' || c == '\t' || c == '\r');
         if line.is_empty() {
@@ -170,29 +222,33 @@ pub fn parse_known<'a>(
             message,
         };
         if let Some(rest) = line.strip_prefix('#') {
-            parse_comment(rest, &mut out).map_err(err)?;
+            if let Some((name, ty)) = parse_comment(rest).map_err(err)? {
+                sink.family_type(name, ty);
+            }
             continue;
         }
-        let s = match known_sample(line, &mut known) {
-            Some(s) => s.map_err(err)?,
+        let (s, known) = match known_sample(line, sink) {
+            Some(s) => (s.map_err(err)?, true),
             None => {
                 let s = parse_sample(line, limits.label_value_length).map_err(err)?;
                 limits.check(&s).map_err(err)?;
-                s
+                (s, false)
             }
         };
-        if over(limits.samples, out.samples.len() + 1) {
+        samples += 1;
+        if over(limits.samples, samples) {
             return Err(err(format!(
                 "sample_limit exceeded: more than {} samples",
                 limits.samples
             )));
         }
-        out.samples.push(s);
+        sink.sample(s, known);
     }
-    Ok(out)
+    Ok(())
 }
 
-fn parse_comment<'a>(rest: &'a str, out: &mut Exposition<'a>) -> Result<(), String> {
+/// A `# TYPE` line's family and type; `None` for any other comment.
+fn parse_comment(rest: &str) -> Result<Option<(&str, MetricType)>, String> {
     let rest = rest.trim_start_matches([' ', '\t']);
     let mut parts = rest.splitn(3, [' ', '\t']);
     match parts.next() {
@@ -210,11 +266,10 @@ fn parse_comment<'a>(rest: &'a str, out: &mut Exposition<'a>) -> Result<(), Stri
                 "untyped" | "unknown" => MetricType::Untyped,
                 other => return Err(format!("unknown metric type {other:?}")),
             };
-            out.types.insert(name, t);
-            Ok(())
+            Ok(Some((name, t)))
         }
         // HELP text and free comments carry nothing the agent forwards.
-        _ => Ok(()),
+        _ => Ok(None),
     }
 }
 
@@ -390,13 +445,13 @@ fn parse_sample(line: &str, max_value: usize) -> Result<ParsedSample<'_>, String
     })
 }
 
-/// The series text of a sample line whose series `known` accepts, without parsing its
-/// labels: the name, then the label set up to its closing brace (outside quotes, past
-/// escapes). `None` — parse the line in full — for anything else, malformed lines
+/// The series text of a sample line whose series the sink knows
+/// ([`SampleSink::knows`]), without parsing its labels: the name, then the label set up
+/// to its closing brace (outside quotes, past escapes). `None` — parse the line in full — for anything else, malformed lines
 /// included, so that their errors stay the full parser's.
 fn known_sample<'a>(
     line: &'a str,
-    known: &mut impl FnMut(&str) -> bool,
+    sink: &mut impl SampleSink<'a>,
 ) -> Option<Result<ParsedSample<'a>, String>> {
     let mut c = Cursor { s: line, pos: 0 };
     let name = c.metric_name()?;
@@ -419,7 +474,7 @@ fn known_sample<'a>(
         c.skip_ws();
     }
     let series = &line[..series_end];
-    if !known(series) {
+    if !sink.knows(series) {
         return None;
     }
     Some(

@@ -1,15 +1,15 @@
 //! One scrape target: fetch, parse, label like Prometheus, track staleness.
 
 use crate::config::{redacted, ScrapeConfig};
-use crate::exposition::{self, Exposition, Limits};
+use crate::exposition::{self, Exposition, Limits, ParsedSample, SampleSink};
 use crate::relabel::{relabel, RelabelConfig};
 use monitor_amp::encoded::{encode_label_pairs, push_series, Encoded};
 use monitor_amp::proto::{Label, Sample, TimeSeries, STALE_NAN};
 use rustc_hash::{FxHashMap, FxHasher};
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// `Accept` header sent when scraping: the text format (what node_exporter serves).
@@ -58,15 +58,22 @@ pub struct TargetState {
     external: BTreeMap<String, String>,
     /// `metric_relabel_configs` of the target.
     relabel: Vec<RelabelConfig>,
-    /// This scrape's number: entries marked with an older one were not seen in it.
+    /// This scrape's number: series marked with an older one were not seen in it.
     generation: u64,
-    /// Series by hash of their encoded label fields (series identity, for duplicates and
-    /// staleness), marked with the last scrape that had them.
-    series: FxHashMap<u64, Seen>,
-    /// The same encodings by hash of the text the target wrote the series as
-    /// ([`ParsedSample::series`](crate::exposition::ParsedSample::series)): a
-    /// steady-state sample is two lookups and a copy — its labels are neither sorted nor
-    /// encoded again, nothing is allocated and no map is rebuilt (`bench/callgrind.sh`).
+    /// The target's series (their encoded label fields), in the order first seen, a freed
+    /// one's place reused: a scrape reads them in about page order, and the staleness
+    /// pass walks them in a line instead of a hash map.
+    slots: Vec<Slot>,
+    /// Indexes of freed `slots`.
+    free: Vec<u32>,
+    /// `slots` by `bytes_hash` of their encoding, asked only for a text not seen before:
+    /// two texts of one label set (written in another order) are one series.
+    by_enc: FxHashMap<u64, u32>,
+    /// Each series text the target wrote
+    /// ([`ParsedSample::series`](crate::exposition::ParsedSample::series)) by its hash,
+    /// with its series: a steady-state sample is one lookup, while its line is read, and
+    /// a copy — its labels are neither parsed, sorted nor encoded again, nothing is
+    /// allocated and no map is rebuilt (`bench/callgrind.sh`).
     written: FxHashMap<u64, Written>,
     /// Bytes of the last page and of its encoding: the next ones are allocated at about
     /// that size at once instead of growing by doubling (each growth a copy).
@@ -74,17 +81,25 @@ pub struct TargetState {
 }
 
 #[derive(Debug)]
-struct Seen {
-    enc: Arc<[u8]>,
-    generation: u64,
+struct Slot {
+    enc: Box<[u8]>,
+    /// `bytes_hash(enc)`, its key in `by_enc` (unless another encoding had the hash).
+    hash: u64,
+    /// The last scrape that had the series (without an explicit timestamp).
+    seen: u64,
+    /// Whether the last scrape sent it: if the next one does not, it gets a staleness
+    /// marker.
+    live: bool,
+    /// How many `written` texts name it; with none and not seen, it is freed.
+    refs: u32,
+    free: bool,
 }
 
 #[derive(Debug)]
 struct Written {
     text: Box<str>,
-    /// The encoded labels and `bytes_hash` of them (the key in `series`); `None` when
-    /// the relabelling rules drop the series.
-    enc: Option<(Arc<[u8]>, u64)>,
+    /// The series' slot; `None` when the relabelling rules drop the series.
+    slot: Option<u32>,
     generation: u64,
 }
 
@@ -173,7 +188,9 @@ impl TargetState {
             external: external.clone(),
             relabel: Vec::new(),
             generation: 0,
-            series: FxHashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_enc: FxHashMap::default(),
             written: FxHashMap::default(),
             last_sizes: (0, 0),
         }
@@ -189,123 +206,253 @@ impl TargetState {
             .is_some_and(|w| *w.text == *series)
     }
 
+    /// Starts a scrape at `ts_ms`: hand it the page's samples as they are read
+    /// ([`exposition::parse_each`], which asks it which series it knows), then
+    /// [`Scrape::finish`] it. Dropped unfinished, it leaves the state as after a failed
+    /// scrape's samples, before its staleness markers.
+    pub fn begin(&mut self, ts_ms: i64) -> Scrape<'_> {
+        self.generation += 1;
+        let series = self.slots.len() - self.free.len();
+        let bytes = Vec::with_capacity(self.last_sizes.1 + self.last_sizes.1 / 8);
+        Scrape {
+            state: self,
+            ts_ms,
+            out: ScrapeResult::default(),
+            bytes,
+            ends: Vec::with_capacity(series + 4),
+            samples: 0,
+            hit: None,
+            scratch: Vec::new(),
+        }
+    }
+
     /// Turns a parsed exposition (or a failure) at `ts_ms` into encoded series: the
     /// samples, the synthetic `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
     /// and staleness markers for series that disappeared (all of them when the scrape
-    /// failed).
+    /// failed). The same as [`begin`](Self::begin), each sample, then
+    /// [`Scrape::finish`].
     pub fn process(
         &mut self,
         parsed: Result<Exposition, String>,
         ts_ms: i64,
         took: Duration,
     ) -> ScrapeResult {
-        let mut out = ScrapeResult::default();
-        self.generation += 1;
-        let generation = self.generation;
-        let target = (self.job.as_str(), self.instance.as_str(), &self.external);
-        let mut ends: Vec<u32> = Vec::with_capacity(self.series.len() + 4);
-        let (series, written, relabel) = (&mut self.series, &mut self.written, &self.relabel);
-        let mut bytes: Vec<u8> = Vec::with_capacity(self.last_sizes.1 + self.last_sizes.1 / 8);
-        let mut samples = 0usize;
+        let mut scrape = self.begin(ts_ms);
+        let parsed = parsed.map(|exp| {
+            for s in exp.samples {
+                scrape.sample(s, false);
+            }
+        });
+        scrape.finish(parsed, took)
+    }
+
+    /// The slot of an encoding: the series' own if it has one, else a new one.
+    fn intern(&mut self, enc: &[u8]) -> u32 {
+        let hash = bytes_hash(enc);
+        let registered = self.by_enc.get(&hash).copied();
+        if let Some(i) = registered {
+            if *self.slots[i as usize].enc == *enc {
+                return i;
+            }
+        }
+        let slot = Slot {
+            enc: Box::from(enc),
+            hash,
+            seen: 0,
+            live: false,
+            refs: 0,
+            free: false,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        // (A 64-bit collision with another encoding: this one is found by its text only.)
+        if registered.is_none() {
+            self.by_enc.insert(hash, i);
+        }
+        i
+    }
+}
+
+/// One scrape of a target in progress ([`TargetState::begin`]): each sample is labelled,
+/// checked for duplicates and encoded as it arrives.
+#[derive(Debug)]
+pub struct Scrape<'s> {
+    state: &'s mut TargetState,
+    ts_ms: i64,
+    out: ScrapeResult,
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    samples: usize,
+    /// What [`SampleSink::knows`] found: the slot of the text it was asked about.
+    hit: Option<Option<u32>>,
+    scratch: Vec<u8>,
+}
+
+impl<'a> SampleSink<'a> for Scrape<'_> {
+    fn knows(&mut self, series: &str) -> bool {
+        let generation = self.state.generation;
+        self.hit = match self.state.written.get_mut(&bytes_hash(series.as_bytes())) {
+            Some(w) if *w.text == *series => {
+                w.generation = generation;
+                Some(w.slot)
+            }
+            _ => None,
+        };
+        self.hit.is_some()
+    }
+
+    fn sample(&mut self, s: ParsedSample<'a>, known: bool) {
+        self.out.scraped += 1;
+        let slot = match (known, self.hit.take()) {
+            (true, Some(slot)) => slot,
+            _ => self.slot_of(&s),
+        };
+        let Some(i) = slot else {
+            self.out.filtered += 1;
+            return;
+        };
+        let slot = &mut self.state.slots[i as usize];
+        // Series with explicit timestamps are not staleness-tracked (like Prometheus).
+        if s.timestamp_ms.is_none() {
+            if slot.seen == self.state.generation {
+                self.out.duplicates += 1;
+                return;
+            }
+            slot.seen = self.state.generation;
+        }
+        let sample = Sample {
+            value: s.value,
+            timestamp: s.timestamp_ms.unwrap_or(self.ts_ms),
+        };
+        push_series(&mut self.bytes, &slot.enc, &sample);
+        self.ends.push(self.bytes.len() as u32);
+        self.samples += 1;
+    }
+}
+
+impl Scrape<'_> {
+    /// The slot of a sample's series, found by its text or derived from its labels (and
+    /// the text remembered); `None` when the relabelling rules drop it.
+    fn slot_of(&mut self, s: &ParsedSample<'_>) -> Option<u32> {
+        let st = &mut *self.state;
+        let th = bytes_hash(s.series.as_bytes());
+        if let Some(w) = st.written.get_mut(&th) {
+            if *w.text == *s.series {
+                w.generation = st.generation;
+                return w.slot;
+            }
+        }
+        let target = (st.job.as_str(), st.instance.as_str(), &st.external);
+        self.scratch.clear();
+        let kept = if st.relabel.is_empty() {
+            let mut pairs = Vec::with_capacity(s.labels.len() + 3 + st.external.len());
+            label_pairs(target, s.name, &s.labels, &mut pairs);
+            encode_label_pairs(pairs.iter().copied(), &mut self.scratch);
+            true
+        } else {
+            relabelled(target, s.name, &s.labels, &st.relabel, &mut self.scratch)
+        };
+        let slot = kept.then(|| st.intern(&self.scratch));
+        // (Another text under the same hash keeps its entry: this one is derived again
+        // each time.)
+        if let Entry::Vacant(v) = st.written.entry(th) {
+            v.insert(Written {
+                text: Box::from(s.series),
+                slot,
+                generation: st.generation,
+            });
+            if let Some(i) = slot {
+                st.slots[i as usize].refs += 1;
+            }
+        }
+        slot
+    }
+
+    /// Ends the scrape: `parsed` is the page's outcome (a failed one discards the
+    /// samples handed so far); `took`, the scrape's duration. Adds the synthetic `up`,
+    /// `scrape_duration_seconds` and `scrape_samples_scraped`, and staleness markers for
+    /// the series the last scrape sent and this one did not (all of them when it
+    /// failed).
+    pub fn finish(self, parsed: Result<(), String>, took: Duration) -> ScrapeResult {
+        let Scrape {
+            state,
+            ts_ms,
+            mut out,
+            mut bytes,
+            mut ends,
+            mut samples,
+            ..
+        } = self;
+        let generation = state.generation;
+        let TargetState {
+            job,
+            instance,
+            external,
+            slots,
+            free,
+            by_enc,
+            written,
+            last_sizes,
+            ..
+        } = state;
+        let ok = parsed.is_ok();
         let up = match parsed {
-            Ok(exp) => {
-                out.scraped = exp.samples.len();
-                let mut pairs = Vec::new();
-                let mut scratch: Vec<u8> = Vec::new();
-                for s in &exp.samples {
-                    let th = bytes_hash(s.series.as_bytes());
-                    let cached = match written.get_mut(&th) {
-                        Some(w) if *w.text == *s.series => {
-                            w.generation = generation;
-                            Some(w.enc.clone())
-                        }
-                        _ => None,
-                    };
-                    let enc = match cached {
-                        Some(hit) => hit,
-                        None => {
-                            scratch.clear();
-                            let kept = if relabel.is_empty() {
-                                label_pairs(target, s.name, &s.labels, &mut pairs);
-                                encode_label_pairs(pairs.iter().copied(), &mut scratch);
-                                true
-                            } else {
-                                relabelled(target, s.name, &s.labels, relabel, &mut scratch)
-                            };
-                            let enc = kept.then(|| {
-                                let enc: Arc<[u8]> = Arc::from(scratch.as_slice());
-                                let h = bytes_hash(&enc);
-                                (enc, h)
-                            });
-                            // (Another text under the same hash keeps its entry.)
-                            written.entry(th).or_insert_with(|| Written {
-                                text: Box::from(s.series),
-                                enc: enc.clone(),
-                                generation,
-                            });
-                            enc
-                        }
-                    };
-                    let Some((enc, h)) = enc else {
-                        out.filtered += 1;
-                        continue;
-                    };
-                    let sample = Sample {
-                        value: s.value,
-                        timestamp: s.timestamp_ms.unwrap_or(ts_ms),
-                    };
-                    // Series with explicit timestamps are not staleness-tracked (like
-                    // Prometheus).
-                    if s.timestamp_ms.is_none() {
-                        match series.get_mut(&h) {
-                            Some(seen) if Arc::ptr_eq(&seen.enc, &enc) || seen.enc == enc => {
-                                if seen.generation == generation {
-                                    out.duplicates += 1;
-                                    continue;
-                                }
-                                seen.generation = generation;
-                            }
-                            // A 64-bit hash collision: send it, just don't track staleness.
-                            Some(_) => {}
-                            None => {
-                                series.insert(
-                                    h,
-                                    Seen {
-                                        enc: enc.clone(),
-                                        generation,
-                                    },
-                                );
-                            }
-                        }
-                    }
-                    push_series(&mut bytes, &enc, &sample);
-                    ends.push(bytes.len() as u32);
-                    samples += 1;
-                }
+            Ok(()) => {
                 // Texts not written this time are forgotten (memory follows the target).
-                written.retain(|_, w| w.generation == generation);
+                written.retain(|_, w| {
+                    let kept = w.generation == generation;
+                    if let (false, Some(i)) = (kept, w.slot) {
+                        slots[i as usize].refs -= 1;
+                    }
+                    kept
+                });
                 1.0
             }
-            // (A failed scrape keeps the encodings: the next page likely has them all.)
+            // (A failed scrape keeps the texts: the next page likely has them all.)
             Err(e) => {
-                out.error = Some(e);
+                bytes.clear();
+                ends.clear();
+                samples = 0;
+                out = ScrapeResult {
+                    error: Some(e),
+                    ..ScrapeResult::default()
+                };
                 0.0
             }
         };
-        // Series not seen in this scrape vanished: staleness markers.
+        // Series sent last time and not in this scrape vanished: staleness markers.
         let stale = Sample {
             value: STALE_NAN,
             timestamp: ts_ms,
         };
-        series.retain(|_, seen| {
-            let kept = seen.generation == generation;
-            if !kept {
-                push_series(&mut bytes, &seen.enc, &stale);
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if slot.free {
+                continue;
+            }
+            let now = ok && slot.seen == generation;
+            if slot.live && !now {
+                push_series(&mut bytes, &slot.enc, &stale);
                 ends.push(bytes.len() as u32);
                 samples += 1;
             }
-            kept
-        });
+            slot.live = now;
+            if !now && slot.refs == 0 {
+                if by_enc.get(&slot.hash) == Some(&(i as u32)) {
+                    by_enc.remove(&slot.hash);
+                }
+                (slot.free, slot.enc) = (true, Box::default());
+                free.push(i as u32);
+            }
+        }
+        let target = (job.as_str(), instance.as_str(), &*external);
         let mut pairs = Vec::new();
         let mut enc = Vec::new();
         for (name, value) in [
@@ -327,7 +474,7 @@ impl TargetState {
             ends.push(bytes.len() as u32);
             samples += 1;
         }
-        self.last_sizes.1 = bytes.len();
+        last_sizes.1 = bytes.len();
         out.encoded = Encoded { bytes, samples };
         out.series_ends = ends;
         out
@@ -420,9 +567,11 @@ pub async fn scrape_once(
     let work = move || {
         let r = match body {
             Ok(b) => {
-                let parsed = exposition::parse_known(&b, &limits, |series| st.knows(series))
+                // One pass: each line labelled and encoded as it is read.
+                let mut scrape = st.begin(ts_ms);
+                let parsed = exposition::parse_each(&b, &limits, &mut scrape)
                     .map_err(|e| format!("parse {url}: {e}"));
-                st.process(parsed, ts_ms, start.elapsed())
+                scrape.finish(parsed, start.elapsed())
             }
             Err(e) => st.process(Err(e), ts_ms, start.elapsed()),
         };
@@ -472,9 +621,11 @@ mod tests {
     }
 
     /// Scrapes parsed with `parse_known` (label parsing skipped for series seen in the
-    /// previous scrape) encode byte for byte what fully parsed scrapes do, on the real
+    /// previous scrape), and scrapes read in one pass (`parse_each` into `begin`, as the
+    /// agent does), encode byte for byte what fully parsed scrapes do, on the real
     /// node_exporter page and the tricky corpus (escapes, braces and quotes in values),
-    /// as pages change: series appear, vanish, come back, change value and timestamp.
+    /// as pages change: series appear, vanish, come back, change value and timestamp,
+    /// and pages fail at their first line and after all their samples.
     #[test]
     fn skipping_label_parsing_for_known_series_changes_nothing() {
         let pages = [
@@ -485,6 +636,7 @@ mod tests {
             let lines: Vec<&str> = page.lines().collect();
             let half = lines[..lines.len() / 2].join("\n");
             let changed = page.replace(" 1\n", " 2\n");
+            let broken_at_end = format!("{page}\nbroken{{");
             let scrapes = [
                 page,
                 page,
@@ -493,8 +645,11 @@ mod tests {
                 changed.as_str(),
                 "broken{",
                 page,
+                broken_at_end.as_str(),
+                half.as_str(),
+                page,
             ];
-            let (mut full, mut lazy) = (state(), state());
+            let (mut full, mut lazy, mut fused) = (state(), state(), state());
             for (i, text) in scrapes.iter().enumerate() {
                 let ts = 1_000 + i as i64;
                 let a = full.process(
@@ -508,10 +663,57 @@ mod tests {
                     assert!(p.samples.iter().all(|s| s.labels.is_empty()), "all known");
                 }
                 let b = lazy.process(parsed.map_err(|e| e.to_string()), ts, Duration::ZERO);
-                assert_eq!(a.encoded, b.encoded, "scrape {i}");
-                assert_eq!(a.error, b.error, "scrape {i}");
+                let mut scrape = fused.begin(ts);
+                let parsed = exposition::parse_each(text, &Limits::default(), &mut scrape);
+                let c = scrape.finish(parsed.map_err(|e| e.to_string()), Duration::ZERO);
+                assert!(a.series_ends.len() > 3, "scrape {i}: samples or markers");
+                for r in [&b, &c] {
+                    assert_eq!(a.encoded, r.encoded, "scrape {i}");
+                    assert_eq!(a.series_ends, r.series_ends, "scrape {i}");
+                    assert_eq!(a.error, r.error, "scrape {i}");
+                    assert_eq!(
+                        (a.scraped, a.duplicates, a.filtered),
+                        (r.scraped, r.duplicates, r.filtered),
+                        "scrape {i}"
+                    );
+                }
             }
         }
+    }
+
+    /// Names and staleness of a scrape's series, in the order sent.
+    fn sent(r: &ScrapeResult) -> Vec<(String, bool)> {
+        r.series()
+            .iter()
+            .map(|t| (t.labels[0].value.clone(), is_stale_nan(t.samples[0].value)))
+            .filter(|(n, _)| !n.starts_with("scrape_") && n != "up")
+            .collect()
+    }
+
+    /// Series that vanish are marked stale once and forgotten; their places are taken by
+    /// new series, which keep their own labels; a series that comes back is new again.
+    #[test]
+    fn vanished_series_are_forgotten_and_their_places_reused() {
+        let mut st = state();
+        let mut scrape = |page: &str, ts| {
+            let mut s = st.begin(ts);
+            let parsed = exposition::parse_each(page, &Limits::default(), &mut s);
+            sent(&s.finish(parsed.map_err(|e| e.to_string()), Duration::ZERO))
+        };
+        let own = |n: &str, stale| (n.to_string(), stale);
+        assert_eq!(scrape("a 1\nb 2", 1), [own("a", false), own("b", false)]);
+        assert_eq!(
+            scrape("c{x=\"1\"} 3", 2),
+            [own("c", false), own("a", true), own("b", true)]
+        );
+        assert_eq!(
+            scrape("d 4\na 5\nc{x=\"1\"} 6", 3),
+            [own("d", false), own("a", false), own("c", false)]
+        );
+        assert_eq!(scrape("e 7", 4).len(), 4, "e, then d, a and c stale");
+        assert_eq!(scrape("e 8", 5), [own("e", false)]);
+        assert_eq!(st.slots.len() - st.free.len(), 1, "only e is kept");
+        assert_eq!((st.written.len(), st.by_enc.len()), (1, 1));
     }
 
     #[test]
