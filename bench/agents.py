@@ -82,8 +82,12 @@ def proc_stats(pid):
     with open(f"/proc/{pid}/stat") as f:
         parts = f.read().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
-    cpu = (int(parts[11]) + int(parts[12])) / tick
-    sys_cpu = int(parts[12]) / tick
+    ticks = int(parts[11]) + int(parts[12])
+    # CPU time from the process's CPU clock (all its threads, dead ones included), in
+    # nanoseconds: /proc/<pid>/stat counts in ticks of 10 ms, 7 % of what a 1,500-series
+    # agent uses in a minute. The kernel's share is read from the ticks.
+    cpu = time.clock_gettime_ns(((~pid) << 3) | 2) / 1e9
+    sys_cpu = (int(parts[12]) / tick, ticks / tick)
     minflt = int(parts[7])
     rss = ctx = 0
     with open(f"/proc/{pid}/status") as f:
@@ -168,7 +172,9 @@ def run_size(a, series, prom, agent_bin, work, procs):
         time.sleep(a.seconds)
         cpu, sys_cpu, rss, minflt, ctx = proc_stats(p.pid)
         t1 = time.time()
-        cpu, sys_cpu, minflt, ctx = cpu - cpu0, sys_cpu - sys0, minflt - flt0, ctx - ctx0
+        (sys_t, all_t), (sys_t0, all_t0) = sys_cpu, sys0
+        sys_cpu = 0.0 if all_t == all_t0 else (cpu - cpu0) * (sys_t - sys_t0) / (all_t - all_t0)
+        cpu, minflt, ctx = cpu - cpu0, minflt - flt0, ctx - ctx0
         if a.resident:
             print(f"resident now, {name} at {series} series (KiB):", file=sys.stderr)
             for k, v in resident(p.pid):

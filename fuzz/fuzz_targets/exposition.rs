@@ -8,13 +8,23 @@
 //! for limits that fit exactly, limits one smaller in each dimension, and fixed small ones;
 //! and `parse_known`, told the series texts `parse` found, finds each of them again by
 //! its quick scan and reads the same names, values and timestamps without labels.
+//!
+//! And a target's scrapes: the text cut at form feeds into up to four pages (or, without
+//! one, the text twice), scraped in turn by two `TargetState`s, one parsing each page in full (`process`), one as the
+//! agent does (`parse_each` into `begin`, known series found by their text), must send
+//! the same series (staleness markers in any order), errors and counts; a staleness
+//! marker is only ever sent for a series the scrape before sent.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use std::borrow::Cow;
+use monitor_amp::proto::{is_stale_nan, Label};
 use monitor_collector::exposition::{
-    parse, parse_known, parse_limited, Exposition, Limits, ParsedSample,
+    parse, parse_each, parse_known, parse_limited, Exposition, Limits, ParsedSample,
 };
+use monitor_collector::target::TargetState;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// `__name__`, `job`, `instance`: counted by `label_limit` (see `Limits::labels`).
 const ATTACHED_LABELS: usize = 3;
@@ -78,6 +88,56 @@ fn check(text: &str, full: &Result<Exposition, impl std::fmt::Debug>, l: &Limits
     }
 }
 
+/// A scrape's series, encoded: the samples in page order, then the staleness markers
+/// sorted. (Markers go out in the order the state first met their series, and a page
+/// that fails after some new series has met them in one state and not in the other.)
+fn sent(r: &monitor_collector::target::ScrapeResult) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (stale, fresh): (Vec<_>, Vec<_>) = r
+        .series()
+        .into_iter()
+        .partition(|t| is_stale_nan(t.samples[0].value));
+    let enc = |v: Vec<monitor_amp::proto::TimeSeries>| -> Vec<Vec<u8>> {
+        v.iter().map(prost::Message::encode_to_vec).collect()
+    };
+    let mut stale = enc(stale);
+    stale.sort();
+    (enc(fresh), stale)
+}
+
+/// Scrapes `pages` in turn both ways and compares (see the top of the file).
+fn scrapes(pages: &[&str]) {
+    let external = BTreeMap::from([("env".to_string(), "fuzz".to_string())]);
+    let mut full = TargetState::new("job", "host:9100", &external);
+    let mut fused = TargetState::new("job", "host:9100", &external);
+    let mut before: Vec<Vec<Label>> = Vec::new();
+    for (i, page) in pages.iter().enumerate() {
+        let ts = 1_000 + i as i64;
+        let a = full.process(parse(page).map_err(|e| e.to_string()), ts, Duration::ZERO);
+        let mut scrape = fused.begin(ts);
+        let parsed = parse_each(page, &Limits::default(), &mut scrape).map_err(|e| e.to_string());
+        let b = scrape.finish(parsed, Duration::ZERO);
+        assert_eq!(sent(&a), sent(&b), "page {i}: the series sent differ");
+        assert_eq!(a.series_ends.len(), b.series_ends.len(), "page {i}");
+        assert_eq!(a.error, b.error, "page {i}");
+        assert_eq!(
+            (a.scraped, a.duplicates, a.filtered),
+            (b.scraped, b.duplicates, b.filtered),
+            "page {i}"
+        );
+        let series = b.series();
+        for t in &series {
+            if is_stale_nan(t.samples[0].value) {
+                assert!(before.contains(&t.labels), "page {i}: stale marker for a series not sent before: {:?}", t.labels);
+            }
+        }
+        before = series
+            .into_iter()
+            .filter(|t| !is_stale_nan(t.samples[0].value))
+            .map(|t| t.labels)
+            .collect();
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let full = parse(&text);
@@ -124,4 +184,9 @@ fuzz_target!(|data: &[u8]| {
         check(&text, &full, &Limits { label_name_length: less(l.label_name_length), ..l });
         check(&text, &full, &Limits { label_value_length: less(l.label_value_length), ..l });
     }
+    let mut pages: Vec<&str> = text.split('\u{c}').take(4).collect();
+    if pages.len() == 1 {
+        pages.push(&text); // the same page again: every series known
+    }
+    scrapes(&pages);
 });

@@ -691,29 +691,42 @@ mod tests {
     }
 
     /// Series that vanish are marked stale once and forgotten; their places are taken by
-    /// new series, which keep their own labels; a series that comes back is new again.
+    /// new series, which keep their own labels; a series that comes back is new again;
+    /// a failed page's new series are not sent, nor later marked stale.
     #[test]
     fn vanished_series_are_forgotten_and_their_places_reused() {
         let mut st = state();
         let mut scrape = |page: &str, ts| {
             let mut s = st.begin(ts);
             let parsed = exposition::parse_each(page, &Limits::default(), &mut s);
-            sent(&s.finish(parsed.map_err(|e| e.to_string()), Duration::ZERO))
+            let sent = sent(&s.finish(parsed.map_err(|e| e.to_string()), Duration::ZERO));
+            let live = st.slots.len() - st.free.len();
+            (sent, live, st.written.len(), st.by_enc.len())
         };
         let own = |n: &str, stale| (n.to_string(), stale);
-        assert_eq!(scrape("a 1\nb 2", 1), [own("a", false), own("b", false)]);
+        assert_eq!(scrape("a 1\nb 2", 1).0, [own("a", false), own("b", false)]);
         assert_eq!(
-            scrape("c{x=\"1\"} 3", 2),
+            scrape("c{x=\"1\"} 3", 2).0,
             [own("c", false), own("a", true), own("b", true)]
         );
         assert_eq!(
-            scrape("d 4\na 5\nc{x=\"1\"} 6", 3),
+            scrape("d 4\na 5\nc{x=\"1\"} 6", 3).0,
             [own("d", false), own("a", false), own("c", false)]
         );
-        assert_eq!(scrape("e 7", 4).len(), 4, "e, then d, a and c stale");
-        assert_eq!(scrape("e 8", 5), [own("e", false)]);
-        assert_eq!(st.slots.len() - st.free.len(), 1, "only e is kept");
-        assert_eq!((st.written.len(), st.by_enc.len()), (1, 1));
+        assert_eq!(scrape("e 7", 4).0.len(), 4, "e, then d, a and c stale");
+        assert_eq!(
+            scrape("e 8", 5),
+            (vec![own("e", false)], 1, 1, 1),
+            "only e is kept"
+        );
+        // A page failing after new series sends none of them, and marks e stale; the
+        // next page sends g, and no marker for f, which was never sent.
+        assert_eq!(scrape("f 1\ng 2\nbroken{", 6).0, [own("e", true)]);
+        assert_eq!(
+            scrape("g 3", 7),
+            (vec![own("g", false)], 1, 1, 1),
+            "only g is kept"
+        );
     }
 
     #[test]
