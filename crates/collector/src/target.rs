@@ -75,10 +75,58 @@ pub struct TargetState {
     /// a copy — its labels are neither parsed, sorted nor encoded again, nothing is
     /// allocated and no map is rebuilt (`bench/callgrind.sh`).
     written: FxHashMap<u64, Written>,
+    /// The last page's series texts in page order, each with its slot: a page is mostly
+    /// the last one again, so a line is first compared with the text the last page had
+    /// at that place — memory read in a line, no hashing, no `written` lookup.
+    order: Order,
+    /// Whether `written` holds exactly the texts of `order` (false after a failed
+    /// scrape, whose new texts it keeps): then a page that is `order` again leaves it as
+    /// it is, without marking each text.
+    order_exact: bool,
     /// Bytes of the last page and of its encoding: the next ones are allocated at about
     /// that size at once instead of growing by doubling (each growth a copy).
     last_sizes: (usize, usize),
 }
+
+/// Series texts in page order, in one string.
+#[derive(Debug, Default)]
+struct Order {
+    texts: String,
+    lines: Vec<OrderLine>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OrderLine {
+    /// Where its text ends in `texts` (it starts where the line before ends).
+    end: u32,
+    /// Its slot, [`DROPPED`] or [`UNCACHED`].
+    slot: u32,
+}
+
+impl Order {
+    /// Appends this order's first `n` lines to `to`.
+    fn copy_prefix(&self, n: usize, to: &mut Order) {
+        let end = n.checked_sub(1).map_or(0, |i| self.lines[i].end as usize);
+        to.texts.push_str(&self.texts[..end]);
+        to.lines.extend_from_slice(&self.lines[..n]);
+    }
+
+    /// The lines with their texts.
+    fn iter(&self) -> impl Iterator<Item = (&str, OrderLine)> + '_ {
+        let mut start = 0;
+        self.lines.iter().map(move |line| {
+            let text = &self.texts[start..line.end as usize];
+            start = line.end as usize;
+            (text, *line)
+        })
+    }
+}
+
+/// An [`OrderLine`] whose series the relabelling rules drop.
+const DROPPED: u32 = u32::MAX;
+/// An [`OrderLine`] whose text is not in `written` (another text has its hash): never
+/// taken from the order, derived again each time.
+const UNCACHED: u32 = u32::MAX - 1;
 
 #[derive(Debug)]
 struct Slot {
@@ -192,6 +240,8 @@ impl TargetState {
             free: Vec::new(),
             by_enc: FxHashMap::default(),
             written: FxHashMap::default(),
+            order: Order::default(),
+            order_exact: false,
             last_sizes: (0, 0),
         }
     }
@@ -222,6 +272,9 @@ impl TargetState {
             ends: Vec::with_capacity(series + 4),
             samples: 0,
             hit: None,
+            at: (0, 0),
+            same: Some(0),
+            next: Order::default(),
             scratch: Vec::new(),
         }
     }
@@ -291,18 +344,45 @@ pub struct Scrape<'s> {
     bytes: Vec<u8>,
     ends: Vec<u32>,
     samples: usize,
-    /// What [`SampleSink::knows`] found: the slot of the text it was asked about.
-    hit: Option<Option<u32>>,
+    /// What [`SampleSink::knows`] found for the text it was asked about: its slot, and
+    /// the line of the last page's order it is, if it was found there.
+    hit: Option<(Option<u32>, Option<usize>)>,
+    /// The line of `state.order` this page's next line is expected to be, and where its
+    /// text starts.
+    at: (usize, usize),
+    /// How many lines this page had so far, while every one was the last page's line
+    /// at its place (`None` since one was not): until then `next` is not written.
+    same: Option<usize>,
+    /// This page's order, once it differs from the last.
+    next: Order,
     scratch: Vec<u8>,
 }
 
+/// How many lines past the expected one a line is looked for in the last page's order
+/// (series gone from the page) before it is looked up by its hash.
+const LOOKAHEAD: usize = 3;
+
 impl<'a> SampleSink<'a> for Scrape<'_> {
     fn knows(&mut self, series: &str) -> bool {
+        let order = &self.state.order;
+        let (mut i, mut start) = self.at;
+        for _ in 0..=LOOKAHEAD {
+            let Some(line) = order.lines.get(i) else {
+                break;
+            };
+            let end = line.end as usize;
+            if line.slot != UNCACHED && order.texts.get(start..end) == Some(series) {
+                self.hit = Some(((line.slot != DROPPED).then_some(line.slot), Some(i)));
+                self.at = (i + 1, end);
+                return true;
+            }
+            (i, start) = (i + 1, end);
+        }
         let generation = self.state.generation;
         self.hit = match self.state.written.get_mut(&bytes_hash(series.as_bytes())) {
             Some(w) if *w.text == *series => {
                 w.generation = generation;
-                Some(w.slot)
+                Some((w.slot, None))
             }
             _ => None,
         };
@@ -311,10 +391,19 @@ impl<'a> SampleSink<'a> for Scrape<'_> {
 
     fn sample(&mut self, s: ParsedSample<'a>, known: bool) {
         self.out.scraped += 1;
-        let slot = match (known, self.hit.take()) {
-            (true, Some(slot)) => slot,
-            _ => self.slot_of(&s),
+        let (slot, cached, in_order) = match (known, self.hit.take()) {
+            (true, Some((slot, in_order))) => (slot, true, in_order),
+            _ => {
+                let (slot, cached) = self.slot_of(&s);
+                (slot, cached, None)
+            }
         };
+        let code = match (cached, slot) {
+            (false, _) => UNCACHED,
+            (true, None) => DROPPED,
+            (true, Some(i)) => i,
+        };
+        self.follow(s.series, code, in_order);
         let Some(i) = slot else {
             self.out.filtered += 1;
             return;
@@ -339,15 +428,37 @@ impl<'a> SampleSink<'a> for Scrape<'_> {
 }
 
 impl Scrape<'_> {
+    /// Notes a line in this page's order: its text and slot `code`, and the line of the
+    /// last page's order it was found as, if it was. Nothing is written while every line
+    /// is the last page's line at its place.
+    fn follow(&mut self, series: &str, code: u32, in_order: Option<usize>) {
+        if let Some(n) = self.same {
+            if in_order == Some(n) {
+                self.same = Some(n + 1);
+                return;
+            }
+            // The first line that is not: this page's order starts as the last page's
+            // lines so far.
+            self.same = None;
+            self.state.order.copy_prefix(n, &mut self.next);
+        }
+        self.next.texts.push_str(series);
+        self.next.lines.push(OrderLine {
+            end: self.next.texts.len() as u32,
+            slot: code,
+        });
+    }
+
     /// The slot of a sample's series, found by its text or derived from its labels (and
-    /// the text remembered); `None` when the relabelling rules drop it.
-    fn slot_of(&mut self, s: &ParsedSample<'_>) -> Option<u32> {
+    /// the text remembered); `None` when the relabelling rules drop it. And whether the
+    /// text is in `written` (not when another text has its hash).
+    fn slot_of(&mut self, s: &ParsedSample<'_>) -> (Option<u32>, bool) {
         let st = &mut *self.state;
         let th = bytes_hash(s.series.as_bytes());
         if let Some(w) = st.written.get_mut(&th) {
             if *w.text == *s.series {
                 w.generation = st.generation;
-                return w.slot;
+                return (w.slot, true);
             }
         }
         let target = (st.job.as_str(), st.instance.as_str(), &st.external);
@@ -363,17 +474,18 @@ impl Scrape<'_> {
         let slot = kept.then(|| st.intern(&self.scratch));
         // (Another text under the same hash keeps its entry: this one is derived again
         // each time.)
-        if let Entry::Vacant(v) = st.written.entry(th) {
-            v.insert(Written {
-                text: Box::from(s.series),
-                slot,
-                generation: st.generation,
-            });
-            if let Some(i) = slot {
-                st.slots[i as usize].refs += 1;
-            }
+        let Entry::Vacant(v) = st.written.entry(th) else {
+            return (slot, false);
+        };
+        v.insert(Written {
+            text: Box::from(s.series),
+            slot,
+            generation: st.generation,
+        });
+        if let Some(i) = slot {
+            st.slots[i as usize].refs += 1;
         }
-        slot
+        (slot, true)
     }
 
     /// Ends the scrape: `parsed` is the page's outcome (a failed one discards the
@@ -389,6 +501,8 @@ impl Scrape<'_> {
             mut bytes,
             mut ends,
             mut samples,
+            same,
+            mut next,
             ..
         } = self;
         let generation = state.generation;
@@ -400,13 +514,31 @@ impl Scrape<'_> {
             free,
             by_enc,
             written,
+            order,
+            order_exact,
             last_sizes,
             ..
         } = state;
         let ok = parsed.is_ok();
         let up = match parsed {
+            // The page was the last one again, and `written` holds just its texts.
+            Ok(()) if *order_exact && same == Some(order.lines.len()) => 1.0,
             Ok(()) => {
-                // Texts not written this time are forgotten (memory follows the target).
+                if let Some(n) = same {
+                    // The last page's first `n` lines, and no more.
+                    order.copy_prefix(n, &mut next);
+                }
+                // Texts not on this page are forgotten (memory follows the target):
+                // its texts marked, the others dropped.
+                for (text, line) in next.iter() {
+                    if line.slot == UNCACHED {
+                        continue;
+                    }
+                    match written.get_mut(&bytes_hash(text.as_bytes())) {
+                        Some(w) if *w.text == *text => w.generation = generation,
+                        _ => {}
+                    }
+                }
                 written.retain(|_, w| {
                     let kept = w.generation == generation;
                     if let (false, Some(i)) = (kept, w.slot) {
@@ -414,10 +546,14 @@ impl Scrape<'_> {
                     }
                     kept
                 });
+                *order = next;
+                *order_exact = true;
                 1.0
             }
-            // (A failed scrape keeps the texts: the next page likely has them all.)
+            // (A failed scrape keeps the texts, and the last page's order: the next page
+            // likely has them all.)
             Err(e) => {
+                *order_exact = false;
                 bytes.clear();
                 ends.clear();
                 samples = 0;
@@ -624,8 +760,9 @@ mod tests {
     /// previous scrape), and scrapes read in one pass (`parse_each` into `begin`, as the
     /// agent does), encode byte for byte what fully parsed scrapes do, on the real
     /// node_exporter page and the tricky corpus (escapes, braces and quotes in values),
-    /// as pages change: series appear, vanish, come back, change value and timestamp,
-    /// and pages fail at their first line and after all their samples.
+    /// as pages change: series appear, vanish, come back (here and there, in a row, in
+    /// the middle), change value and timestamp, change order, and pages fail at their
+    /// first line and after all their samples.
     #[test]
     fn skipping_label_parsing_for_known_series_changes_nothing() {
         let pages = [
@@ -637,6 +774,19 @@ mod tests {
             let half = lines[..lines.len() / 2].join("\n");
             let changed = page.replace(" 1\n", " 2\n");
             let broken_at_end = format!("{page}\nbroken{{");
+            // Lines gone here and there (a few in a row, and more), one added, reversed.
+            let thinned: Vec<&str> = lines
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 7 != 3 && !(40..50).contains(i))
+                .map(|(_, l)| *l)
+                .collect();
+            let thinned = thinned.join("\n");
+            let mut grown = lines.clone();
+            grown.insert(lines.len() / 3, "inserted_series{a=\"1\"} 1");
+            let grown = grown.join("\n");
+            let reversed: Vec<&str> = lines.iter().rev().copied().collect();
+            let reversed = reversed.join("\n");
             let scrapes = [
                 page,
                 page,
@@ -647,6 +797,12 @@ mod tests {
                 page,
                 broken_at_end.as_str(),
                 half.as_str(),
+                page,
+                thinned.as_str(),
+                page,
+                grown.as_str(),
+                grown.as_str(),
+                reversed.as_str(),
                 page,
             ];
             let (mut full, mut lazy, mut fused) = (state(), state(), state());
