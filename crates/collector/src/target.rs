@@ -79,9 +79,9 @@ pub struct TargetState {
     /// the last one again, so a line is first compared with the text the last page had
     /// at that place — memory read in a line, no hashing, no `written` lookup.
     order: Order,
-    /// Whether `written` holds exactly the texts of `order` (false after a failed
-    /// scrape, whose new texts it keeps): then a page that is `order` again leaves it as
-    /// it is, without marking each text.
+    /// Whether `written` holds exactly the texts of `order` (false after a failed or
+    /// unfinished scrape, whose new texts it keeps): then a page that is `order` again
+    /// leaves it as it is, without marking each text.
     order_exact: bool,
     /// Bytes of the last page and of its encoding: the next ones are allocated at about
     /// that size at once instead of growing by doubling (each growth a copy).
@@ -148,6 +148,8 @@ struct Written {
     text: Box<str>,
     /// The series' slot; `None` when the relabelling rules drop the series.
     slot: Option<u32>,
+    /// The last scrape whose page had the text, as marked by `Scrape::finish` when a
+    /// page differs from the last.
     generation: u64,
 }
 
@@ -162,6 +164,13 @@ fn bytes_hash(bytes: &[u8]) -> u64 {
     let mut h = FxHasher::default();
     h.write(bytes);
     h.finish()
+}
+
+/// The entry of a series text in `written`, if it has one.
+fn find<'m>(written: &'m FxHashMap<u64, Written>, text: &str) -> Option<&'m Written> {
+    written
+        .get(&bytes_hash(text.as_bytes()))
+        .filter(|w| *w.text == *text)
 }
 
 /// The sorted label set of a sample, as name/value pairs borrowed from the sample and the
@@ -251,9 +260,7 @@ impl TargetState {
     /// this target's last scrape: such lines need no label parsing
     /// ([`exposition::parse_known`]).
     pub fn knows(&self, series: &str) -> bool {
-        self.written
-            .get(&bytes_hash(series.as_bytes()))
-            .is_some_and(|w| *w.text == *series)
+        find(&self.written, series).is_some()
     }
 
     /// Starts a scrape at `ts_ms`: hand it the page's samples as they are read
@@ -262,6 +269,8 @@ impl TargetState {
     /// scrape's samples, before its staleness markers.
     pub fn begin(&mut self, ts_ms: i64) -> Scrape<'_> {
         self.generation += 1;
+        // Until `finish` says otherwise: a scrape dropped or failed may have added texts.
+        let exact = std::mem::replace(&mut self.order_exact, false);
         let series = self.slots.len() - self.free.len();
         let bytes = Vec::with_capacity(self.last_sizes.1 + self.last_sizes.1 / 8);
         Scrape {
@@ -274,6 +283,7 @@ impl TargetState {
             hit: None,
             at: (0, 0),
             same: Some(0),
+            exact,
             next: Order::default(),
             scratch: Vec::new(),
         }
@@ -353,6 +363,8 @@ pub struct Scrape<'s> {
     /// How many lines this page had so far, while every one was the last page's line
     /// at its place (`None` since one was not): until then `next` is not written.
     same: Option<usize>,
+    /// Whether `written` held exactly the texts of `state.order` when the scrape began.
+    exact: bool,
     /// This page's order, once it differs from the last.
     next: Order,
     scratch: Vec<u8>,
@@ -378,14 +390,7 @@ impl<'a> SampleSink<'a> for Scrape<'_> {
             }
             (i, start) = (i + 1, end);
         }
-        let generation = self.state.generation;
-        self.hit = match self.state.written.get_mut(&bytes_hash(series.as_bytes())) {
-            Some(w) if *w.text == *series => {
-                w.generation = generation;
-                Some((w.slot, None))
-            }
-            _ => None,
-        };
+        self.hit = find(&self.state.written, series).map(|w| (w.slot, None));
         self.hit.is_some()
     }
 
@@ -454,12 +459,8 @@ impl Scrape<'_> {
     /// text is in `written` (not when another text has its hash).
     fn slot_of(&mut self, s: &ParsedSample<'_>) -> (Option<u32>, bool) {
         let st = &mut *self.state;
-        let th = bytes_hash(s.series.as_bytes());
-        if let Some(w) = st.written.get_mut(&th) {
-            if *w.text == *s.series {
-                w.generation = st.generation;
-                return (w.slot, true);
-            }
+        if let Some(w) = find(&st.written, s.series) {
+            return (w.slot, true);
         }
         let target = (st.job.as_str(), st.instance.as_str(), &st.external);
         self.scratch.clear();
@@ -474,7 +475,7 @@ impl Scrape<'_> {
         let slot = kept.then(|| st.intern(&self.scratch));
         // (Another text under the same hash keeps its entry: this one is derived again
         // each time.)
-        let Entry::Vacant(v) = st.written.entry(th) else {
+        let Entry::Vacant(v) = st.written.entry(bytes_hash(s.series.as_bytes())) else {
             return (slot, false);
         };
         v.insert(Written {
@@ -502,6 +503,7 @@ impl Scrape<'_> {
             mut ends,
             mut samples,
             same,
+            exact,
             mut next,
             ..
         } = self;
@@ -522,14 +524,17 @@ impl Scrape<'_> {
         let ok = parsed.is_ok();
         let up = match parsed {
             // The page was the last one again, and `written` holds just its texts.
-            Ok(()) if *order_exact && same == Some(order.lines.len()) => 1.0,
+            Ok(()) if exact && same == Some(order.lines.len()) => {
+                *order_exact = true;
+                1.0
+            }
             Ok(()) => {
                 if let Some(n) = same {
                     // The last page's first `n` lines, and no more.
                     order.copy_prefix(n, &mut next);
                 }
                 // Texts not on this page are forgotten (memory follows the target):
-                // its texts marked, the others dropped.
+                // its texts marked (here only), the others dropped.
                 for (text, line) in next.iter() {
                     if line.slot == UNCACHED {
                         continue;
@@ -553,7 +558,6 @@ impl Scrape<'_> {
             // (A failed scrape keeps the texts, and the last page's order: the next page
             // likely has them all.)
             Err(e) => {
-                *order_exact = false;
                 bytes.clear();
                 ends.clear();
                 samples = 0;
@@ -883,6 +887,29 @@ mod tests {
             (vec![own("g", false)], 1, 1, 1),
             "only g is kept"
         );
+    }
+
+    /// A scrape dropped unfinished leaves its new texts behind, as a failed one does, and
+    /// the next page that is the last one again still forgets them.
+    #[test]
+    fn an_unfinished_scrapes_texts_are_forgotten() {
+        let mut st = state();
+        let read = |st: &mut TargetState, page: &str, ts| {
+            let mut s = st.begin(ts);
+            let parsed = exposition::parse_each(page, &Limits::default(), &mut s);
+            s.finish(parsed.map_err(|e| e.to_string()), Duration::ZERO)
+        };
+        read(&mut st, "a 1", 1);
+        read(&mut st, "a 2", 2);
+        {
+            let mut s = st.begin(3);
+            exposition::parse_each("a 3\nb 1", &Limits::default(), &mut s).unwrap();
+        }
+        assert_eq!(st.written.len(), 2, "b is remembered");
+        let r = read(&mut st, "a 4", 4);
+        assert_eq!(sent(&r), [("a".to_string(), false)]);
+        assert_eq!(st.written.len(), 1, "b is forgotten");
+        assert_eq!(st.slots.len() - st.free.len(), 1);
     }
 
     #[test]
