@@ -122,7 +122,7 @@ impl Buffer {
             Buffer::Memory(q) => match scrape.decode() {
                 Ok(req) => q.push(req.timeseries),
                 Err(e) => {
-                    // Unreachable (`process` wrote the bytes); never silent all the same.
+                    // Unreachable (`Scrape::finish` wrote the bytes); never silent all the same.
                     metrics.add_dropped(DROP_QUEUE_CORRUPT, scrape.samples);
                     tracing::error!(error = %e, samples = scrape.samples, "a scrape's encoding cannot be read back; dropped");
                     0

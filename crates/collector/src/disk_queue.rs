@@ -538,10 +538,10 @@ impl DiskQueue {
         self.push_records(encode_records(batch, max_record_samples))
     }
 
-    /// As [`DiskQueue::push_encoded`], for a scrape from
-    /// [`crate::target::TargetState::process`], which wrote where each of its series
-    /// ends (`series_ends`, one sample each): the records are cut there without reading
-    /// the bytes again. Ends that do not describe the bytes (not one per sample, not
+    /// As [`DiskQueue::push_encoded`], for a scrape from [`crate::target::Scrape::finish`]
+    /// (or `TargetState::process`), which wrote where each of its series ends
+    /// (`series_ends`, one sample each): the records are cut there without reading the
+    /// bytes again. Ends that do not describe the bytes (not one per sample, not
     /// increasing, not ending at the end) fall back to [`DiskQueue::push_encoded`].
     pub fn push_scrape(
         &self,
